@@ -1,0 +1,150 @@
+package io.postcopy.uffd;
+
+import static io.postcopy.uffd.internal.Native.LIBC;
+import static io.postcopy.uffd.internal.Native.MEM;
+
+import io.postcopy.uffd.internal.Native;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/** Memory-management calls and raw access to native memory (x86_64 Linux constants). */
+public final class NativeMemory {
+    public static final int PROT_NONE = 0, PROT_READ = 1, PROT_WRITE = 2;
+    public static final int MAP_SHARED = 0x1, MAP_PRIVATE = 0x2, MAP_ANONYMOUS = 0x20, MAP_NORESERVE = 0x4000,
+            MAP_POPULATE = 0x8000, MAP_HUGETLB = 0x40000;
+    public static final int MADV_DONTNEED = 4, MADV_REMOVE = 9, MADV_HUGEPAGE = 14, MADV_NOHUGEPAGE = 15,
+            MADV_POPULATE_WRITE = 23;
+    public static final int MFD_CLOEXEC = 1, MFD_ALLOW_SEALING = 2, MFD_HUGETLB = 4;
+    public static final int FALLOC_FL_KEEP_SIZE = 1, FALLOC_FL_PUNCH_HOLE = 2;
+    public static final int MCL_CURRENT = 1, MCL_FUTURE = 2, MCL_ONFAULT = 4;
+    private static final long MAP_FAILED = -1;
+    private static final long PAGE_SIZE = LIBC.sysconf(30 /* _SC_PAGESIZE */);
+
+    private NativeMemory() {}
+
+    public static long pageSize() { return PAGE_SIZE; }
+
+    /** The default huge page size from /proc/meminfo, 0 when the kernel has none. */
+    public static long hugePageSize() {
+        return meminfo("Hugepagesize:") * 1024;
+    }
+
+    /** Huge pages free in the default pool (/proc/meminfo HugePages_Free). */
+    public static long hugePagesFree() {
+        return meminfo("HugePages_Free:");
+    }
+
+    private static long meminfo(String key) {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/meminfo"))) {
+                if (line.startsWith(key)) return Long.parseLong(line.substring(key.length()).trim().split("\\s+")[0]);
+            }
+        } catch (IOException | NumberFormatException e) {
+            return 0;
+        }
+        return 0;
+    }
+
+    public static long mmap(long length, int prot, int flags, int fd, long offset) {
+        long a = LIBC.mmap(0, length, prot, flags, fd, offset);
+        if (a == MAP_FAILED) throw new UffdException("mmap",
+                String.format("len=%d, prot=0x%x, flags=0x%x, fd=%d, off=%d", length, prot, flags, fd, offset), Native.errno());
+        return a;
+    }
+
+    public static void munmap(long addr, long length) {
+        if (LIBC.munmap(addr, length) < 0) throw new UffdException("munmap", String.format("0x%x, %d", addr, length), Native.errno());
+    }
+
+    public static void madvise(long addr, long length, int advice) {
+        if (LIBC.madvise(addr, length, advice) < 0) throw new UffdException("madvise",
+                String.format("0x%x, %d, %s", addr, length, adviceName(advice)), Native.errno());
+    }
+
+    static String adviceName(int advice) {
+        switch (advice) {
+            case MADV_DONTNEED: return "MADV_DONTNEED";
+            case MADV_REMOVE: return "MADV_REMOVE";
+            case MADV_HUGEPAGE: return "MADV_HUGEPAGE";
+            case MADV_NOHUGEPAGE: return "MADV_NOHUGEPAGE";
+            case MADV_POPULATE_WRITE: return "MADV_POPULATE_WRITE";
+            default: return String.valueOf(advice);
+        }
+    }
+
+    public static int memfdCreate(String name, int flags) {
+        int fd = LIBC.memfd_create(name, flags);
+        if (fd < 0) throw new UffdException("memfd_create", name + ", flags=0x" + Integer.toHexString(flags), Native.errno());
+        return fd;
+    }
+
+    public static void ftruncate(int fd, long length) {
+        if (LIBC.ftruncate(fd, length) < 0) throw new UffdException("ftruncate", fd + ", " + length, Native.errno());
+    }
+
+    public static void fallocate(int fd, int mode, long offset, long length) {
+        if (LIBC.fallocate(fd, mode, offset, length) < 0)
+            throw new UffdException("fallocate", fd + ", mode=0x" + Integer.toHexString(mode) + ", " + offset + ", " + length, Native.errno());
+    }
+
+    /** Frees the pages of a shared file range (memfd, hugetlbfs): the file-backed counterpart of MADV_DONTNEED. */
+    public static void punchHole(int fd, long offset, long length) {
+        fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length);
+    }
+
+    public static void close(int fd) {
+        if (LIBC.close(fd) < 0) throw new UffdException("close", String.valueOf(fd), Native.errno());
+    }
+
+    public static void mlockall(int flags) {
+        if (LIBC.mlockall(flags) < 0) throw new UffdException("mlockall", "0x" + Integer.toHexString(flags), Native.errno());
+    }
+
+    public static void munlockall() {
+        if (LIBC.munlockall() < 0) throw new UffdException("munlockall", "", Native.errno());
+    }
+
+    /** The calling thread's kernel id (what uffd reports with THREAD_ID). */
+    public static int gettid() { return LIBC.gettid(); }
+
+    // --- raw memory: jffi's MemoryIO, backed by Unsafe ---
+
+    public static long allocate(long size) { return MEM.allocateMemory(size, true); }
+
+    public static void free(long addr) { MEM.freeMemory(addr); }
+
+    public static void copy(long src, long dst, long length) { MEM.copyMemory(src, dst, length); }
+
+    public static void fill(long addr, long length, byte value) { MEM.setMemory(addr, length, value); }
+
+    public static void put(byte[] src, int offset, int length, long dst) { MEM.putByteArray(dst, src, offset, length); }
+
+    public static void get(long src, byte[] dst, int offset, int length) { MEM.getByteArray(src, dst, offset, length); }
+
+    public static byte getByte(long addr) { return MEM.getByte(addr); }
+
+    public static void putByte(long addr, byte v) { MEM.putByte(addr, v); }
+
+    public static long getLong(long addr) { return MEM.getLong(addr); }
+
+    public static void putLong(long addr, long v) { MEM.putLong(addr, v); }
+
+    /** A direct ByteBuffer over native memory (no copy; the caller keeps the memory alive). */
+    public static ByteBuffer wrap(long addr, int length) { return MEM.newDirectByteBuffer(addr, length); }
+
+    /** The native address of a direct buffer's first byte. */
+    public static long address(ByteBuffer direct) {
+        if (!direct.isDirect()) throw new IllegalArgumentException("not a direct buffer");
+        return MEM.getDirectBufferAddress(direct);
+    }
+
+    /** True when every byte of the range is zero (8 bytes at a time). */
+    public static boolean isZero(long addr, long length) {
+        long end = addr + (length & ~7L), p = addr;
+        for (; p < end; p += 8) if (MEM.getLong(p) != 0) return false;
+        for (end = addr + length; p < end; p++) if (MEM.getByte(p) != 0) return false;
+        return true;
+    }
+}

@@ -1,0 +1,28 @@
+package io.postcopy.uffd.internal;
+
+import jnr.ffi.annotations.SaveError;
+
+/**
+ * The libc entry points the binding needs. Pointers are passed as {@code long} addresses so that
+ * no {@code Pointer} object is created per call; every call that can fail saves errno.
+ */
+public interface LibC {
+    @SaveError long syscall(long number, long arg1);
+    @SaveError int ioctl(int fd, long request, long arg);
+    @SaveError int open(String path, int flags);
+    @SaveError int close(int fd);
+    @SaveError long read(int fd, long buf, long count);
+    @SaveError long write(int fd, long buf, long count);
+    @SaveError int poll(long fds, long nfds, int timeoutMillis);
+    @SaveError int eventfd(int initval, int flags);
+    @SaveError long mmap(long addr, long length, int prot, int flags, int fd, long offset);
+    @SaveError int munmap(long addr, long length);
+    @SaveError int madvise(long addr, long length, int advice);
+    @SaveError int memfd_create(String name, int flags);
+    @SaveError int ftruncate(int fd, long length);
+    @SaveError int fallocate(int fd, int mode, long offset, long length);
+    @SaveError int mlockall(int flags);
+    @SaveError int munlockall();
+    long sysconf(int name);
+    int gettid();
+}
