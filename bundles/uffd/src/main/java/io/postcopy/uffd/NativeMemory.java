@@ -48,7 +48,7 @@ public final class NativeMemory {
     }
 
     public static long mmap(long length, int prot, int flags, int fd, long offset) {
-        long a = LIBC.mmap(0, length, prot, flags, fd, offset);
+        long a = LIBC.syscall(9 /* __NR_mmap */, 0, length, prot, flags, fd, offset);
         if (a == MAP_FAILED) throw new UffdException("mmap",
                 String.format("len=%d, prot=0x%x, flags=0x%x, fd=%d, off=%d", length, prot, flags, fd, offset), Native.errno());
         return a;
@@ -130,6 +130,17 @@ public final class NativeMemory {
     public static long getLong(long addr) { return MEM.getLong(addr); }
 
     public static void putLong(long addr, long v) { MEM.putLong(addr, v); }
+
+    /**
+     * Copies through libc's {@code memcpy}, called as a native function. Use this, not {@link #copy},
+     * to touch memory that may be registered with userfaultfd: a thread blocked on a fault while
+     * running Java code holds up every JVM safepoint (and so the fault thread that must resolve it),
+     * whereas a thread blocked inside a native call does not.
+     */
+    public static void nativeCopy(long src, long dst, long length) { LIBC.memcpy(dst, src, length); }
+
+    /** {@code memcmp} as a native call (see {@link #nativeCopy}): 0 when equal. */
+    public static int nativeCompare(long a, long b, long length) { return LIBC.memcmp(a, b, length); }
 
     /** A direct ByteBuffer over native memory (no copy; the caller keeps the memory alive). */
     public static ByteBuffer wrap(long addr, int length) { return MEM.newDirectByteBuffer(addr, length); }

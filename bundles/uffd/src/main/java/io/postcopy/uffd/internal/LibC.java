@@ -15,7 +15,9 @@ public interface LibC {
     @SaveError long write(int fd, long buf, long count);
     @SaveError int poll(long fds, long nfds, int timeoutMillis);
     @SaveError int eventfd(int initval, int flags);
-    @SaveError long mmap(long addr, long length, int prot, int flags, int fd, long offset);
+    /** The raw syscall with six arguments. mmap goes through it: jffi's six-argument fast path passed a
+     *  corrupt sixth argument (mmap's offset) here, while seven arguments take the generic path. */
+    @SaveError long syscall(long number, long a1, long a2, long a3, long a4, long a5, long a6);
     @SaveError int munmap(long addr, long length);
     @SaveError int madvise(long addr, long length, int advice);
     @SaveError int memfd_create(String name, int flags);
@@ -23,6 +25,8 @@ public interface LibC {
     @SaveError int fallocate(int fd, int mode, long offset, long length);
     @SaveError int mlockall(int flags);
     @SaveError int munlockall();
+    long memcpy(long dst, long src, long n);
+    int memcmp(long a, long b, long n);
     long sysconf(int name);
     int gettid();
 }
