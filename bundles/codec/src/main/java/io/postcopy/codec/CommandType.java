@@ -1,0 +1,84 @@
+package io.postcopy.codec;
+
+/**
+ * The command table ({@code QEMU_VM_COMMAND}, QEMU's {@code mig_cmd_args}): number, name and payload
+ * length. The decoder looks the number up here and checks the length against this entry before it reads
+ * a single payload byte.
+ */
+public enum CommandType {
+    OPEN_RETURN_PATH(1, 0, 0),
+    PING(2, 4, 4),
+    /** 0 bytes, or 16: be64 page-size summary, be64 target page size. */
+    POSTCOPY_ADVISE(3, 0, 16),
+    POSTCOPY_LISTEN(4, 0, 0),
+    POSTCOPY_RUN(5, 0, 0),
+    /** u8 version 0, u8 name length, name, 0x00, then 1..12 pairs be64 start, be64 length. */
+    POSTCOPY_RAM_DISCARD(6, 1 + 1 + 1 + 1 + 16, 1 + 1 + 255 + 1 + 16 * Wire.MAX_DISCARDS_PER_COMMAND),
+    /** be32 N; the N package bytes follow and are not counted in the command length. */
+    PACKAGED(7, 4, 4),
+    ENABLE_COLO(8, 0, 0),
+    POSTCOPY_RESUME(9, 0, 0),
+    /** u8 name length, name. */
+    RECV_BITMAP(10, 2, 256);
+
+    /** Marks a variable length in {@link #fixedLength()}. */
+    public static final int VARIABLE = -1;
+
+    private static final CommandType[] BY_NUMBER = new CommandType[11];
+
+    static {
+        for (CommandType t : values()) {
+            BY_NUMBER[t.number] = t;
+        }
+    }
+
+    private final int number;
+    private final int minLength;
+    private final int maxLength;
+
+    CommandType(int number, int minLength, int maxLength) {
+        this.number = number;
+        this.minLength = minLength;
+        this.maxLength = maxLength;
+    }
+
+    public int number() {
+        return number;
+    }
+
+    /** Smallest payload length accepted. */
+    public int minLength() {
+        return minLength;
+    }
+
+    /** Largest payload length accepted. */
+    public int maxLength() {
+        return maxLength;
+    }
+
+    /** The length when it is fixed, else {@link #VARIABLE} (QEMU's {@code .len = -1}). */
+    public int fixedLength() {
+        return minLength == maxLength ? minLength : VARIABLE;
+    }
+
+    /** Whether {@code len} is a legal payload length for this command. */
+    public boolean acceptsLength(int len) {
+        if (this == POSTCOPY_ADVISE) {
+            return len == 0 || len == 16;
+        }
+        return len >= minLength && len <= maxLength;
+    }
+
+    /** Text for error messages: what lengths are expected. */
+    public String expectedLength() {
+        if (this == POSTCOPY_ADVISE) {
+            return "0 or 16 (" + name() + ")";
+        }
+        return (fixedLength() != VARIABLE ? String.valueOf(minLength) : minLength + ".." + maxLength) + " (" + name() + ")";
+    }
+
+    /** @return the type, or {@code null} for an unknown number (0 is QEMU's INVALID) */
+    public static CommandType of(int number) {
+        return number > 0 && number < BY_NUMBER.length ? BY_NUMBER[number] : null;
+    }
+}
