@@ -16,6 +16,8 @@ public final class UffdMessages implements AutoCloseable {
             EVENT_REMOVE = 0x15, EVENT_UNMAP = 0x16;
     /** {@code UFFD_PAGEFAULT_FLAG_*}. */
     public static final long FLAG_WRITE = 1, FLAG_WP = 2, FLAG_MINOR = 4;
+    /** Field offsets in struct uffd_msg (checked against the kernel header by a test). */
+    static final int OFF_FLAGS = 8, OFF_ADDRESS = 16, OFF_PTID = 24, OFF_ARG0 = 8, OFF_ARG1 = 16, OFF_ARG2 = 24;
 
     private final int capacity;
     private final long buf;
@@ -55,9 +57,9 @@ public final class UffdMessages implements AutoCloseable {
     /** {@code UFFD_EVENT_*} of message {@code i}. */
     public int event(int i) { return MEM.getByte(at(i)) & 0xff; }
 
-    public long faultFlags(int i) { return MEM.getLong(at(i) + 8); }
+    public long faultFlags(int i) { return MEM.getLong(at(i) + OFF_FLAGS); }
 
-    public long faultAddress(int i) { return MEM.getLong(at(i) + 16); }
+    public long faultAddress(int i) { return MEM.getLong(at(i) + OFF_ADDRESS); }
 
     public boolean isWrite(int i) { return (faultFlags(i) & FLAG_WRITE) != 0; }
 
@@ -66,21 +68,21 @@ public final class UffdMessages implements AutoCloseable {
     public boolean isMinor(int i) { return (faultFlags(i) & FLAG_MINOR) != 0; }
 
     /** The faulting thread's id; meaningful only with {@link UffdFeature#THREAD_ID} enabled. */
-    public int faultThreadId(int i) { return MEM.getInt(at(i) + 24); }
+    public int faultThreadId(int i) { return MEM.getInt(at(i) + OFF_PTID); }
 
     /** FORK: the new userfaultfd of the child. */
-    public int forkUfd(int i) { return MEM.getInt(at(i) + 8); }
+    public int forkUfd(int i) { return MEM.getInt(at(i) + OFF_ARG0); }
 
-    public long remapFrom(int i) { return MEM.getLong(at(i) + 8); }
+    public long remapFrom(int i) { return MEM.getLong(at(i) + OFF_ARG0); }
 
-    public long remapTo(int i) { return MEM.getLong(at(i) + 16); }
+    public long remapTo(int i) { return MEM.getLong(at(i) + OFF_ARG1); }
 
-    public long remapLength(int i) { return MEM.getLong(at(i) + 24); }
+    public long remapLength(int i) { return MEM.getLong(at(i) + OFF_ARG2); }
 
     /** REMOVE and UNMAP: the affected range. */
-    public long removeStart(int i) { return MEM.getLong(at(i) + 8); }
+    public long removeStart(int i) { return MEM.getLong(at(i) + OFF_ARG0); }
 
-    public long removeEnd(int i) { return MEM.getLong(at(i) + 16); }
+    public long removeEnd(int i) { return MEM.getLong(at(i) + OFF_ARG1); }
 
     public static String eventName(int event) {
         switch (event) {
