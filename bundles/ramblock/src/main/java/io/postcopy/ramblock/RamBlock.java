@@ -1,0 +1,94 @@
+package io.postcopy.ramblock;
+
+import java.nio.charset.StandardCharsets;
+import org.osgi.annotation.versioning.ProviderType;
+
+/**
+ * One block of guest RAM: an immutable view of where it lives. Blocks are made by a {@link RamBlockRegistry};
+ * once removed from it, a block's memory may be gone and {@link #discard} refuses to touch it.
+ *
+ * <p>Three coordinates meet here: the <em>offset</em> of the block in the global RAM address space (blocks
+ * are laid out in creation order, each aligned to its page size), the <em>host address</em> where its
+ * memory is mapped in this process, and offsets <em>within</em> the block, which are what the wire carries.
+ */
+@ProviderType
+public interface RamBlock {
+    /** Longest idstr in bytes: the wire gives it a one-byte length. */
+    int MAX_IDSTR_BYTES = 255;
+
+    /** Where a block's memory comes from. */
+    enum Backing {
+        /** Private anonymous memory that the registry mapped. */
+        ANONYMOUS,
+        /** A memfd (shmem) mapped shared; {@link #fd()} is the file. */
+        MEMFD,
+        /** A hugetlbfs memfd of the default huge page size; {@link #fd()} is the file. */
+        HUGETLB,
+        /** Memory mapped by someone else and merely registered; never unmapped by the registry. */
+        ADOPTED
+    }
+
+    /** The block's name as on the wire (1..255 bytes of UTF-8, no NUL). */
+    String idstr();
+
+    /** Offset of the block's first byte in the global RAM address space. */
+    long offset();
+
+    /** Host address of the block's first byte. */
+    long hostAddress();
+
+    /** Bytes in use by the guest; discards and page requests must fall inside them. */
+    long usedLength();
+
+    /** Bytes mapped for the block ({@code >= usedLength}). */
+    long maxLength();
+
+    /** The block's page size: the unit of faults, placements and discards. */
+    long pageSize();
+
+    Backing backing();
+
+    /** The backing file descriptor of MEMFD and HUGETLB blocks, -1 otherwise. */
+    int fd();
+
+    /** True when {@code hostAddr} lies in {@code [hostAddress, hostAddress + maxLength)}. */
+    default boolean contains(long hostAddr) {
+        // Unsigned compare: one branch, and addresses below hostAddress wrap to huge values.
+        return Long.compareUnsigned(hostAddr - hostAddress(), maxLength()) < 0;
+    }
+
+    /** The offset of {@code hostAddr} within this block; the address must be {@link #contains contained}. */
+    default long offsetOf(long hostAddr) {
+        if (!contains(hostAddr))
+            throw new IllegalArgumentException(String.format("0x%x is not in block %s", hostAddr, idstr()));
+        return hostAddr - hostAddress();
+    }
+
+    /** The number of pages in the used length. */
+    default long pages() {
+        return usedLength() / pageSize();
+    }
+
+    /**
+     * Drops the pages of {@code [offset, offset + length)} (offsets within the block) so that the next access
+     * faults, as the seed's {@code ram_block_discard_range}: the range must be page-aligned and lie within the
+     * used length, which is checked before any memory is touched. Owned blocks discard through their mapping
+     * (MADV_DONTNEED, or a punched hole for files); adopted blocks with MADV_DONTNEED.
+     *
+     * @throws IllegalArgumentException when the range is unaligned or outside the block
+     * @throws IllegalStateException when the block has been removed
+     * @throws io.postcopy.uffd.UffdException when the kernel refuses
+     */
+    void discard(long offset, long length);
+
+    /** Checks an idstr as the wire needs it: 1..255 bytes of UTF-8 and no NUL (QEMU keeps C strings). */
+    static String checkIdstr(String idstr) {
+        if (idstr == null) throw new IllegalArgumentException("idstr is null");
+        int bytes = idstr.getBytes(StandardCharsets.UTF_8).length;
+        if (bytes == 0 || bytes > MAX_IDSTR_BYTES)
+            throw new IllegalArgumentException("idstr \"" + idstr + "\" is " + bytes + " bytes of UTF-8; must be 1.."
+                    + MAX_IDSTR_BYTES);
+        if (idstr.indexOf('\0') >= 0) throw new IllegalArgumentException("idstr \"" + idstr + "\" contains NUL");
+        return idstr;
+    }
+}
