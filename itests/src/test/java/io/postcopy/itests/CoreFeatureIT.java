@@ -1,0 +1,208 @@
+package io.postcopy.itests;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertNotNull;
+import static org.junit.Assert.assertTrue;
+import static org.junit.Assert.fail;
+
+import io.postcopy.uffd.HostSupportProbe;
+import io.postcopy.uffd.HostSupportReport;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Collectors;
+import javax.inject.Inject;
+import org.apache.karaf.features.BundleInfo;
+import org.apache.karaf.features.Dependency;
+import org.apache.karaf.features.Feature;
+import org.apache.karaf.features.FeaturesService;
+import org.junit.Test;
+import org.junit.runner.RunWith;
+import org.ops4j.pax.exam.Configuration;
+import org.ops4j.pax.exam.Option;
+import org.ops4j.pax.exam.junit.PaxExam;
+import org.ops4j.pax.exam.spi.reactors.ExamReactorStrategy;
+import org.ops4j.pax.exam.spi.reactors.PerClass;
+import org.osgi.framework.Bundle;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.wiring.BundleRevision;
+import org.osgi.service.component.runtime.ServiceComponentRuntime;
+import org.osgi.service.component.runtime.dto.ComponentConfigurationDTO;
+import org.osgi.service.component.runtime.dto.ComponentDescriptionDTO;
+
+/** The distribution boots the `postcopy` feature: every bundle up, every component satisfied, the host supported. */
+@RunWith(PaxExam.class)
+@ExamReactorStrategy(PerClass.class)
+public class CoreFeatureIT {
+
+    @Inject
+    BundleContext context;
+
+    @Inject
+    FeaturesService features;
+
+    @Inject
+    ServiceComponentRuntime scr;
+
+    @Inject
+    HostSupportProbe probe;
+
+    @Configuration
+    public Option[] config() {
+        return PostcopyKaraf.distribution();
+    }
+
+    @Test
+    public void postcopyFeaturesAreInstalled() throws Exception {
+        for (String name : List.of("postcopy", "postcopy-core")) {
+            Feature f = features.getFeature(name);
+            assertNotNull("feature " + name + " is known", f);
+            assertTrue("feature " + name + " is installed", features.isInstalled(f));
+        }
+    }
+
+    @Test
+    public void everyBundleOfTheFeatureIsActive() throws Exception {
+        List<String> wrong = new ArrayList<>();
+        Set<String> locations = bundleLocations(features.getFeature("postcopy"), new LinkedHashSet<>());
+        assertTrue("the feature has bundles: " + locations, locations.size() >= 10);
+        for (String location : locations) {
+            Bundle b = context.getBundle(location);
+            if (b == null) {
+                wrong.add(location + " not installed");
+            } else if (!upAsItShouldBe(b)) {
+                wrong.add(location + " " + b.getSymbolicName() + " is " + stateName(b.getState()));
+            }
+        }
+        assertEquals("bundles of the postcopy feature not up", List.of(), wrong);
+
+        // The jffi native fragment attached to its host (the wrapped jffi jar's symbolic name must match).
+        Bundle jffi = bySymbolicName("com.github.jnr.jffi");
+        Bundle natives = bySymbolicName("com.github.jnr.jffi.native");
+        assertNotNull("wrapped jffi present", jffi);
+        assertNotNull("jffi native fragment present", natives);
+        assertEquals(Bundle.RESOLVED, natives.getState());
+        assertEquals(Bundle.ACTIVE, jffi.getState());
+    }
+
+    @Test
+    public void everyBundleInTheContainerIsUp() {
+        List<String> wrong = new ArrayList<>();
+        for (Bundle b : context.getBundles()) {
+            if (!upAsItShouldBe(b)) wrong.add(b.getBundleId() + " " + b.getSymbolicName() + " is " + stateName(b.getState()));
+        }
+        assertEquals("bundles not up", List.of(), wrong);
+    }
+
+    @Test
+    public void everyPostcopyComponentIsSatisfied() {
+        Bundle[] ours = ourBundles();
+        assertTrue("our bundles are installed", ours.length >= 1);
+        Collection<ComponentDescriptionDTO> descriptions = scr.getComponentDescriptionDTOs(ours);
+        Set<String> names = descriptions.stream().map(d -> d.name).collect(Collectors.toSet());
+        assertTrue("HostSupportComponent is declared: " + names, names.contains("io.postcopy.uffd.internal.HostSupportComponent"));
+
+        List<String> wrong = new ArrayList<>();
+        for (ComponentDescriptionDTO d : descriptions) {
+            if (!scr.isComponentEnabled(d)) {
+                wrong.add(d.name + " disabled");
+                continue;
+            }
+            Collection<ComponentConfigurationDTO> configurations = scr.getComponentConfigurationDTOs(d);
+            if (configurations.isEmpty()) wrong.add(d.name + " has no configuration (configuration policy REQUIRE without one?)");
+            for (ComponentConfigurationDTO c : configurations) {
+                if (c.state == ComponentConfigurationDTO.UNSATISFIED_CONFIGURATION
+                        || c.state == ComponentConfigurationDTO.UNSATISFIED_REFERENCE
+                        || c.state == ComponentConfigurationDTO.FAILED_ACTIVATION) {
+                    wrong.add(d.name + " is " + componentState(c.state)
+                            + (c.failure != null ? ": " + c.failure : "")
+                            + (c.unsatisfiedReferences.length > 0 ? ", unsatisfied references "
+                            + java.util.Arrays.stream(c.unsatisfiedReferences).map(r -> r.name + " " + r.target).collect(Collectors.toList()) : ""));
+                }
+            }
+        }
+        assertEquals("components not satisfied", List.of(), wrong);
+    }
+
+    @Test
+    public void hostProbeReportsSupport() {
+        HostSupportReport report = probe.probe();
+        assertTrue("postcopy supported here: " + report.failures() + " " + report.checks(), report.supported());
+        for (String check : List.of("target page size", "API handshake", "anonymous memory")) {
+            HostSupportReport.Check c = report.checks().stream().filter(x -> x.name().equals(check)).findFirst()
+                    .orElseThrow(() -> new AssertionError("no check named " + check + " in " + report.checks()));
+            assertTrue(check + ": " + c.detail(), c.passed());
+            assertTrue(check + " is mandatory", c.mandatory());
+        }
+        boolean opened = report.checks().stream()
+                .anyMatch(c -> (c.name().equals("userfaultfd syscall") || c.name().equals("/dev/userfaultfd")) && c.passed());
+        assertTrue("a userfaultfd was opened by the syscall or /dev/userfaultfd: " + report.checks(), opened);
+        assertFalse("the kernel offers features", report.features().isEmpty());
+        assertTrue("anonymous backing has ioctls", report.ioctlsByBacking().containsKey("anonymous"));
+        assertEquals(4096, report.targetPageSize());
+        // A target page larger than the host's is refused, by name.
+        HostSupportReport big = probe.probe(2 * report.hostPageSize());
+        assertFalse(big.supported());
+        assertTrue(big.failures(), big.failures().contains("target page size"));
+    }
+
+    // ---------------------------------------------------------------------------------------------
+
+    private Set<String> bundleLocations(Feature feature, Set<String> into) throws Exception {
+        for (BundleInfo b : feature.getBundles()) into.add(b.getLocation().trim());
+        for (Dependency d : feature.getDependencies()) {
+            Feature dep = features.getFeature(d.getName(), d.getVersion());
+            if (dep == null) fail("feature " + d.getName() + "/" + d.getVersion() + " not found");
+            // Karaf's own features (scr, wrap) are checked by everyBundleInTheContainerIsUp
+            if (dep.getName().startsWith("postcopy")) bundleLocations(dep, into);
+        }
+        return into;
+    }
+
+    private Bundle[] ourBundles() {
+        return java.util.Arrays.stream(context.getBundles())
+                .filter(b -> b.getSymbolicName() != null && b.getSymbolicName().startsWith("io.postcopy."))
+                .toArray(Bundle[]::new);
+    }
+
+    private Bundle bySymbolicName(String bsn) {
+        for (Bundle b : context.getBundles()) if (bsn.equals(b.getSymbolicName())) return b;
+        return null;
+    }
+
+    static boolean isFragment(Bundle b) {
+        BundleRevision r = b.adapt(BundleRevision.class);
+        return r != null && (r.getTypes() & BundleRevision.TYPE_FRAGMENT) != 0;
+    }
+
+    /** Bundles ACTIVE; fragments RESOLVED (attached). */
+    static boolean upAsItShouldBe(Bundle b) {
+        return isFragment(b) ? b.getState() == Bundle.RESOLVED : b.getState() == Bundle.ACTIVE;
+    }
+
+    static String stateName(int state) {
+        switch (state) {
+            case Bundle.UNINSTALLED: return "UNINSTALLED";
+            case Bundle.INSTALLED: return "INSTALLED";
+            case Bundle.RESOLVED: return "RESOLVED";
+            case Bundle.STARTING: return "STARTING";
+            case Bundle.STOPPING: return "STOPPING";
+            case Bundle.ACTIVE: return "ACTIVE";
+            default: return "state " + state;
+        }
+    }
+
+    static String componentState(int state) {
+        switch (state) {
+            case ComponentConfigurationDTO.UNSATISFIED_CONFIGURATION: return "UNSATISFIED_CONFIGURATION";
+            case ComponentConfigurationDTO.UNSATISFIED_REFERENCE: return "UNSATISFIED_REFERENCE";
+            case ComponentConfigurationDTO.SATISFIED: return "SATISFIED";
+            case ComponentConfigurationDTO.ACTIVE: return "ACTIVE";
+            case ComponentConfigurationDTO.FAILED_ACTIVATION: return "FAILED_ACTIVATION";
+            default: return "state " + state;
+        }
+    }
+}
