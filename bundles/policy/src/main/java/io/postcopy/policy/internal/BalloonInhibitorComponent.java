@@ -8,7 +8,8 @@ import org.osgi.service.component.annotations.ReferenceCardinality;
 import org.osgi.service.component.annotations.ReferencePolicy;
 
 /** The inhibitor as a service, with a whiteboard of {@link BalloonDevice}s. */
-@Component(service = BalloonInhibitor.class)
+// Immediate: a delayed component would be disposed between users and forget its holds.
+@Component(service = BalloonInhibitor.class, immediate = true)
 public class BalloonInhibitorComponent implements BalloonInhibitor {
     private final BalloonInhibition inhibition = new BalloonInhibition();
 

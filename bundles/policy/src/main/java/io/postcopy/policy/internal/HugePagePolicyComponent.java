@@ -9,7 +9,7 @@ import org.osgi.service.component.annotations.Component;
 import org.osgi.service.metatype.annotations.Designate;
 
 /** The transparent-hugepage policy as a service. */
-@Component(service = HugePagePolicy.class, configurationPid = HugePagePolicy.PID)
+@Component(service = HugePagePolicy.class, configurationPid = HugePagePolicy.PID, immediate = true)
 @Designate(ocd = HugePageConfig.class)
 public class HugePagePolicyComponent implements HugePagePolicy {
     private volatile TransparentHugePages policy;

@@ -11,7 +11,8 @@ import org.osgi.service.component.annotations.Deactivate;
 import org.osgi.service.metatype.annotations.Designate;
 
 /** The memory-lock policy as a service; a new configuration re-activates it (unlock, then lock as configured). */
-@Component(service = MemoryLockPolicy.class, configurationPid = MemoryLockPolicy.PID)
+// Immediate: the configured lock is taken at start, not when a first user happens to come.
+@Component(service = MemoryLockPolicy.class, configurationPid = MemoryLockPolicy.PID, immediate = true)
 @Designate(ocd = MemoryLockConfig.class)
 public class MemoryLockPolicyComponent implements MemoryLockPolicy {
     private volatile MemoryLock policy;

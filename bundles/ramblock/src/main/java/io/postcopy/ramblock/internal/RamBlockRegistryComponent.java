@@ -14,7 +14,8 @@ import org.osgi.service.component.annotations.ReferencePolicy;
  * The registry as a service, with a whiteboard of {@link RamBlockListener}s. Deactivation removes every
  * block and so unmaps the memory the service allocated.
  */
-@Component(service = RamBlockRegistry.class)
+// Immediate: a delayed component would be disposed when its last user lets go, unmapping every block.
+@Component(service = RamBlockRegistry.class, immediate = true)
 public class RamBlockRegistryComponent implements RamBlockRegistry {
     private final RamList ramList = new RamList();
 
