@@ -171,4 +171,24 @@ class RobustnessTest {
                 .endsWith("MALFORMED at offset 9: command = 11, expected 1..10");
         assertThat(Inspector.run(new String[] {"inspect"}, new PrintStream(out), new PrintStream(err))).isEqualTo(64);
     }
+
+    /** A 4 MiB package made of footer-and-command-like bytes is analysed in linear time. */
+    @Test
+    void hostilePackageIsLinear() throws IOException {
+        int n = 4 << 20;
+        ByteBuffer pkg = ByteBuffer.allocate(n);
+        pkg.put((byte) 0x04).putInt(1).put((byte) 1).put((byte) 'x').putInt(0).putInt(0);
+        while (pkg.remaining() >= 10) {
+            pkg.put((byte) 0x7e).putInt(2).put((byte) 0x08).putShort((short) 5).putShort((short) 0);
+        }
+        byte[] body = java.util.Arrays.copyOf(pkg.array(), pkg.position());
+        byte[] s = Streams.encode(e -> e.writeHeader().writePackaged(ByteBuffer.wrap(body)).writeEof());
+        assertTimeoutPreemptively(Duration.ofSeconds(10), () -> {
+            try {
+                decodeStrictly(s, 64 << 20);
+            } catch (CodecException expected) {
+                // either way, quickly
+            }
+        });
+    }
 }

@@ -113,30 +113,32 @@ public final class PackageParser {
         return true;
     }
 
-    /** Earliest position >= from, right after a footer byte run, from which whole commands reach the end. */
+    /**
+     * Earliest position >= from + 5, right after a footer marker, from which whole commands reach the end.
+     * Linear: whether commands chain from t to the end is computed once for every t, from the end backwards
+     * (a command at t chains iff it is table-valid and its end chains), so a hostile package full of
+     * footer-like bytes costs O(n), not O(n^2).
+     */
     private static int findTrailingCommands(ByteBuffer b, int from, int n, long streamOffset) {
+        java.util.BitSet chains = new java.util.BitSet(n + 1);
+        chains.set(n);
+        for (int t = n - CommandCodec.HEADER; t >= from; t--) {
+            if (WireIO.u8(b, t) != SectionType.COMMAND.code()) {
+                continue;
+            }
+            CommandType type = CommandType.of(WireIO.u16(b, t + 1));
+            int len = WireIO.u16(b, t + 3);
+            int end = t + CommandCodec.HEADER + len;
+            if (type != null && type != CommandType.PACKAGED && type.acceptsLength(len) && end <= n && chains.get(end)) {
+                chains.set(t);
+            }
+        }
         for (int t = from + FOOTER; t < n; t++) {
-            if (WireIO.u8(b, t) == SectionType.COMMAND.code() && WireIO.u8(b, t - FOOTER) == SectionType.FOOTER.code()
-                    && commandsToEnd(b, t, n)) {
+            if (chains.get(t) && WireIO.u8(b, t - FOOTER) == SectionType.FOOTER.code()) {
                 return t;
             }
         }
         return n;
-    }
-
-    private static boolean commandsToEnd(ByteBuffer b, int p, int n) {
-        while (p < n) {
-            if (p + CommandCodec.HEADER > n || WireIO.u8(b, p) != SectionType.COMMAND.code()) {
-                return false;
-            }
-            CommandType t = CommandType.of(WireIO.u16(b, p + 1));
-            int len = WireIO.u16(b, p + 3);
-            if (t == null || t == CommandType.PACKAGED || !t.acceptsLength(len)) {
-                return false;
-            }
-            p += CommandCodec.HEADER + len;
-        }
-        return p == n;
     }
 
     private static int commandEnd(ByteBuffer b, int p, int n, long off) throws CodecException {
