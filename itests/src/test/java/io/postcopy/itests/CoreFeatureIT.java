@@ -6,13 +6,23 @@ import static org.junit.Assert.assertNotNull;
 import static org.junit.Assert.assertTrue;
 import static org.junit.Assert.fail;
 
+import io.postcopy.policy.BalloonDevice;
+import io.postcopy.policy.BalloonInhibitor;
+import io.postcopy.policy.HugePagePolicy;
+import io.postcopy.policy.MemoryLockPolicy;
+import io.postcopy.ramblock.RamBlock;
+import io.postcopy.ramblock.RamBlockListener;
+import io.postcopy.ramblock.RamBlockRegistry;
 import io.postcopy.uffd.HostSupportProbe;
+import io.postcopy.uffd.NativeMemory;
 import io.postcopy.uffd.HostSupportReport;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Collectors;
 import javax.inject.Inject;
 import org.apache.karaf.features.BundleInfo;
@@ -28,6 +38,7 @@ import org.ops4j.pax.exam.spi.reactors.ExamReactorStrategy;
 import org.ops4j.pax.exam.spi.reactors.PerClass;
 import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleContext;
+import org.osgi.framework.ServiceRegistration;
 import org.osgi.framework.wiring.BundleRevision;
 import org.osgi.service.component.runtime.ServiceComponentRuntime;
 import org.osgi.service.component.runtime.dto.ComponentConfigurationDTO;
@@ -49,6 +60,19 @@ public class CoreFeatureIT {
 
     @Inject
     HostSupportProbe probe;
+
+    @Inject
+    RamBlockRegistry registry;
+
+    @Inject
+    BalloonInhibitor balloon;
+
+    /** Injected so that the test waits for (and fails without) the policy services. */
+    @Inject
+    MemoryLockPolicy mlock;
+
+    @Inject
+    HugePagePolicy thp;
 
     @Configuration
     public Option[] config() {
@@ -103,7 +127,13 @@ public class CoreFeatureIT {
         assertTrue("our bundles are installed", ours.length >= 1);
         Collection<ComponentDescriptionDTO> descriptions = scr.getComponentDescriptionDTOs(ours);
         Set<String> names = descriptions.stream().map(d -> d.name).collect(Collectors.toSet());
-        assertTrue("HostSupportComponent is declared: " + names, names.contains("io.postcopy.uffd.internal.HostSupportComponent"));
+        for (String component : List.of("io.postcopy.uffd.internal.HostSupportComponent",
+                "io.postcopy.ramblock.internal.RamBlockRegistryComponent",
+                "io.postcopy.policy.internal.BalloonInhibitorComponent",
+                "io.postcopy.policy.internal.MemoryLockPolicyComponent",
+                "io.postcopy.policy.internal.HugePagePolicyComponent")) {
+            assertTrue(component + " is declared: " + names, names.contains(component));
+        }
 
         List<String> wrong = new ArrayList<>();
         for (ComponentDescriptionDTO d : descriptions) {
@@ -147,6 +177,78 @@ public class CoreFeatureIT {
         HostSupportReport big = probe.probe(2 * report.hostPageSize());
         assertFalse(big.supported());
         assertTrue(big.failures(), big.failures().contains("target page size"));
+    }
+
+    @Test
+    public void ramBlockRegistryCreatesBlocksAndFindsThemByHostAddress() {
+        List<String> events = new CopyOnWriteArrayList<>();
+        RamBlockListener listener = new RamBlockListener() {
+            @Override public void blockAdded(RamBlock block) { events.add("+" + block.idstr()); }
+            @Override public void blockRemoved(RamBlock block) { events.add("-" + block.idstr()); }
+        };
+        // whiteboard: the registry binds listener services dynamically
+        ServiceRegistration<RamBlockListener> reg = context.registerService(RamBlockListener.class, listener, null);
+        try {
+            long page = NativeMemory.pageSize();
+            RamBlock a = registry.create("itest.a", 64 * page, RamBlock.Backing.ANONYMOUS);
+            RamBlock b = registry.create("itest.b", 16 * page, RamBlock.Backing.MEMFD);
+            try {
+                assertEquals(a, registry.byName("itest.a"));
+                assertEquals(a, registry.blockOf(a.hostAddress()));
+                assertEquals(a, registry.blockOf(a.hostAddress() + 5 * page + 17));
+                assertEquals(5 * page + 17, a.offsetOf(a.hostAddress() + 5 * page + 17));
+                assertEquals(a, registry.blockOf(a.hostAddress() + a.maxLength() - 1));
+                assertEquals(b, registry.blockOf(b.hostAddress() + 3 * page));
+                RamBlock past = registry.blockOf(a.hostAddress() + a.maxLength());
+                assertTrue("the byte after a is not in a", past != a);
+                assertTrue("blocks in offset order", registry.blocks().indexOf(a) < registry.blocks().indexOf(b));
+                assertTrue("offsets do not overlap", b.offset() >= a.offset() + a.maxLength());
+                // the memory is real and zeroed
+                assertEquals(0L, NativeMemory.getLong(a.hostAddress() + 7 * page));
+                NativeMemory.putLong(a.hostAddress() + 7 * page, 0x1234_5678L);
+                assertEquals(0x1234_5678L, NativeMemory.getLong(a.hostAddress() + 7 * page));
+            } finally {
+                registry.remove("itest.b");
+                registry.remove("itest.a");
+            }
+            assertEquals(null, registry.byName("itest.a"));
+            assertEquals(null, registry.blockOf(a.hostAddress()));
+            assertEquals(List.of("+itest.a", "+itest.b", "-itest.b", "-itest.a"),
+                    events.stream().filter(e -> e.contains("itest.")).collect(Collectors.toList()));
+        } finally {
+            reg.unregister();
+        }
+    }
+
+    @Test
+    public void balloonInhibitorCountsAndTellsTheDevices() {
+        AtomicInteger forbidden = new AtomicInteger();
+        AtomicInteger allowed = new AtomicInteger();
+        BalloonDevice device = new BalloonDevice() {
+            @Override public void inflationForbidden() { forbidden.incrementAndGet(); }
+            @Override public void inflationAllowed() { allowed.incrementAndGet(); }
+        };
+        assertEquals("nothing inhibited at start", 0, balloon.count());
+        ServiceRegistration<BalloonDevice> reg = context.registerService(BalloonDevice.class, device, null);
+        try {
+            BalloonInhibitor.Inhibition first = balloon.inhibit();
+            assertTrue(balloon.isInhibited());
+            assertEquals(1, forbidden.get());
+            balloon.inhibit();
+            assertEquals(2, balloon.count());
+            assertEquals("told once, at 0 -> 1", 1, forbidden.get());
+            first.close();
+            first.close(); // a token releases once
+            assertEquals(1, balloon.count());
+            assertEquals(0, allowed.get());
+            balloon.release();
+            assertEquals(0, balloon.count());
+            assertFalse(balloon.isInhibited());
+            assertEquals("told once, at 1 -> 0", 1, allowed.get());
+        } finally {
+            while (balloon.count() > 0) balloon.release();
+            reg.unregister();
+        }
     }
 
     // ---------------------------------------------------------------------------------------------
