@@ -1,0 +1,17 @@
+package io.postcopy.fault;
+
+import io.postcopy.fault.internal.FaultServiceImpl;
+import io.postcopy.policy.BalloonInhibitor;
+import io.postcopy.policy.HugePagePolicy;
+import io.postcopy.policy.MemoryLockPolicy;
+import io.postcopy.ramblock.RamBlockRegistry;
+
+/** The fault service without a framework (tests, benchmarks, embedding); in OSGi use the service. */
+public final class FaultHandlers {
+    private FaultHandlers() {}
+
+    public static FaultService newService(RamBlockRegistry registry, BalloonInhibitor balloon,
+                                          MemoryLockPolicy memoryLock, HugePagePolicy hugePages) {
+        return new FaultServiceImpl(registry, balloon, memoryLock, hugePages);
+    }
+}

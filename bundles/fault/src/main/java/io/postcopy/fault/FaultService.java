@@ -1,0 +1,27 @@
+package io.postcopy.fault;
+
+import io.postcopy.ramblock.RamBlock;
+import java.util.List;
+import org.osgi.annotation.versioning.ProviderType;
+
+/** Creates incoming postcopy states and keeps the placement backends. */
+@ProviderType
+public interface FaultService {
+    /**
+     * A new incoming migration over {@code blocks} (registered in the service's RAM-block registry),
+     * requesting pages through {@code requester}. Blocks may not belong to another live migration.
+     */
+    IncomingPostcopy create(String id, List<RamBlock> blocks, PageRequester requester);
+
+    /** The live incoming migrations. */
+    List<IncomingPostcopy> incoming();
+
+    /** Bound backends, highest ranking first. */
+    List<BackendInfo> backends();
+
+    /** Adds a backend (OSGi does this from the service registry; plain-Java users call it directly). */
+    void addBackend(PlacementBackend backend, int ranking);
+
+    /** Removes a backend; blocks using it switch to the next one after their in-flight placement. */
+    void removeBackend(PlacementBackend backend);
+}

@@ -1,0 +1,85 @@
+package io.postcopy.fault;
+
+import io.postcopy.ramblock.RamBlock;
+import java.util.List;
+import java.util.Optional;
+import org.osgi.annotation.versioning.ProviderType;
+
+/**
+ * One incoming postcopy migration over a set of RAM blocks: the seed's {@code MigrationIncomingState}.
+ * Calls must follow {@link IncomingState}'s order; a call in the wrong state throws
+ * {@link PostcopyException} and changes nothing. Placement and precopy loads may come from several
+ * threads at once; the state transitions from one thread (the migration's stream reader).
+ */
+@ProviderType
+public interface IncomingPostcopy extends AutoCloseable {
+    String id();
+
+    IncomingState state();
+
+    List<RamBlock> blocks();
+
+    /** NONE → ADVISE: the seed's {@code postcopy_ram_incoming_init}. Checks host support, empties every block. */
+    void advise();
+
+    /**
+     * Writes precopy pages straight into memory (ADVISE or DISCARD, before userfaultfd is armed), marking
+     * them received. {@code src} holds {@code length} bytes of target pages.
+     */
+    void loadPrecopyPages(RamBlock block, long offset, long src, long length);
+
+    /** As {@link #loadPrecopyPages}, for zero pages (the range is discarded, so it reads as zeroes). */
+    void loadPrecopyZero(RamBlock block, long offset, long length);
+
+    /** ADVISE → DISCARD: the seed's {@code postcopy_ram_prepare_discard}. Turns THP off on every block. */
+    void prepareDiscard();
+
+    /**
+     * The seed's {@code postcopy_ram_discard_range}: drops {@code [offset, offset+length)} of the block so that
+     * it faults and is fetched again. Validated (page-aligned, inside the used length, no overflow) before
+     * anything is touched. Enters DISCARD from ADVISE if needed.
+     */
+    void discard(String idstr, long offset, long length);
+
+    /**
+     * ADVISE/DISCARD → LISTENING: the seed's {@code postcopy_ram_enable_notify}. Opens the userfaultfd,
+     * starts the fault thread, registers every block, inhibits the balloon and drops mlock.
+     */
+    void listen();
+
+    /** LISTENING → RUNNING: the guest runs; faults now come from it. */
+    void run();
+
+    /**
+     * The seed's {@code postcopy_place_page}: places target pages from native memory at {@code src}.
+     * LISTENING or RUNNING. Returns the bytes newly made present (pages already present are skipped).
+     */
+    long placePages(RamBlock block, long offset, long src, long length);
+
+    /** The seed's {@code postcopy_place_page_zero}: places zero pages. */
+    long placeZeroPages(RamBlock block, long offset, long length);
+
+    /** True when every page of every block is present. */
+    boolean complete();
+
+    /** The pages not yet present. */
+    MissingPages missing();
+
+    FaultStatistics statistics();
+
+    /** The failure that ended this migration (e.g. a fault outside every block, a broken return path). */
+    Optional<Throwable> failure();
+
+    /**
+     * → END: the seed's {@code postcopy_ram_incoming_cleanup}. Unregisters (waking blocked threads),
+     * restores THP, stops the fault thread, closes descriptors, releases the balloon, restores mlock,
+     * frees temporary pages. Idempotent. Returns the pages that never arrived (empty on success).
+     */
+    MissingPages cleanup();
+
+    /** Same as {@link #cleanup()}. */
+    @Override
+    default void close() {
+        cleanup();
+    }
+}

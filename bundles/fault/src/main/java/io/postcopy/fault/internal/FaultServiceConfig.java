@@ -1,0 +1,15 @@
+package io.postcopy.fault.internal;
+
+import org.osgi.service.metatype.annotations.AttributeDefinition;
+import org.osgi.service.metatype.annotations.ObjectClassDefinition;
+
+@ObjectClassDefinition(id = "io.postcopy.fault", name = "Postcopy fault-handler service",
+        description = "The destination's fault thread and page placement")
+public @interface FaultServiceConfig {
+    @AttributeDefinition(name = "Fault batch", description = "userfaultfd messages read per read() call by the fault thread (1..4096)")
+    int faultBatch() default 64;
+
+    @AttributeDefinition(name = "Backend wait (ms)", description = "How long a placement waits for a placement backend "
+            + "that supports its block (e.g. while a backend bundle is updated) before the migration fails")
+    long backendWaitMillis() default 30000;
+}
