@@ -1,0 +1,255 @@
+package io.postcopy.backend.anon;
+
+import static io.postcopy.backend.anon.Guest.PAGE;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.postcopy.backend.anon.internal.AnonPlacementBackend;
+import io.postcopy.fault.FaultService;
+import io.postcopy.fault.IncomingPostcopy;
+import io.postcopy.fault.IncomingState;
+import io.postcopy.fault.MissingPages;
+import io.postcopy.fault.PostcopyException;
+import io.postcopy.ramblock.RamBlock;
+import io.postcopy.ramblock.RamBlockRegistry;
+import io.postcopy.uffd.Mapping;
+import io.postcopy.uffd.NativeMemory;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The incoming state machine, discard validation and cleanup, on the real kernel with the anon backend. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class IncomingLifecycleTest {
+    RamBlockRegistry registry;
+    FaultService service;
+    RamBlock a, b;
+    long image;
+
+    @BeforeEach
+    void setUp() {
+        registry = Guest.registry();
+        service = Guest.service(registry);
+        service.addBackend(new AnonPlacementBackend(), 0);
+        a = registry.create("a", 64 * PAGE, RamBlock.Backing.ANONYMOUS);
+        b = registry.create("b", 64 * PAGE, RamBlock.Backing.ANONYMOUS);
+        image = Guest.image(64, 9);
+    }
+
+    @AfterEach
+    void tearDown() {
+        for (IncomingPostcopy in : service.incoming()) in.cleanup();
+        registry.removeAll();
+        NativeMemory.free(image);
+    }
+
+    @Test
+    void callsOutOfOrderAreRefusedAndChangeNothing() {
+        IncomingPostcopy in = service.create("m", List.of(a), new Guest.Requests(64));
+        assertThatThrownBy(in::listen).isInstanceOf(PostcopyException.class).hasMessageContaining("listen")
+                .hasMessageContaining("NONE");
+        assertThatThrownBy(in::run).isInstanceOf(PostcopyException.class);
+        assertThatThrownBy(() -> in.placePages(a, 0, image, PAGE)).isInstanceOf(PostcopyException.class)
+                .hasMessageContaining("placing pages is not allowed in state NONE");
+        assertThatThrownBy(() -> in.discard("a", 0, PAGE)).isInstanceOf(PostcopyException.class);
+        assertThat(in.state()).isEqualTo(IncomingState.NONE);
+        in.advise();
+        assertThatThrownBy(in::advise).isInstanceOf(PostcopyException.class).hasMessageContaining("ADVISE");
+        assertThatThrownBy(in::run).isInstanceOf(PostcopyException.class);
+        in.listen();
+        assertThatThrownBy(() -> in.discard("a", 0, PAGE)).as("no discards once listening")
+                .isInstanceOf(PostcopyException.class).hasMessageContaining("LISTENING");
+        assertThatThrownBy(() -> in.loadPrecopyPages(a, 0, image, PAGE)).isInstanceOf(PostcopyException.class);
+        assertThatThrownBy(in::prepareDiscard).isInstanceOf(PostcopyException.class);
+        in.run();
+        assertThat(in.state()).isEqualTo(IncomingState.RUNNING);
+        in.cleanup();
+        assertThat(in.state()).isEqualTo(IncomingState.END);
+        assertThatThrownBy(() -> in.placePages(a, 0, image, PAGE)).isInstanceOf(PostcopyException.class);
+        in.cleanup();   // idempotent
+    }
+
+    @Test
+    void aBlockBelongsToOneMigrationAtATime() {
+        service.create("m1", List.of(a), new Guest.Requests(64));
+        assertThatThrownBy(() -> service.create("m2", List.of(a, b), new Guest.Requests(64)))
+                .isInstanceOf(PostcopyException.class).hasMessageContaining("already belongs to migration m1");
+        assertThat(service.create("m3", List.of(b), new Guest.Requests(64)).blocks()).containsExactly(b);
+    }
+
+    @Test
+    void discardsOutsideTheBlockAreRefusedAndTouchNothing() {
+        // b is mapped right after a or elsewhere: either way, a refused discard of a must leave both intact
+        NativeMemory.copy(image, a.hostAddress(), a.usedLength());
+        NativeMemory.copy(image, b.hostAddress(), b.usedLength());
+        IncomingPostcopy in = service.create("m", List.of(a), new Guest.Requests(64));
+        in.advise();
+        // advise empties the block: reload it as precopy would
+        in.loadPrecopyPages(a, 0, image, a.usedLength());
+        long[][] bad = {
+            {64 * PAGE, PAGE},              // starts at the end
+            {63 * PAGE, 2 * PAGE},          // runs past the end
+            {-PAGE, PAGE},                  // negative
+            {PAGE + 1, PAGE},               // unaligned start
+            {0, PAGE + 100},                // unaligned length
+            {0, 0},                         // empty
+            {PAGE, Long.MAX_VALUE - 100},   // overflows
+            {Long.MAX_VALUE & ~(PAGE - 1), PAGE},
+        };
+        for (long[] r : bad) {
+            assertThatThrownBy(() -> in.discard("a", r[0], r[1])).as("discard %d+%d", r[0], r[1])
+                    .isInstanceOf(PostcopyException.class).hasMessageContaining("discard of block a refused");
+        }
+        assertThatThrownBy(() -> in.discard("b", 0, PAGE)).as("a block of another migration")
+                .isInstanceOf(PostcopyException.class).hasMessageContaining("no block named \"b\"");
+        assertThat(NativeMemory.nativeCompare(a.hostAddress(), image, a.usedLength())).isZero();
+        assertThat(NativeMemory.nativeCompare(b.hostAddress(), image, b.usedLength())).isZero();
+        assertThat(in.statistics().discards()).isZero();
+
+        // a valid discard drops exactly its pages, which then count as missing
+        in.discard("a", 8 * PAGE, 3 * PAGE);
+        assertThat(NativeMemory.isZero(a.hostAddress() + 8 * PAGE, 3 * PAGE)).isTrue();
+        assertThat(NativeMemory.nativeCompare(a.hostAddress(), image, 8 * PAGE)).isZero();
+        assertThat(NativeMemory.nativeCompare(a.hostAddress() + 11 * PAGE, image + 11 * PAGE, 53 * PAGE)).isZero();
+        assertThat(in.missing().ranges()).containsExactly(new MissingPages.Range("a", 8 * PAGE, 3 * PAGE));
+        assertThat(in.statistics().discards()).isEqualTo(1);
+        assertThat(in.state()).isEqualTo(IncomingState.DISCARD);
+    }
+
+    @Test
+    void placementsOutsideTheBlockAreRefused() {
+        IncomingPostcopy in = service.create("m", List.of(a), new Guest.Requests(64));
+        in.advise();
+        in.listen();
+        assertThatThrownBy(() -> in.placePages(a, 64 * PAGE, image, PAGE)).isInstanceOf(PostcopyException.class)
+                .hasMessageContaining("page of block a refused");
+        assertThatThrownBy(() -> in.placeZeroPages(a, 10, PAGE)).isInstanceOf(PostcopyException.class);
+        assertThatThrownBy(() -> in.placePages(b, 0, image, PAGE)).isInstanceOf(PostcopyException.class)
+                .hasMessageContaining("not part of this migration");
+        assertThat(in.statistics().bytesPlaced()).isZero();
+    }
+
+    @Test
+    void cleanupWhileThreadsAreBlockedDoesNotHangAndReportsMissingPages() throws Exception {
+        Guest.Requests requests = new Guest.Requests(64);
+        IncomingPostcopy in = service.create("m", List.of(a), requests);
+        in.advise();
+        in.listen();
+        in.run();
+        in.placePages(a, 0, image, 16 * PAGE);
+        AtomicLong mismatches = new AtomicLong();
+        List<Thread> readers = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            long page = 20 + i;
+            Thread t = new Thread(() -> {
+                long buf = NativeMemory.allocate(PAGE);
+                NativeMemory.nativeCopy(a.hostAddress() + page * PAGE, buf, PAGE);
+                if (!NativeMemory.isZero(buf, PAGE)) mismatches.incrementAndGet();
+            });
+            t.setDaemon(true);
+            readers.add(t);
+            t.start();
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (in.statistics().requests() < 4 && System.nanoTime() < deadline) Thread.sleep(10);
+        assertThat(in.statistics().requests()).isEqualTo(4);
+        for (Thread t : readers) assertThat(t.isAlive()).as("blocked on its fault").isTrue();
+
+        MissingPages missing = in.cleanup();
+        for (Thread t : readers) {
+            t.join(5000);
+            assertThat(t.isAlive()).as("cleanup woke the thread").isFalse();
+        }
+        // cancelled postcopy cannot roll back: the unplaced pages read as fresh zero pages
+        assertThat(mismatches.get()).isZero();
+        assertThat(missing.ranges()).containsExactly(new MissingPages.Range("a", 16 * PAGE, 48 * PAGE));
+        assertThat(missing.totalBytes()).isEqualTo(48 * PAGE);
+        assertThat(in.state()).isEqualTo(IncomingState.END);
+    }
+
+    @Test
+    void aFaultOutsideEveryBlockFailsTheMigration() throws Exception {
+        // an adopted block that leaves the registry while registered: its faults belong to no block any more
+        try (Mapping m = Mapping.anonymous(16 * PAGE)) {
+            RamBlock adopted = registry.adopt("gone", m.address(), m.length(), PAGE);
+            Guest.Requests requests = new Guest.Requests(16);
+            IncomingPostcopy in = service.create("m", List.of(adopted), requests);
+            in.advise();
+            in.listen();
+            in.run();
+            registry.remove("gone");
+            Thread t = new Thread(() -> NativeMemory.nativeCopy(m.address() + 3 * PAGE, m.address(), 8));
+            t.setDaemon(true);
+            t.start();
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (in.failure().isEmpty() && System.nanoTime() < deadline) Thread.sleep(10);
+            assertThat(in.failure()).get().asString().contains("outside every RAM block");
+            assertThat(requests.failed).isNotNull();
+            assertThat(requests.count.get()).isZero();
+            in.cleanup();
+            t.join(5000);
+            assertThat(t.isAlive()).isFalse();
+        }
+    }
+
+    @Test
+    void pagesAlreadyPresentNeverReachTheRequester() throws Exception {
+        Guest.Requests requests = new Guest.Requests(64);
+        IncomingPostcopy in = service.create("m", List.of(a), requests);
+        in.advise();
+        in.listen();
+        in.run();
+        in.placePages(a, 0, image, 64 * PAGE);
+        assertThat(in.placePages(a, 0, image, 64 * PAGE)).as("a second placement places nothing").isZero();
+        assertThat(in.statistics().raced()).isEqualTo(64);
+        AtomicLong mismatches = new AtomicLong();
+        Guest.Reader r = new Guest.Reader(a, image, 2000, 1, mismatches);
+        r.start();
+        r.join(10_000);
+        assertThat(mismatches.get()).isZero();
+        assertThat(in.statistics().faults()).isZero();
+        assertThat(requests.count.get()).isZero();
+        assertThat(in.complete()).isTrue();
+        assertThat(in.cleanup().totalBytes()).isZero();
+    }
+
+    @Test
+    void precopyPagesThenDiscardsThenPostcopyEndsWithTheRightContent() throws Exception {
+        Guest.Requests requests = new Guest.Requests(64);
+        IncomingPostcopy in = service.create("m", List.of(a), requests);
+        in.advise();
+        in.loadPrecopyPages(a, 0, image, 64 * PAGE);
+        // the source re-dirtied pages 5..9 after sending them: their old content must go
+        long newer = Guest.image(64, 10);
+        try {
+            in.discard("a", 5 * PAGE, 5 * PAGE);
+            in.listen();
+            in.run();
+            AtomicLong mismatches = new AtomicLong();
+            Thread t = new Thread(() -> {
+                long buf = NativeMemory.allocate(PAGE);
+                NativeMemory.nativeCopy(a.hostAddress() + 7 * PAGE, buf, PAGE);
+                if (NativeMemory.nativeCompare(buf, newer + 7 * PAGE, PAGE) != 0) mismatches.incrementAndGet();
+            });
+            t.start();
+            Long req = requests.queue.poll(10, TimeUnit.SECONDS);
+            assertThat(req).isEqualTo(7 * PAGE);
+            in.placePages(a, 7 * PAGE, newer + 7 * PAGE, PAGE);
+            t.join(5000);
+            assertThat(mismatches.get()).isZero();
+            assertThat(in.complete()).isFalse();
+            for (long p = 5; p < 10; p++) if (p != 7) in.placePages(a, p * PAGE, newer + p * PAGE, PAGE);
+            assertThat(in.complete()).isTrue();
+            assertThat(NativeMemory.nativeCompare(a.hostAddress(), image, 5 * PAGE)).isZero();
+            assertThat(NativeMemory.nativeCompare(a.hostAddress() + 5 * PAGE, newer + 5 * PAGE, 5 * PAGE)).isZero();
+            assertThat(in.statistics().requests()).isEqualTo(1);
+        } finally {
+            NativeMemory.free(newer);
+        }
+    }
+}
