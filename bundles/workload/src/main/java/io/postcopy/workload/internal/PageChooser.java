@@ -22,8 +22,8 @@ public final class PageChooser {
         this.hotAccessFraction = hotAccessFraction;
         this.writeFraction = writeFraction;
         this.random = new SplittableRandom(PageImage.fmix(randomSeed * 0x9E3779B97F4A7C15L + thread));
-        // Thread t of n starts a sequential walk at t*pages/n (computed without overflow).
-        this.cursor = (long) ((double) pages * thread / threads);
+        // Thread t of n starts a sequential walk at t*pages/n (exactly, without overflow).
+        this.cursor = pages / threads * thread + pages % threads * thread / threads;
     }
 
     /** The hot set of HOTSET: pages [0, hotPages), at least one page. */
