@@ -1,0 +1,55 @@
+package io.postcopy.migration;
+
+import java.util.Objects;
+
+/**
+ * Options of the migrations a listener accepts. Start from {@link #defaults()}.
+ *
+ * @param blockPrefix        local block name = prefix + the wire (source) name, so one registry can hold the
+ *                           source's and the destination's blocks; the wire always carries the source's names
+ * @param guest              resumed at {@code POSTCOPY_RUN} (or at the end of a precopy-only stream); paused
+ *                           again if the migration fails after it was resumed
+ * @param stagingBatchSize   bytes of contiguous pages gathered before one placement (4096 = place each page
+ *                           straight from the receive buffer); 0 = the service's default
+ * @param maxPackageSize     cap on a PACKAGED blob; 0 = the service's default
+ * @param removeBlocksOnFailure whether a failed or cancelled migration removes the blocks it created
+ */
+public record IncomingOptions(String blockPrefix, GuestControl guest, int stagingBatchSize, int maxPackageSize,
+                              boolean removeBlocksOnFailure) {
+    public IncomingOptions {
+        Objects.requireNonNull(blockPrefix, "blockPrefix");
+        Objects.requireNonNull(guest, "guest");
+        if (stagingBatchSize != 0 && (stagingBatchSize < 4096 || stagingBatchSize % 4096 != 0))
+            throw new IllegalArgumentException("stagingBatchSize must be 0 or a multiple of 4096: " + stagingBatchSize);
+        if (maxPackageSize < 0) throw new IllegalArgumentException("maxPackageSize must be >= 0");
+    }
+
+    public static IncomingOptions defaults() {
+        return new IncomingOptions("", GuestControl.NONE, 0, 0, true);
+    }
+
+    public IncomingOptions withBlockPrefix(String prefix) {
+        return new IncomingOptions(prefix, guest, stagingBatchSize, maxPackageSize, removeBlocksOnFailure);
+    }
+
+    public IncomingOptions withGuest(GuestControl g) {
+        return new IncomingOptions(blockPrefix, g, stagingBatchSize, maxPackageSize, removeBlocksOnFailure);
+    }
+
+    /** Runs {@code onRun} when the guest may run here (nothing to pause on failure). */
+    public IncomingOptions onRun(Runnable onRun) {
+        return withGuest(GuestControl.of(() -> { }, onRun));
+    }
+
+    public IncomingOptions withStagingBatchSize(int bytes) {
+        return new IncomingOptions(blockPrefix, guest, bytes, maxPackageSize, removeBlocksOnFailure);
+    }
+
+    public IncomingOptions withMaxPackageSize(int bytes) {
+        return new IncomingOptions(blockPrefix, guest, stagingBatchSize, bytes, removeBlocksOnFailure);
+    }
+
+    public IncomingOptions withRemoveBlocksOnFailure(boolean remove) {
+        return new IncomingOptions(blockPrefix, guest, stagingBatchSize, maxPackageSize, remove);
+    }
+}

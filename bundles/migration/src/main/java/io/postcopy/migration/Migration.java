@@ -1,0 +1,36 @@
+package io.postcopy.migration;
+
+import io.postcopy.fault.FaultStatistics;
+import java.time.Duration;
+import java.util.Optional;
+import org.osgi.annotation.versioning.ProviderType;
+
+/** One migration, outgoing or incoming. Thread-safe. */
+@ProviderType
+public interface Migration {
+    /** Unique within its service: {@code out-N} or {@code in-N}. */
+    String id();
+
+    /** The other end, {@code host:port}. */
+    String peer();
+
+    MigrationState state();
+
+    MigrationProgress progress();
+
+    /** Why it failed or was cancelled: the precise message (for malformed input, the codec's). */
+    Optional<String> failure();
+
+    /** The fault service's statistics (destination after LISTEN); empty on the source. */
+    Optional<FaultStatistics> statistics();
+
+    /** Ends the migration at once: the connection is closed and both sides end. Idempotent. */
+    void cancel();
+
+    /**
+     * Waits until the migration is in a final state.
+     *
+     * @return the state, possibly not final if the timeout elapsed
+     */
+    MigrationState awaitCompletion(Duration timeout) throws InterruptedException;
+}

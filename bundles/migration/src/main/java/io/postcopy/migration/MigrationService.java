@@ -1,0 +1,36 @@
+package io.postcopy.migration;
+
+import java.net.InetSocketAddress;
+import java.util.List;
+import java.util.Optional;
+import org.osgi.annotation.versioning.ProviderType;
+
+/**
+ * Starts migrations of the RAM blocks of one {@link io.postcopy.ramblock.RamBlockRegistry}. In OSGi a DS
+ * component (PID {@code io.postcopy.migration}); without a framework, {@link Migrations#newService}.
+ */
+@ProviderType
+public interface MigrationService {
+    /**
+     * Listens for incoming migrations; {@code bind} null means 127.0.0.1 on an ephemeral port (or the
+     * configured listen address).
+     *
+     * @throws MigrationException when the address cannot be bound
+     */
+    IncomingListener listen(InetSocketAddress bind, IncomingOptions options);
+
+    /** Starts migrating to {@code target}; returns at once (connecting is part of SETUP). */
+    OutgoingMigration migrate(InetSocketAddress target, OutgoingOptions options);
+
+    /** Every migration started or accepted by this service, oldest first. */
+    List<Migration> migrations();
+
+    Optional<Migration> get(String id);
+
+    List<IncomingListener> listeners();
+
+    /** Plain-Java equivalent of registering a {@link DeviceStateHandler} service. */
+    void addDeviceStateHandler(DeviceStateHandler handler);
+
+    void removeDeviceStateHandler(DeviceStateHandler handler);
+}

@@ -1,0 +1,27 @@
+package io.postcopy.migration;
+
+import io.postcopy.fault.FaultService;
+import io.postcopy.migration.internal.MigrationServiceImpl;
+import io.postcopy.migration.internal.Settings;
+import io.postcopy.ramblock.RamBlockRegistry;
+
+/** The migration service without a framework (tests, benchmarks, embedding); in OSGi use the service. */
+public final class Migrations {
+    private Migrations() {
+    }
+
+    /**
+     * @param registry     the blocks to migrate from, and where incoming blocks are created
+     * @param faultService a fault service over the same registry (destination placement)
+     */
+    public static MigrationService newService(RamBlockRegistry registry, FaultService faultService) {
+        return new MigrationServiceImpl(registry, faultService, Settings.DEFAULTS);
+    }
+
+    /** As {@link #newService(RamBlockRegistry, FaultService)}, with service defaults. */
+    public static MigrationService newService(RamBlockRegistry registry, FaultService faultService,
+                                              int sendBufferSize, int stagingBatchSize, int maxPackageSize) {
+        return new MigrationServiceImpl(registry, faultService,
+                new Settings("127.0.0.1", sendBufferSize, stagingBatchSize, maxPackageSize));
+    }
+}

@@ -1,0 +1,62 @@
+package io.postcopy.migration;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * Options of an outgoing migration. Start from {@link #defaults()} and change with the {@code with} methods.
+ *
+ * @param blocks         names of the blocks to migrate, in order; empty = every block of the registry
+ * @param mode           POSTCOPY, HYBRID or PRECOPY_ONLY
+ * @param postcopyAfter  HYBRID: switch once precopy has run this long (null: only by the other rules)
+ * @param maxIterations  precopy passes at most (HYBRID switches, PRECOPY_ONLY stops iterating)
+ * @param guest          paused at the switch (or before the last precopy pass)
+ * @param sendBufferSize SO_SNDBUF of the connection, and the encoder's buffer; 0 = the service's default
+ * @param machineName    the configuration section's machine name
+ * @param shutTimeout    how long to wait for the destination's SHUT after EOF
+ */
+public record OutgoingOptions(List<String> blocks, MigrationMode mode, Duration postcopyAfter, int maxIterations,
+                              GuestControl guest, int sendBufferSize, String machineName, Duration shutTimeout) {
+    public OutgoingOptions {
+        blocks = List.copyOf(blocks);
+        Objects.requireNonNull(mode, "mode");
+        Objects.requireNonNull(guest, "guest");
+        Objects.requireNonNull(shutTimeout, "shutTimeout");
+        if (maxIterations < 1) throw new IllegalArgumentException("maxIterations must be >= 1");
+        if (sendBufferSize < 0) throw new IllegalArgumentException("sendBufferSize must be >= 0");
+    }
+
+    public static OutgoingOptions defaults() {
+        return new OutgoingOptions(List.of(), MigrationMode.POSTCOPY, null, 30, GuestControl.NONE, 0, "postcopy-osgi",
+                Duration.ofMinutes(5));
+    }
+
+    public OutgoingOptions withBlocks(String... names) {
+        return new OutgoingOptions(List.of(names), mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout);
+    }
+
+    public OutgoingOptions withMode(MigrationMode m) {
+        return new OutgoingOptions(blocks, m, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout);
+    }
+
+    public OutgoingOptions withPostcopyAfter(Duration d) {
+        return new OutgoingOptions(blocks, mode, d, maxIterations, guest, sendBufferSize, machineName, shutTimeout);
+    }
+
+    public OutgoingOptions withMaxIterations(int n) {
+        return new OutgoingOptions(blocks, mode, postcopyAfter, n, guest, sendBufferSize, machineName, shutTimeout);
+    }
+
+    public OutgoingOptions withGuest(GuestControl g) {
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, g, sendBufferSize, machineName, shutTimeout);
+    }
+
+    public OutgoingOptions withSendBufferSize(int bytes) {
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, bytes, machineName, shutTimeout);
+    }
+
+    public OutgoingOptions withShutTimeout(Duration d) {
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, d);
+    }
+}

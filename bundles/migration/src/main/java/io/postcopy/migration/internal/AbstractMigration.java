@@ -1,0 +1,99 @@
+package io.postcopy.migration.internal;
+
+import io.postcopy.fault.FaultStatistics;
+import io.postcopy.migration.Migration;
+import io.postcopy.migration.MigrationState;
+import java.time.Duration;
+import java.util.Optional;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** State, failure and completion shared by both directions. One INFO line per state change. */
+abstract class AbstractMigration implements Migration {
+    static final Logger LOG = LoggerFactory.getLogger("io.postcopy.migration");
+    static final int TARGET_PAGE = 4096;
+    static final int TARGET_SHIFT = 12;
+
+    final String id;
+    volatile String peer = "?";
+    private volatile MigrationState state = MigrationState.SETUP;
+    private volatile String failure;
+    private final CountDownLatch done = new CountDownLatch(1);
+    final long startNanos = System.nanoTime();
+    volatile long postcopyStartNanos, endNanos;
+
+    AbstractMigration(String id) {
+        this.id = id;
+    }
+
+    @Override public String id() { return id; }
+
+    @Override public String peer() { return peer; }
+
+    @Override public MigrationState state() { return state; }
+
+    @Override public Optional<String> failure() { return Optional.ofNullable(failure); }
+
+    @Override public Optional<FaultStatistics> statistics() { return Optional.empty(); }
+
+    /** Moves to {@code next} unless already final; false when it was final. */
+    synchronized boolean enter(MigrationState next, String reason) {
+        MigrationState s = state;
+        if (s.isFinal()) return false;
+        if (s == next) return true;
+        if (next == MigrationState.POSTCOPY) postcopyStartNanos = System.nanoTime();
+        if (next.isFinal()) {
+            endNanos = System.nanoTime();
+            if (reason != null) failure = reason;
+        }
+        state = next;
+        if (reason == null) {
+            LOG.info("migration {} ({}): {} -> {}", id, peer, s, next);
+        } else {
+            LOG.info("migration {} ({}): {} -> {}: {}", id, peer, s, next, reason);
+        }
+        if (next.isFinal()) done.countDown();
+        return true;
+    }
+
+    boolean fail(String reason) {
+        return enter(MigrationState.FAILED, reason);
+    }
+
+    @Override
+    public MigrationState awaitCompletion(Duration timeout) throws InterruptedException {
+        done.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
+        return state;
+    }
+
+    long postcopyNanos() {
+        long s = postcopyStartNanos;
+        if (s == 0) return 0;
+        long e = endNanos;
+        return (e != 0 ? e : System.nanoTime()) - s;
+    }
+
+    double throughput(long postcopyPageBytes, long allPageBytes) {
+        long pn = postcopyNanos();
+        if (pn > 0) return postcopyPageBytes * 1e9 / pn;
+        long e = endNanos;
+        long n = (e != 0 ? e : System.nanoTime()) - startNanos;
+        return n > 0 ? allPageBytes * 1e9 / n : 0;
+    }
+
+    /** The message a failure is reported with. */
+    static String describe(Throwable t) {
+        String m = t.getMessage();
+        if (t instanceof io.postcopy.codec.CodecException) return m;
+        if (m == null || m.isEmpty()) return t.getClass().getSimpleName();
+        if (t instanceof java.io.IOException) return t.getClass().getSimpleName() + ": " + m;
+        return m;
+    }
+
+    @Override
+    public String toString() {
+        return getClass().getSimpleName() + "[" + id + ", " + peer + ", " + state + "]";
+    }
+}

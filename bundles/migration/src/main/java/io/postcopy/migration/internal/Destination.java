@@ -1,0 +1,502 @@
+package io.postcopy.migration.internal;
+
+import io.postcopy.codec.CodecException;
+import io.postcopy.codec.Command;
+import io.postcopy.codec.DecoderOptions;
+import io.postcopy.codec.DeviceSection;
+import io.postcopy.codec.DiscardRange;
+import io.postcopy.codec.PackageContents;
+import io.postcopy.codec.PageBuffers;
+import io.postcopy.codec.RamBlockInfo;
+import io.postcopy.codec.ReturnPathEncoder;
+import io.postcopy.codec.ReturnPathMessage;
+import io.postcopy.codec.StreamDecoder;
+import io.postcopy.codec.StreamHandler;
+import io.postcopy.codec.Wire;
+import io.postcopy.fault.FaultStatistics;
+import io.postcopy.fault.IncomingPostcopy;
+import io.postcopy.fault.MissingPages;
+import io.postcopy.fault.PageRequester;
+import io.postcopy.migration.DeviceStateHandler;
+import io.postcopy.migration.IncomingMigration;
+import io.postcopy.migration.IncomingOptions;
+import io.postcopy.migration.MigrationProgress;
+import io.postcopy.migration.MigrationState;
+import io.postcopy.ramblock.RamBlock;
+import io.postcopy.uffd.NativeMemory;
+import java.io.IOException;
+import java.net.StandardSocketOptions;
+import java.nio.ByteBuffer;
+import java.nio.channels.AsynchronousCloseException;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.SocketChannel;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+
+/**
+ * The destination: the seed's {@code qemu_loadvm_state} + {@code ram_load_postcopy} +
+ * {@code loadvm_postcopy_handle_*}. One thread decodes the stream from the socket into a direct receive
+ * buffer and drives the fault service through ADVISE → DISCARD → LISTENING → RUNNING → END; the fault
+ * thread writes page requests on the same connection.
+ *
+ * <p>Block memory is never read or written from Java here while it may be registered: pages go from the
+ * receive buffer (or the staging area, our own memory) into the blocks through {@code UFFDIO_COPY}.
+ * Contiguous PAGE records are gathered in the staging area and placed with one call per run; staged pages
+ * are placed before any command, and before the thread blocks on the socket, so a requested page never
+ * waits for the next one.
+ */
+final class Destination extends AbstractMigration implements IncomingMigration, StreamHandler, PageRequester {
+    private static final int RECEIVE_BUFFER = 1 << 20;
+    private static final long MAX_ZERO_RUN = 2 << 20;
+
+    private final MigrationServiceImpl service;
+    private final IncomingOptions options;
+    private final SocketChannel channel;
+    private final int batch;
+    private final int maxPackage;
+
+    private StreamDecoder decoder;
+    private long bufAddr;
+    private RamBlock[] local;
+    private final List<RamBlock> created = new CopyOnWriteArrayList<>();
+    private volatile IncomingPostcopy postcopy;
+    private boolean returnPath, advised, listening, running, eof;
+    private volatile boolean guestResumed, cancelled;
+    private volatile Throwable asyncFailure;
+    private volatile MissingPages missing;
+    private final List<OpaqueSection> opaque = new CopyOnWriteArrayList<>();
+
+    // staging: one pending run, of pages or of zero pages
+    private long stage;
+    private int stageBlock = -1;
+    private long stageOffset, stageLength;
+    private boolean stageZero;
+    private long fillPage;
+
+    // the return path: the fault thread's requests and the decoder's PONGs, serialised
+    private final Object rpLock = new Object();
+    private final ReturnPathEncoder rpEncoder = new ReturnPathEncoder();
+    private final ByteBuffer rpBuf = ByteBuffer.allocateDirect(Wire.MAX_RETURN_PATH_PAYLOAD + 8);
+    private String lastRequestWire;
+
+    private volatile long pages, zeroPages, totalPages, discardRanges, requests, postcopyPageBytes;
+    private volatile int deviceSections;
+
+    Destination(String id, MigrationServiceImpl service, SocketChannel channel, IncomingOptions options) {
+        super(id);
+        this.service = service;
+        this.channel = channel;
+        this.options = options;
+        this.batch = options.stagingBatchSize() > 0 ? options.stagingBatchSize() : service.settings().stagingBatchSize();
+        this.maxPackage = options.maxPackageSize() > 0 ? options.maxPackageSize() : service.settings().maxPackageSize();
+        try {
+            this.peer = channel.getRemoteAddress().toString();
+        } catch (IOException e) {
+            this.peer = "?";
+        }
+    }
+
+    @Override
+    public List<RamBlock> blocks() {
+        return List.copyOf(created);
+    }
+
+    @Override
+    public Optional<MissingPages> missing() {
+        return Optional.ofNullable(missing);
+    }
+
+    @Override
+    public List<OpaqueSection> opaqueSections() {
+        return List.copyOf(opaque);
+    }
+
+    @Override
+    public Optional<FaultStatistics> statistics() {
+        IncomingPostcopy p = postcopy;
+        return p == null ? Optional.empty() : Optional.of(p.statistics());
+    }
+
+    @Override
+    public MigrationProgress progress() {
+        StreamDecoder d = decoder;
+        long total = totalPages;
+        long remaining = total;
+        IncomingPostcopy p = postcopy;
+        if (p != null && state() != MigrationState.COMPLETED) {
+            remaining = Math.max(0, total - receivedTargetPages(p));
+        } else if (state() == MigrationState.COMPLETED) {
+            remaining = 0;
+        }
+        return new MigrationProgress(d == null ? 0 : d.offset(), pages, zeroPages, total, remaining, 0, 0, discardRanges,
+                requests, 0, postcopyPageBytes, postcopyNanos(), throughput(postcopyPageBytes, pages * TARGET_PAGE),
+                deviceSections, opaque.size());
+    }
+
+    private long receivedTargetPages(IncomingPostcopy p) {
+        long n = 0;
+        List<io.postcopy.fault.BlockStatistics> bs = p.statistics().blocks();
+        for (int i = 0; i < bs.size() && local != null && i < local.length; i++) {
+            n += bs.get(i).pagesReceived() * (local[i].pageSize() / TARGET_PAGE);
+        }
+        return n;
+    }
+
+    @Override
+    public void cancel() {
+        cancelled = true;
+        try {
+            channel.close();
+        } catch (IOException ignored) {
+            // closing
+        }
+    }
+
+    // ---- the stream thread ----
+
+    void run() {
+        ByteBuffer buf = ByteBuffer.allocateDirect(Math.max(RECEIVE_BUFFER, StreamDecoder.MIN_BUFFER_CAPACITY));
+        bufAddr = PageBuffers.address(buf);
+        try {
+            channel.configureBlocking(true);
+            channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
+            if (batch > TARGET_PAGE) stage = NativeMemory.allocate(batch);
+            decoder = new StreamDecoder(this, DecoderOptions.defaults().withMaxPackageSize(maxPackage));
+            for (;;) {
+                int n = channel.read(buf);
+                buf.flip();
+                boolean done = decoder.decode(buf);
+                flushStage();
+                buf.compact();
+                if (done) break;
+                if (n < 0) decoder.finish();
+            }
+            finishStream();
+        } catch (Throwable t) {
+            failed(t, true);
+            if (t instanceof Error && !(t instanceof AssertionError)) throw (Error) t;
+        } finally {
+            if (stage != 0) NativeMemory.free(stage);
+            stage = 0;
+            if (fillPage != 0) NativeMemory.free(fillPage);
+            fillPage = 0;
+        }
+    }
+
+    /** EOF: every page must be present; clean up, answer SHUT 0. */
+    private void finishStream() throws IOException {
+        flushStage();
+        IncomingPostcopy p = postcopy;
+        if (p != null) {
+            boolean complete = p.complete();
+            MissingPages m = p.cleanup();
+            if (listening) missing = m;
+            Optional<Throwable> f = p.failure();
+            if (f.isPresent()) throw new IOException("fault thread failed: " + describe(f.get()), f.get());
+            if (!complete) {
+                missing = listening ? m : p.missing();
+                throw new IOException("stream ended (EOF) with " + (listening ? m.totalBytes() + " bytes" : "pages")
+                        + " never received");
+            }
+        }
+        if (!listening && !guestResumed) resumeGuest(false);
+        sendReturn(new ReturnPathMessage.Shut(0));
+        enter(MigrationState.COMPLETED, null);
+        closeQuietly();
+        LOG.info("migration {}: received {} pages + {} zero pages, {} discard ranges, {} requests, postcopy {} ms at {} GB/s",
+                id, pages, zeroPages, discardRanges, requests, postcopyNanos() / 1_000_000,
+                String.format("%.2f", progress().throughputGBps()));
+    }
+
+    /**
+     * Ends this migration: SHUT 1 if the connection still works, close it, clean up the fault service (this
+     * wakes every thread blocked on a missing page), pause the local guest again, remove the blocks.
+     */
+    private void failed(Throwable t, boolean trySend) {
+        Throwable cause = asyncFailure != null ? asyncFailure : t;
+        String reason;
+        if (cancelled) {
+            reason = "cancelled on the destination";
+        } else if (cause instanceof CodecException ce && ce.kind() == CodecException.Kind.TRUNCATED
+                && cause.getMessage().contains("end of input")) {
+            reason = "connection closed by the source in " + state() + ": " + ce.getMessage();
+        } else if (cause instanceof AsynchronousCloseException || cause instanceof ClosedChannelException) {
+            reason = "connection closed in " + state();
+        } else if (cause instanceof IOException && !(cause instanceof CodecException)) {
+            reason = "connection to the source failed in " + state() + ": " + describe(cause);
+        } else {
+            reason = describe(cause);
+        }
+        if (trySend && channel.isOpen()) {
+            try {
+                sendReturn(new ReturnPathMessage.Shut(1));
+            } catch (IOException | RuntimeException ignored) {
+                // the connection is gone
+            }
+        }
+        closeQuietly();
+        IncomingPostcopy p = postcopy;
+        if (p != null) {
+            try {
+                MissingPages m = p.cleanup();
+                if (listening) missing = m;
+                if (m.totalBytes() > 0) {
+                    reason += "; " + m.totalBytes() + " bytes in " + m.ranges().size() + " ranges never received";
+                }
+            } catch (RuntimeException e) {
+                LOG.warn("migration {}: cleanup failed", id, e);
+            }
+        }
+        boolean guestStopped = true;
+        if (guestResumed) {
+            try {
+                options.guest().pause();
+            } catch (RuntimeException e) {
+                guestStopped = false;
+                LOG.warn("migration {}: pausing the guest failed; its blocks stay", id, e);
+            }
+        }
+        enter(cancelled ? MigrationState.CANCELLED : MigrationState.FAILED, reason);
+        if (options.removeBlocksOnFailure() && guestStopped) {
+            for (RamBlock b : created) {
+                try {
+                    service.registry().remove(b.idstr());
+                } catch (RuntimeException e) {
+                    LOG.warn("migration {}: removing block {} failed: {}", id, b.idstr(), e.toString());
+                }
+            }
+            created.clear();
+        }
+    }
+
+    private void closeQuietly() {
+        try {
+            channel.close();
+        } catch (IOException ignored) {
+            // closing
+        }
+    }
+
+    // ---- the return path ----
+
+    private void sendReturn(ReturnPathMessage m) throws IOException {
+        synchronized (rpLock) {
+            rpBuf.clear();
+            rpEncoder.write(m, rpBuf);
+            rpBuf.flip();
+            while (rpBuf.hasRemaining()) channel.write(rpBuf);
+        }
+    }
+
+    /** From the fault thread: REQ_PAGES_ID when the block changes, else REQ_PAGES. */
+    @Override
+    public void requestPage(String blockIdstr, long offset, long length) throws IOException {
+        synchronized (rpLock) {
+            if (blockIdstr != null) lastRequestWire = blockIdstr.substring(options.blockPrefix().length());
+            rpBuf.clear();
+            rpEncoder.writePageRequest(lastRequestWire, offset, (int) length, rpBuf);
+            rpBuf.flip();
+            while (rpBuf.hasRemaining()) channel.write(rpBuf);
+            requests++;
+        }
+        if (LOG.isDebugEnabled()) LOG.debug("migration {}: request {} 0x{}", id, lastRequestWire, Long.toHexString(offset));
+    }
+
+    /** From the fault thread: the incoming postcopy failed; end the stream thread through the socket. */
+    @Override
+    public void failed(Throwable cause) {
+        asyncFailure = cause;
+        closeQuietly();
+    }
+
+    // ---- StreamHandler ----
+
+    @Override
+    public void onRamBlockList(List<RamBlockInfo> blocks) throws IOException {
+        local = new RamBlock[blocks.size()];
+        long total = 0;
+        for (RamBlockInfo b : blocks) {
+            String name = options.blockPrefix() + b.idstr();
+            if (service.registry().byName(name) != null) {
+                throw new IOException("RAM block \"" + name + "\" already exists here");
+            }
+            if (b.pageSize() != TARGET_PAGE) {
+                throw new IOException("RAM block " + b.idstr() + " has page size " + b.pageSize()
+                        + "; only 4096 is supported by this destination");
+            }
+            RamBlock r = service.registry().create(name, b.usedLength(), RamBlock.Backing.ANONYMOUS);
+            created.add(r);
+            local[b.index()] = r;
+            total += b.usedLength() / TARGET_PAGE;
+        }
+        totalPages = total;
+        IncomingPostcopy p = service.faultService().create(id, List.of(local), this);
+        postcopy = p;
+        // precopy pages load into the blocks before userfaultfd is armed: every stream starts in ADVISE
+        p.advise();
+        LOG.debug("migration {}: {} blocks, {} pages", id, local.length, total);
+    }
+
+    @Override
+    public void onPage(RamBlockInfo block, long offset, ByteBuffer src, int position, int length) throws IOException {
+        if (!listening && state() == MigrationState.SETUP) enter(MigrationState.PRECOPY, null);
+        pages++;
+        if (listening) postcopyPageBytes += length;
+        long addr = bufAddr + position;
+        int bi = block.index();
+        if (batch <= TARGET_PAGE) {
+            place(bi, offset, addr, length, false);
+            return;
+        }
+        if (stageLength > 0 && (stageZero || stageBlock != bi || stageOffset + stageLength != offset
+                || stageLength + length > batch)) {
+            flushStage();
+        }
+        if (stageLength == 0) {
+            stageBlock = bi;
+            stageOffset = offset;
+            stageZero = false;
+        }
+        NativeMemory.copy(addr, stage + stageLength, length);   // our memory to our memory
+        stageLength += length;
+    }
+
+    @Override
+    public void onZero(RamBlockInfo block, long offset, int fill, int length) throws IOException {
+        if (!listening && state() == MigrationState.SETUP) enter(MigrationState.PRECOPY, null);
+        zeroPages++;
+        int bi = block.index();
+        if (fill != 0) {
+            flushStage();
+            if (fillPage == 0) fillPage = NativeMemory.allocate(TARGET_PAGE);
+            NativeMemory.fill(fillPage, length, (byte) fill);
+            place(bi, offset, fillPage, length, false);
+            return;
+        }
+        if (stageLength > 0 && (!stageZero || stageBlock != bi || stageOffset + stageLength != offset
+                || stageLength + length > MAX_ZERO_RUN)) {
+            flushStage();
+        }
+        if (stageLength == 0) {
+            stageBlock = bi;
+            stageOffset = offset;
+            stageZero = true;
+        }
+        stageLength += length;
+    }
+
+    private void flushStage() {
+        if (stageLength == 0) return;
+        long len = stageLength;
+        stageLength = 0;
+        place(stageBlock, stageOffset, stageZero ? 0 : stage, len, stageZero);
+    }
+
+    private void place(int bi, long offset, long src, long length, boolean zero) {
+        RamBlock b = local[bi];
+        IncomingPostcopy p = postcopy;
+        if (listening) {
+            if (zero) p.placeZeroPages(b, offset, length);
+            else p.placePages(b, offset, src, length);
+        } else {
+            if (zero) p.loadPrecopyZero(b, offset, length);
+            else p.loadPrecopyPages(b, offset, src, length);
+        }
+    }
+
+    @Override
+    public void onCommand(Command c) throws IOException {
+        flushStage();
+        command(c, false);
+    }
+
+    private void command(Command c, boolean inPackage) throws IOException {
+        if (c instanceof Command.OpenReturnPath) {
+            returnPath = true;
+        } else if (c instanceof Command.Ping ping) {
+            LOG.debug("migration {}: PING {}", id, ping.value());
+            if (returnPath) sendReturn(new ReturnPathMessage.Pong(ping.value()));
+        } else if (c instanceof Command.PostcopyAdvise a) {
+            if (a.withSizes() && a.targetPageSize() != TARGET_PAGE) {
+                throw new IOException("POSTCOPY_ADVISE target page size " + a.targetPageSize() + ", expected " + TARGET_PAGE);
+            }
+            advised = true;
+        } else if (c instanceof Command.PostcopyRamDiscard d) {
+            IncomingPostcopy p = requireBlocks(c);
+            String name = options.blockPrefix() + d.block();
+            for (DiscardRange r : d.ranges()) {
+                p.discard(name, r.start(), r.length());
+                discardRanges++;
+            }
+        } else if (c instanceof Command.PostcopyListen) {
+            IncomingPostcopy p = requireBlocks(c);
+            if (!advised) throw new IOException("POSTCOPY_LISTEN without POSTCOPY_ADVISE");
+            p.listen();
+            listening = true;
+            enter(MigrationState.POSTCOPY, null);
+        } else if (c instanceof Command.PostcopyRun) {
+            IncomingPostcopy p = requireBlocks(c);
+            if (!listening) throw new IOException("POSTCOPY_RUN before POSTCOPY_LISTEN");
+            p.run();
+            running = true;
+            resumeGuest(true);
+        } else if (c instanceof Command.Packaged) {
+            if (inPackage) throw new IOException("nested PACKAGED");
+            // the blob follows: onPackage
+        } else {
+            throw new IOException("unsupported command " + c.type() + " (no COLO, no postcopy recovery here)");
+        }
+    }
+
+    private IncomingPostcopy requireBlocks(Command c) throws IOException {
+        IncomingPostcopy p = postcopy;
+        if (p == null) throw new IOException(c.type() + " before the RAM block list");
+        return p;
+    }
+
+    /** The guest may run here now; from another thread, since it may fault on pages this thread places. */
+    private void resumeGuest(boolean async) {
+        guestResumed = true;
+        if (!async) {
+            options.guest().resume();
+            return;
+        }
+        Thread t = new Thread(() -> {
+            try {
+                options.guest().resume();
+            } catch (RuntimeException e) {
+                LOG.warn("migration {}: resuming the guest failed", id, e);
+            }
+        }, "postcopy-resume-" + id);
+        t.setDaemon(true);
+        t.start();
+    }
+
+    @Override
+    public void onPackage(PackageContents pkg) throws IOException {
+        for (Command c : pkg.leadingCommands()) command(c, true);
+        for (DeviceSection s : pkg.sections()) {
+            DeviceStateHandler h = service.handler(s.idstr(), s.instanceId());
+            if (h == null) {
+                opaque.add(new OpaqueSection(s.idstr(), s.instanceId(), s.versionId(), DeviceStates.sectionBytes(pkg, s)));
+                LOG.debug("migration {}: device section {}/{} kept opaque ({} bytes)", id, s.idstr(), s.instanceId(), s.length());
+            } else {
+                DeviceStates.load(pkg, s, h);
+                deviceSections++;
+            }
+        }
+        for (Command c : pkg.trailingCommands()) command(c, true);
+    }
+
+    @Override
+    public void onEof() {
+        flushStage();
+        eof = true;
+    }
+
+    List<RamBlock> createdBlocks() {
+        return new ArrayList<>(created);
+    }
+}

@@ -1,0 +1,139 @@
+package io.postcopy.migration.internal;
+
+import io.postcopy.fault.FaultService;
+import io.postcopy.migration.DeviceStateHandler;
+import io.postcopy.migration.IncomingListener;
+import io.postcopy.migration.IncomingOptions;
+import io.postcopy.migration.Migration;
+import io.postcopy.migration.MigrationException;
+import io.postcopy.migration.MigrationService;
+import io.postcopy.migration.OutgoingMigration;
+import io.postcopy.migration.OutgoingOptions;
+import io.postcopy.ramblock.RamBlockRegistry;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/** The migration service: owns the listeners and the migrations of one registry. */
+public final class MigrationServiceImpl implements MigrationService {
+    private final RamBlockRegistry registry;
+    private final FaultService faultService;
+    private volatile Settings settings;
+    private final List<DeviceStateHandler> handlers = new CopyOnWriteArrayList<>();
+    private final List<Migration> migrations = new CopyOnWriteArrayList<>();
+    private final List<IncomingListener> listeners = new CopyOnWriteArrayList<>();
+    private final AtomicInteger outIds = new AtomicInteger(), inIds = new AtomicInteger();
+
+    public MigrationServiceImpl(RamBlockRegistry registry, FaultService faultService, Settings settings) {
+        this.registry = registry;
+        this.faultService = faultService;
+        this.settings = settings;
+    }
+
+    RamBlockRegistry registry() { return registry; }
+
+    FaultService faultService() { return faultService; }
+
+    Settings settings() { return settings; }
+
+    public void configure(Settings s) {
+        settings = s;
+    }
+
+    @Override
+    public IncomingListener listen(InetSocketAddress bind, IncomingOptions options) {
+        InetSocketAddress a = bind != null ? bind : new InetSocketAddress(settings.listenAddress(), 0);
+        try {
+            ServerSocketChannel server = ServerSocketChannel.open();
+            try {
+                server.bind(a);
+                Listener l = new Listener(this, server, options);
+                listeners.add(l);
+                return l;
+            } catch (IOException | RuntimeException e) {
+                server.close();
+                throw e;
+            }
+        } catch (IOException e) {
+            throw new MigrationException("cannot listen on " + a + ": " + e.getMessage(), e);
+        }
+    }
+
+    Destination startIncoming(SocketChannel c, IncomingOptions options) {
+        Destination d = new Destination("in-" + inIds.incrementAndGet(), this, c, options);
+        migrations.add(d);
+        AbstractMigration.LOG.info("migration {}: accepted from {}", d.id(), d.peer());
+        Thread t = new Thread(d::run, "postcopy-in-" + d.id());
+        t.setDaemon(true);
+        t.start();
+        return d;
+    }
+
+    void removeListener(IncomingListener l) {
+        listeners.remove(l);
+    }
+
+    @Override
+    public OutgoingMigration migrate(InetSocketAddress target, OutgoingOptions options) {
+        Outgoing o = new Outgoing("out-" + outIds.incrementAndGet(), this, target, options, List.copyOf(handlers));
+        o.resolveBlocks();
+        migrations.add(o);
+        AbstractMigration.LOG.info("migration {}: to {}, {} mode", o.id(), o.peer(), options.mode());
+        Thread t = new Thread(o::run, "postcopy-out-" + o.id());
+        t.setDaemon(true);
+        t.start();
+        return o;
+    }
+
+    @Override
+    public List<Migration> migrations() {
+        return List.copyOf(migrations);
+    }
+
+    @Override
+    public Optional<Migration> get(String id) {
+        for (Migration m : migrations) if (m.id().equals(id)) return Optional.of(m);
+        return Optional.empty();
+    }
+
+    @Override
+    public List<IncomingListener> listeners() {
+        return List.copyOf(listeners);
+    }
+
+    @Override
+    public void addDeviceStateHandler(DeviceStateHandler handler) {
+        String idstr = handler.idstr();
+        if (idstr == null || idstr.isEmpty() || idstr.length() > 255 || !idstr.chars().allMatch(c -> c >= 0x20 && c <= 0x7e)) {
+            throw new IllegalArgumentException("device idstr must be 1..255 printable ASCII characters: " + idstr);
+        }
+        for (DeviceStateHandler h : handlers) {
+            if (h.idstr().equals(idstr) && h.instanceId() == handler.instanceId()) {
+                throw new IllegalArgumentException("a handler for " + idstr + "/" + handler.instanceId() + " is already present");
+            }
+        }
+        handlers.add(handler);
+    }
+
+    @Override
+    public void removeDeviceStateHandler(DeviceStateHandler handler) {
+        handlers.remove(handler);
+    }
+
+    DeviceStateHandler handler(String idstr, int instanceId) {
+        for (DeviceStateHandler h : handlers) if (h.idstr().equals(idstr) && h.instanceId() == instanceId) return h;
+        return null;
+    }
+
+    /** Cancels every running migration and closes the listeners (component deactivation). */
+    public void shutdown() {
+        for (IncomingListener l : new ArrayList<>(listeners)) l.close();
+        for (Migration m : migrations) if (!m.state().isFinal()) m.cancel();
+    }
+}

@@ -1,0 +1,527 @@
+package io.postcopy.migration.internal;
+
+import io.postcopy.codec.BlockValidator;
+import io.postcopy.codec.CodecException;
+import io.postcopy.codec.Command;
+import io.postcopy.codec.DiscardBatcher;
+import io.postcopy.codec.RamBlockInfo;
+import io.postcopy.codec.ReturnPathDecoder;
+import io.postcopy.codec.ReturnPathMessage;
+import io.postcopy.codec.SectionType;
+import io.postcopy.codec.StreamEncoder;
+import io.postcopy.codec.Wire;
+import io.postcopy.migration.DeviceStateHandler;
+import io.postcopy.migration.MigrationMode;
+import io.postcopy.migration.MigrationProgress;
+import io.postcopy.migration.MigrationState;
+import io.postcopy.migration.OutgoingMigration;
+import io.postcopy.migration.OutgoingOptions;
+import io.postcopy.ramblock.PageBitmap;
+import io.postcopy.ramblock.RamBlock;
+import io.postcopy.uffd.DirtyTracker;
+import io.postcopy.uffd.NativeMemory;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
+import java.nio.channels.SocketChannel;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The source: the seed's {@code migration_thread} + {@code ram_save_*} + {@code source_return_path_thread}.
+ *
+ * <p>Per block, {@code sent} holds the block pages whose current content the destination has (sent, and
+ * not written since); {@code stale} the pages the destination holds an outdated copy of (sent, then
+ * dirtied). A dirty scan moves pages from sent to stale; sending a page sets sent and clears stale. At the
+ * switch the stale pages become discards, and postcopy sends exactly the pages not in {@code sent}: a page
+ * goes twice only if it was dirtied before the switch.
+ *
+ * <p>Threads: the sender (everything on the main stream) and the return-path reader (requests, PONG, SHUT).
+ * The reader only enqueues requests; the sender alone touches the bitmaps after the switch.
+ */
+final class Outgoing extends AbstractMigration implements OutgoingMigration {
+    /** Records per PART section (QEMU bounds a section by time; any bound works for the receiver). */
+    private static final int RECORDS_PER_SECTION = 4096;
+    /** PRECOPY_ONLY stops iterating when no more than this many pages are dirty. */
+    private static final long SMALL_DIRTY_SET = 256;
+
+    private final MigrationServiceImpl service;
+    private final InetSocketAddress target;
+    private final OutgoingOptions options;
+    private final List<DeviceStateHandler> handlers;
+
+    private List<RamBlock> blocks;
+    private RamBlockInfo[] infos;
+    private PageBitmap[] sent, stale;
+    private int[] shift;
+    private DirtyTracker[] trackers;
+
+    private volatile SocketChannel channel;
+    private StreamEncoder enc;
+    private boolean partOpen;
+    private int partRecords;
+
+    private final ConcurrentLinkedQueue<Long> requestQueue = new ConcurrentLinkedQueue<>();
+    private volatile boolean switchRequested, cancelled, paused, packageSent;
+    private final CountDownLatch returnPathEnd = new CountDownLatch(1);
+    private volatile Integer shutStatus;
+
+    // counters (single writer each: the sender, or the reader for requests)
+    private volatile long pages, zeroPages, totalPages, unsentPages, dirtyPages, discardRanges, requests, requestedPages,
+            requestsSkipped, postcopyPageBytes, pongs;
+    private volatile int iterations, deviceSections;
+
+    Outgoing(String id, MigrationServiceImpl service, InetSocketAddress target, OutgoingOptions options,
+             List<DeviceStateHandler> handlers) {
+        super(id);
+        this.service = service;
+        this.target = target;
+        this.options = options;
+        this.handlers = handlers;
+        this.peer = target.getHostString() + ":" + target.getPort();
+    }
+
+    @Override public OutgoingOptions options() { return options; }
+
+    @Override
+    public void startPostcopy() {
+        switchRequested = true;
+    }
+
+    @Override
+    public void cancel() {
+        cancelled = true;
+        if (enter(MigrationState.CANCELLED, "cancelled on the source")) closeChannel();
+    }
+
+    private void closeChannel() {
+        SocketChannel c = channel;
+        if (c != null) {
+            try {
+                c.close();
+            } catch (IOException ignored) {
+                // closing
+            }
+        }
+    }
+
+    @Override
+    public MigrationProgress progress() {
+        SocketChannel c = channel;
+        StreamEncoder e = enc;
+        long bytes = e == null ? 0 : e.position();
+        long p = pages;
+        return new MigrationProgress(bytes, p, zeroPages, totalPages, unsentPages, iterations, dirtyPages, discardRanges,
+                requests, requestedPages, postcopyPageBytes, postcopyNanos(),
+                throughput(postcopyPageBytes, p * TARGET_PAGE), deviceSections, 0);
+    }
+
+    /** Selects the blocks; called before the thread starts so that bad names fail {@code migrate} itself. */
+    void resolveBlocks() {
+        List<RamBlock> l = new ArrayList<>();
+        if (options.blocks().isEmpty()) {
+            l.addAll(service.registry().blocks());
+        } else {
+            for (String n : options.blocks()) {
+                RamBlock b = service.registry().byName(n);
+                if (b == null) throw new io.postcopy.migration.MigrationException("no RAM block named \"" + n + "\"");
+                l.add(b);
+            }
+        }
+        if (l.isEmpty()) throw new io.postcopy.migration.MigrationException("no RAM blocks to migrate");
+        blocks = List.copyOf(l);
+        int n = blocks.size();
+        infos = new RamBlockInfo[n];
+        sent = new PageBitmap[n];
+        stale = new PageBitmap[n];
+        shift = new int[n];
+        long total = 0;
+        for (int i = 0; i < n; i++) {
+            RamBlock b = blocks.get(i);
+            infos[i] = new RamBlockInfo(i, b.idstr(), b.usedLength(), b.pageSize());
+            sent[i] = new PageBitmap(b.pages());
+            stale[i] = new PageBitmap(b.pages());
+            shift[i] = Long.numberOfTrailingZeros(b.pageSize());
+            total += b.usedLength() >>> TARGET_SHIFT;
+        }
+        totalPages = total;
+        unsentPages = total;
+    }
+
+    void run() {
+        Thread reader = null;
+        try {
+            SocketChannel c = SocketChannel.open();
+            channel = c;
+            if (cancelled) throw new IOException("cancelled");
+            c.setOption(StandardSocketOptions.TCP_NODELAY, true);
+            int sndbuf = options.sendBufferSize() > 0 ? options.sendBufferSize() : service.settings().sendBufferSize();
+            if (sndbuf > 0) c.setOption(StandardSocketOptions.SO_SNDBUF, sndbuf);
+            c.connect(target);
+            peer = c.getRemoteAddress().toString();
+            enc = new StreamEncoder(c, Math.max(sndbuf > 0 ? sndbuf : 256 * 1024, 72 * 1024), Wire.DEFAULT_TARGET_PAGE_SIZE);
+            reader = new Thread(this::returnPath, "postcopy-rp-" + id);
+            reader.setDaemon(true);
+            reader.start();
+
+            MigrationMode mode = options.mode();
+            boolean postcopy = mode != MigrationMode.PRECOPY_ONLY;
+            // QEMU's order: OPEN_RETURN_PATH, PING 1, POSTCOPY_ADVISE, RAM START (MEM_SIZE)
+            enc.writeHeader().writeConfiguration(options.machineName());
+            enc.writeCommand(new Command.OpenReturnPath());
+            enc.writeCommand(new Command.Ping(1));
+            if (postcopy) {
+                long summary = 0;
+                for (RamBlockInfo i : infos) summary |= i.pageSize();
+                enc.writeCommand(Command.PostcopyAdvise.of(summary, Wire.DEFAULT_TARGET_PAGE_SIZE));
+            }
+            enc.writeSectionStart(SectionType.START, DeviceStates.RAM_SECTION_ID, "ram", 0, 4);
+            enc.writeMemSize(List.of(infos), postcopy, NativeMemory.pageSize());
+            enc.writeEos();
+            enc.writeFooter(DeviceStates.RAM_SECTION_ID);
+            enc.flush();
+
+            if (mode != MigrationMode.POSTCOPY) {
+                // tracking starts before the first page is read: a write during the first pass is seen
+                trackers = new DirtyTracker[blocks.size()];
+                for (int i = 0; i < trackers.length; i++)
+                    trackers[i] = new DirtyTracker(blocks.get(i).hostAddress(), blocks.get(i).usedLength());
+                enter(MigrationState.PRECOPY, null);
+                precopy(mode);
+            }
+            if (postcopy) {
+                switchToPostcopy();
+                postcopyPass();
+            } else {
+                completePrecopy();
+            }
+            endPart();
+            enc.writeSectionPart(SectionType.END, DeviceStates.RAM_SECTION_ID);
+            enc.writeEos();
+            enc.writeFooter(DeviceStates.RAM_SECTION_ID);
+            enc.writeEof();
+            enc.flush();
+            LOG.debug("migration {}: EOF sent after {} bytes, waiting for SHUT", id, enc.position());
+            if (!returnPathEnd.await(options.shutTimeout().toNanos(), TimeUnit.NANOSECONDS)) {
+                fail("no SHUT from the destination within " + options.shutTimeout());
+            } else if (shutStatus == null) {
+                fail("return path closed before SHUT");
+            } else if (shutStatus != 0) {
+                fail("destination reported failure: SHUT status " + shutStatus);
+            } else {
+                enter(MigrationState.COMPLETED, null);
+            }
+        } catch (Throwable t) {
+            if (cancelled) {
+                enter(MigrationState.CANCELLED, "cancelled on the source");
+            } else {
+                fail(describeSource(t));
+            }
+            if (t instanceof Error && !(t instanceof AssertionError)) throw (Error) t;
+        } finally {
+            closeTrackers();
+            closeChannel();
+            if (paused && !packageSent && state() != MigrationState.COMPLETED) {
+                // the destination never got the guest: it goes on here
+                try {
+                    options.guest().resume();
+                } catch (RuntimeException e) {
+                    LOG.warn("migration {}: resuming the guest failed", id, e);
+                }
+            }
+            if (reader != null) {
+                try {
+                    reader.join(5000);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+            }
+            if (state() == MigrationState.COMPLETED) {
+                LOG.info("migration {}: {} pages + {} zero pages, {} discard ranges, {} requests ({} served out of order), "
+                                + "postcopy {} ms at {} GB/s", id, pages, zeroPages, discardRanges, requests, requestedPages,
+                        postcopyNanos() / 1_000_000, String.format("%.2f", progress().throughputGBps()));
+            }
+        }
+    }
+
+    private String describeSource(Throwable t) {
+        String m = describe(t);
+        if (t instanceof IOException && !(t instanceof CodecException)) {
+            return "connection to " + peer + " failed in " + state() + ": " + m;
+        }
+        return m;
+    }
+
+    private void closeTrackers() {
+        DirtyTracker[] t = trackers;
+        if (t == null) return;
+        for (DirtyTracker d : t) if (d != null) d.close();
+        trackers = null;
+    }
+
+    // ---- precopy ----
+
+    private void precopy(MigrationMode mode) throws IOException {
+        long deadline = options.postcopyAfter() == null ? Long.MAX_VALUE : startNanos + options.postcopyAfter().toNanos();
+        long previous = Long.MAX_VALUE;
+        for (int iter = 1; ; iter++) {
+            iterations = iter;
+            boolean whole = sendUnsent(mode == MigrationMode.HYBRID ? deadline : Long.MAX_VALUE);
+            long dirty = scanDirty();
+            dirtyPages = dirty;
+            LOG.debug("migration {}: precopy pass {} {}, {} pages dirty", id, iter, whole ? "done" : "cut short", dirty);
+            if (mode == MigrationMode.HYBRID) {
+                if (!whole || switchRequested || System.nanoTime() >= deadline || dirty >= previous || iter >= options.maxIterations()) {
+                    return;
+                }
+            } else if (dirty <= SMALL_DIRTY_SET || dirty >= previous || iter >= options.maxIterations()) {
+                return;
+            }
+            previous = dirty;
+        }
+    }
+
+    /** One pass over the pages not in {@code sent}. False when cut short by a switch request or the deadline. */
+    private boolean sendUnsent(long deadline) throws IOException {
+        for (int bi = 0; bi < infos.length; bi++) {
+            PageBitmap s = sent[bi];
+            for (long p = s.nextClearBit(0); p >= 0; p = s.nextClearBit(p + 1)) {
+                if (cancelled) throw new IOException("cancelled");
+                if ((p & 255) == 0 && (switchRequested || System.nanoTime() >= deadline)) return false;
+                sendPage(bi, p, false);
+            }
+        }
+        return true;
+    }
+
+    /** Collects the pages written since the last scan: sent ones become stale, and all are unsent. */
+    private long scanDirty() {
+        long dirty = 0;
+        for (int bi = 0; bi < infos.length; bi++) {
+            final long host = blocks.get(bi).hostAddress();
+            final int sh = shift[bi];
+            final PageBitmap s = sent[bi], st = stale[bi];
+            long[] count = new long[1];
+            trackers[bi].scan((start, end) -> {
+                long from = (start - host) >>> sh, to = ((end - host) + (1L << sh) - 1) >>> sh;
+                to = Math.min(to, s.size());
+                for (long p = from; p < to; p++) {
+                    if (s.testAndClear(p)) {
+                        st.set(p);
+                        unsentPages += 1L << (sh - TARGET_SHIFT);
+                    }
+                }
+                count[0] += to - from;
+            });
+            dirty += count[0];
+        }
+        return dirty;
+    }
+
+    private void completePrecopy() throws IOException {
+        options.guest().pause();
+        paused = true;
+        scanDirty();
+        closeTrackers();
+        sendUnsent(Long.MAX_VALUE);
+        endPart();
+        if (!handlers.isEmpty()) {
+            enc.writePackaged(DeviceStates.buildPackage(handlers, false));
+            deviceSections = handlers.size();
+        }
+        packageSent = true;
+    }
+
+    // ---- the switch: the seed's postcopy_start ----
+
+    private void switchToPostcopy() throws IOException {
+        options.guest().pause();
+        paused = true;
+        if (trackers != null) {
+            dirtyPages = scanDirty();
+            closeTrackers();
+        }
+        endPart();
+        enter(MigrationState.POSTCOPY, null);
+        // stale pages become discards (postcopy_each_ram_send_discard), QEMU's PING 2 / package / PING 4 around
+        DiscardBatcher batcher = new DiscardBatcher(enc::writeCommand, Wire.DEFAULT_TARGET_PAGE_SIZE);
+        for (int bi = 0; bi < infos.length; bi++) {
+            PageBitmap st = stale[bi];
+            long ratio = 1L << (shift[bi] - TARGET_SHIFT);
+            batcher.beginBlock(infos[bi].idstr(), 0);
+            for (long p = st.nextSetBit(0); p >= 0; ) {
+                long end = st.nextClearBit(p);
+                if (end < 0) end = st.size();
+                batcher.addRun(p * ratio, (end - p) * ratio);
+                p = end >= st.size() ? -1 : st.nextSetBit(end);
+            }
+            batcher.endBlock();
+            st.clearAll();
+        }
+        discardRanges = batcher.rangeCount();
+        enc.writeCommand(new Command.Ping(2));
+        enc.writePackaged(DeviceStates.buildPackage(handlers, true));
+        deviceSections = handlers.size();
+        packageSent = true;
+        enc.writeCommand(new Command.Ping(4));
+        enc.flush();
+        LOG.debug("migration {}: switched: {} discard ranges in {} commands, {} device sections", id,
+                batcher.rangeCount(), batcher.commandCount(), handlers.size());
+    }
+
+    // ---- postcopy: background pages, requested pages first ----
+
+    private void postcopyPass() throws IOException {
+        int bi = 0;
+        long cursor = 0;
+        final int n = infos.length;
+        for (;;) {
+            if (cancelled) throw new IOException("cancelled");
+            if (!requestQueue.isEmpty()) {
+                long served = serveRequests();
+                if (served >= 0) {
+                    bi = (int) (served >>> 48);
+                    cursor = (served & 0xffff_ffff_ffffL) + 1;  // locality: go on after the requested page
+                }
+                continue;
+            }
+            PageBitmap s = sent[bi];
+            long p = cursor < s.size() ? s.nextClearBit(cursor) : -1;
+            if (p < 0) p = s.nextClearBit(0);
+            if (p < 0) {
+                int next = -1;
+                for (int k = 1; k <= n; k++) {
+                    int c = (bi + k) % n;
+                    if (sent[c].nextClearBit(0) >= 0) {
+                        next = c;
+                        break;
+                    }
+                }
+                if (next < 0) return;
+                bi = next;
+                cursor = 0;
+                continue;
+            }
+            s.set(p);
+            sendPage(bi, p, true);
+            cursor = p + 1;
+        }
+    }
+
+    /** Sends every queued requested page not yet sent, then flushes. Returns the last one sent (block << 48 | page), or -1. */
+    private long serveRequests() throws IOException {
+        long last = -1;
+        Long r;
+        while ((r = requestQueue.poll()) != null) {
+            int bi = (int) (r >>> 48);
+            long p = r & 0xffff_ffff_ffffL;
+            if (sent[bi].testAndSet(p)) {
+                requestsSkipped++;     // already on its way: never send a page twice
+                continue;
+            }
+            sendPage(bi, p, true);
+            requestedPages++;
+            last = r;
+        }
+        if (last >= 0) enc.flush();
+        return last;
+    }
+
+    /** One block page as PAGE/ZERO records, read straight from the block's memory. */
+    private void sendPage(int bi, long page, boolean postcopy) throws IOException {
+        RamBlockInfo info = infos[bi];
+        long off = page << shift[bi];
+        long addr = blocks.get(bi).hostAddress() + off;
+        int targets = 1 << (shift[bi] - TARGET_SHIFT);
+        if (!partOpen) {
+            enc.writeSectionPart(SectionType.PART, DeviceStates.RAM_SECTION_ID);
+            partOpen = true;
+            partRecords = 0;
+        }
+        long np = pages, nz = zeroPages;
+        for (int k = 0; k < targets; k++, off += TARGET_PAGE, addr += TARGET_PAGE) {
+            if (NativeMemory.isZero(addr, TARGET_PAGE)) {
+                enc.writeZero(info, off, 0);
+                nz++;
+            } else {
+                enc.writePage(info, off, addr);
+                np++;
+                if (postcopy) postcopyPageBytes += TARGET_PAGE;
+            }
+        }
+        pages = np;
+        zeroPages = nz;
+        sent[bi].set(page);
+        stale[bi].clear(page);
+        unsentPages -= targets;
+        partRecords += targets;
+        if (partRecords >= RECORDS_PER_SECTION) endPart();
+    }
+
+    private void endPart() throws IOException {
+        if (!partOpen) return;
+        enc.writeEos();
+        enc.writeFooter(DeviceStates.RAM_SECTION_ID);
+        partOpen = false;
+    }
+
+    // ---- the return path: the seed's source_return_path_thread ----
+
+    private void returnPath() {
+        SocketChannel c = channel;
+        ReturnPathDecoder dec = new ReturnPathDecoder((m, off) -> onReturnMessage(m), new BlockValidator(List.of(infos)),
+                Wire.DEFAULT_MAX_PACKAGED_SIZE);
+        try {
+            dec.decode(c);
+            if (!dec.shut() && !state().isFinal() && !cancelled) {
+                fail("return path: destination closed the connection before SHUT");
+                closeChannel();
+            }
+        } catch (IOException e) {
+            if (!state().isFinal() && !cancelled && shutStatus == null) {
+                fail("return path: " + describe(e));
+                closeChannel();
+            }
+        } finally {
+            returnPathEnd.countDown();
+        }
+    }
+
+    private void onReturnMessage(ReturnPathMessage m) throws IOException {
+        if (m instanceof ReturnPathMessage.ReqPagesId r) {
+            request(r.block(), r.start(), true);
+        } else if (m instanceof ReturnPathMessage.ReqPages r) {
+            request(null, r.start(), false);
+        } else if (m instanceof ReturnPathMessage.Pong p) {
+            pongs++;
+            LOG.debug("migration {}: PONG {}", id, p.value());
+        } else if (m instanceof ReturnPathMessage.Shut s) {
+            shutStatus = s.status();
+            LOG.debug("migration {}: SHUT {}", id, s.status());
+            returnPathEnd.countDown();
+        } else {
+            throw new IOException("unexpected return-path message " + m.type() + " (no postcopy recovery here)");
+        }
+    }
+
+    private int lastRequestBlock = -1;
+
+    private void request(String block, long start, boolean named) throws IOException {
+        int bi = lastRequestBlock;
+        if (named) {
+            bi = -1;
+            for (int i = 0; i < infos.length; i++) if (infos[i].idstr().equals(block)) bi = i;
+            lastRequestBlock = bi;      // the codec already checked the block against our list
+        }
+        if (state() != MigrationState.POSTCOPY) {
+            throw new IOException("page request for " + infos[bi].idstr() + " offset 0x" + Long.toHexString(start)
+                    + " in state " + state() + " (requests are only valid in postcopy)");
+        }
+        requests++;
+        LOG.debug("migration {}: request {} 0x{}", id, infos[bi].idstr(), Long.toHexString(start));
+        requestQueue.add(((long) bi << 48) | (start >>> shift[bi]));
+    }
+}

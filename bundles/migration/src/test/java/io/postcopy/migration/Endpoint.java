@@ -1,0 +1,47 @@
+package io.postcopy.migration;
+
+import io.postcopy.backend.anon.internal.AnonPlacementBackend;
+import io.postcopy.fault.FaultHandlers;
+import io.postcopy.fault.FaultService;
+import io.postcopy.policy.Policies;
+import io.postcopy.ramblock.RamBlock;
+import io.postcopy.ramblock.RamBlockRegistry;
+import io.postcopy.ramblock.RamBlocks;
+import io.postcopy.uffd.NativeMemory;
+
+/** One side of a migration in this JVM: its own registry, fault service and migration service. */
+final class Endpoint implements AutoCloseable {
+    static final long PAGE = 4096;
+
+    final RamBlockRegistry registry = RamBlocks.newRegistry();
+    final FaultService faults = FaultHandlers.newService(registry, Policies.newBalloonInhibitor(),
+            Policies.newMemoryLockPolicy(false), Policies.newHugePagePolicy(true));
+    final MigrationService service;
+
+    Endpoint() {
+        faults.addBackend(new AnonPlacementBackend(), 0);
+        service = Migrations.newService(registry, faults);
+    }
+
+    Endpoint(int stagingBatchSize) {
+        faults.addBackend(new AnonPlacementBackend(), 0);
+        service = Migrations.newService(registry, faults, 0, stagingBatchSize, 64 << 20);
+    }
+
+    /** Pages whose bytes differ between two blocks, compared with native memcmp (either may be uffd memory). */
+    static long mismatchedPages(RamBlock a, RamBlock b) {
+        if (a.usedLength() != b.usedLength()) throw new AssertionError("lengths differ");
+        long n = 0;
+        for (long o = 0; o < a.usedLength(); o += PAGE) {
+            if (NativeMemory.nativeCompare(a.hostAddress() + o, b.hostAddress() + o, PAGE) != 0) n++;
+        }
+        return n;
+    }
+
+    @Override
+    public void close() {
+        for (IncomingListener l : service.listeners()) l.close();
+        for (Migration m : service.migrations()) m.cancel();
+        registry.removeAll();
+    }
+}
