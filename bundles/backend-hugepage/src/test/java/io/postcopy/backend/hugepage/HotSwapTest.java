@@ -92,21 +92,22 @@ class HotSwapTest {
                     synchronized (streamH) {
                         long u = h.usedLength() / huge - 1, base = u * huge;   // the last one: the feeder is far from it
                         for (long o = base; o < base + huge / 2; o += PAGE) in.placePages(h, o, imageH + o, PAGE);
-                        swap(service, hugeInstances, whileRemoved);
                         long t0 = System.nanoTime();
+                        swap(service, hugeInstances, whileRemoved);
                         for (long o = base + huge / 2; o < base + huge; o += PAGE) in.placePages(h, o, imageH + o, PAGE);
                         waitedMillis.add(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
                     }
                 }
                 if (step == 10) {
                     // between huge pages: the next placement on the hugetlb block waits, the anon block does not
-                    swap(service, hugeInstances, whileRemoved);
+                    // measured from the removal: any hugetlb placement (ours, or the source's holding the stream)
+                    // can only finish once the backend is back
                     long t0 = System.nanoTime();
+                    swap(service, hugeInstances, whileRemoved);
                     in.placePages(a, a.usedLength() - PAGE, imageA + a.usedLength() - PAGE, PAGE);
-                    long anonMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
-                    assertThat(anonMillis).as("the anon block does not wait for the hugepage backend").isLessThan(150);
+                    assertThat(service.backends()).as("the anon block was placed before the hugepage backend came back")
+                            .extracting(BackendInfo::name).containsExactly("anon");
                     synchronized (streamH) {
-                        t0 = System.nanoTime();
                         long last = h.usedLength() - 2 * huge;
                         in.placePages(h, last, imageH + last, huge);
                         waitedMillis.add(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0));
@@ -134,7 +135,7 @@ class HotSwapTest {
             assertThat(whileRemoved).as("backends while the hugepage backend was away")
                     .containsOnly("anon:0:[pc.ram]");
             assertThat(waitedMillis).as("hugetlb placements waited for the backend to come back")
-                    .hasSize(2).allSatisfy(ms -> assertThat(ms).isGreaterThanOrEqualTo(150));
+                    .hasSize(2).allSatisfy(ms -> assertThat(ms).isGreaterThanOrEqualTo(250));
             assertThat(hugeInstances).hasSize(3).allSatisfy(c -> assertThat(c.calls.get()).isPositive());
             assertThat(anon.calls.get()).isPositive();
             assertThat(service.backends()).extracting(i -> i.name() + ":" + i.ranking() + ":" + i.blocksInUse())
@@ -148,7 +149,7 @@ class HotSwapTest {
         }
     }
 
-    /** Removes the current hugepage backend now and adds a fresh instance 200 ms later from another thread. */
+    /** Removes the current hugepage backend now and adds a fresh instance 300 ms later from another thread. */
     private static void swap(FaultService service, List<Counting> instances, List<String> whileRemoved) {
         service.removeBackend(instances.get(instances.size() - 1));
         for (BackendInfo i : service.backends()) whileRemoved.add(i.name() + ":" + i.ranking() + ":" + i.blocksInUse());
@@ -156,7 +157,7 @@ class HotSwapTest {
         instances.add(next);
         Thread t = new Thread(() -> {
             try {
-                Thread.sleep(200);
+                Thread.sleep(300);
             } catch (InterruptedException e) {
                 return;
             }
