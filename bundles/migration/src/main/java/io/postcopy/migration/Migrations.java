@@ -18,10 +18,14 @@ public final class Migrations {
         return new MigrationServiceImpl(registry, faultService, Settings.DEFAULTS);
     }
 
-    /** As {@link #newService(RamBlockRegistry, FaultService)}, with service defaults. */
+    /**
+     * As {@link #newService(RamBlockRegistry, FaultService)}, with service defaults (the configuration's
+     * attributes): socket buffer sizes (0 = kernel default), the staging batch size, the package cap.
+     */
     public static MigrationService newService(RamBlockRegistry registry, FaultService faultService,
-                                              int sendBufferSize, int stagingBatchSize, int maxPackageSize) {
+                                              int sendBufferSize, int receiveBufferSize, int stagingBatchSize,
+                                              int maxPackageSize) {
         return new MigrationServiceImpl(registry, faultService,
-                new Settings("127.0.0.1", sendBufferSize, stagingBatchSize, maxPackageSize));
+                new Settings("127.0.0.1", sendBufferSize, stagingBatchSize, maxPackageSize, receiveBufferSize));
     }
 }

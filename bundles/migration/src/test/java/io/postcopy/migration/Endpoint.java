@@ -19,13 +19,12 @@ final class Endpoint implements AutoCloseable {
     final MigrationService service;
 
     Endpoint() {
-        faults.addBackend(new AnonPlacementBackend(), 0);
-        service = Migrations.newService(registry, faults);
+        this(Integer.getInteger("sndbuf", 128 * 1024), Integer.getInteger("rcvbuf", 128 * 1024), 64 * 1024);
     }
 
-    Endpoint(int stagingBatchSize) {
+    Endpoint(int sendBuffer, int receiveBuffer, int stagingBatchSize) {
         faults.addBackend(new AnonPlacementBackend(), 0);
-        service = Migrations.newService(registry, faults, 0, stagingBatchSize, 64 << 20);
+        service = Migrations.newService(registry, faults, sendBuffer, receiveBuffer, stagingBatchSize, 64 << 20);
     }
 
     /** Pages whose bytes differ between two blocks, compared with native memcmp (either may be uffd memory). */

@@ -14,8 +14,16 @@ public @interface MigrationConfig {
     @AttributeDefinition(description = "Largest PACKAGED blob accepted (bytes)")
     int maxPackageSize() default 64 << 20;
 
+    /**
+     * Small socket buffers keep requested pages from queueing behind megabytes of background pages: measured
+     * with 256 MiB and a faulting reader, kernel defaults gave a request latency p50 of 24 ms, 128 KiB 0.5 ms,
+     * at equal or better throughput.
+     */
     @AttributeDefinition(description = "SO_SNDBUF of outgoing connections and the encoder's buffer (bytes); 0 = kernel default")
-    int sendBufferSize() default 0;
+    int sendBufferSize() default 128 * 1024;
+
+    @AttributeDefinition(description = "SO_RCVBUF of accepted connections (bytes); 0 = kernel default")
+    int receiveBufferSize() default 128 * 1024;
 
     @AttributeDefinition(description = "Bytes of contiguous pages gathered before one placement; 4096 = one UFFDIO_COPY per page")
     int stagingBatchSize() default 65536;

@@ -37,7 +37,7 @@ public class MigrationServiceComponent implements MigrationService {
     }
 
     private static Settings settings(MigrationConfig c) {
-        return new Settings(c.listenAddress(), c.sendBufferSize(), c.stagingBatchSize(), c.maxPackageSize());
+        return new Settings(c.listenAddress(), c.sendBufferSize(), c.stagingBatchSize(), c.maxPackageSize(), c.receiveBufferSize());
     }
 
     private synchronized void openConfigured(MigrationConfig c) {

@@ -52,6 +52,10 @@ public final class MigrationServiceImpl implements MigrationService {
         try {
             ServerSocketChannel server = ServerSocketChannel.open();
             try {
+                if (settings.receiveBufferSize() > 0) {
+                    // set before bind/accept so that the window scale of accepted connections fits it
+                    server.setOption(java.net.StandardSocketOptions.SO_RCVBUF, settings.receiveBufferSize());
+                }
                 server.bind(a);
                 Listener l = new Listener(this, server, options);
                 listeners.add(l);

@@ -7,14 +7,16 @@ package io.postcopy.migration.internal;
  * @param sendBufferSize   SO_SNDBUF of outgoing connections and size of the encoder's buffer; 0 = kernel default
  * @param stagingBatchSize bytes of contiguous pages gathered before one placement on the destination
  * @param maxPackageSize   cap on an incoming PACKAGED blob
+ * @param receiveBufferSize SO_RCVBUF of accepted connections; 0 = kernel default
  */
-public record Settings(String listenAddress, int sendBufferSize, int stagingBatchSize, int maxPackageSize) {
-    public static final Settings DEFAULTS = new Settings("127.0.0.1", 0, 64 * 1024, 64 << 20);
+public record Settings(String listenAddress, int sendBufferSize, int stagingBatchSize, int maxPackageSize,
+                       int receiveBufferSize) {
+    public static final Settings DEFAULTS = new Settings("127.0.0.1", 128 * 1024, 64 * 1024, 64 << 20, 128 * 1024);
 
     public Settings {
         if (stagingBatchSize < 4096 || stagingBatchSize % 4096 != 0)
             throw new IllegalArgumentException("stagingBatchSize must be a multiple of 4096: " + stagingBatchSize);
-        if (sendBufferSize < 0 || maxPackageSize <= 0)
+        if (sendBufferSize < 0 || receiveBufferSize < 0 || maxPackageSize <= 0)
             throw new IllegalArgumentException("bad sendBufferSize " + sendBufferSize + " or maxPackageSize " + maxPackageSize);
     }
 }
