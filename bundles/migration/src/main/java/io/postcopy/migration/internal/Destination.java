@@ -258,7 +258,6 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
                 LOG.warn("migration {}: pausing the guest failed; its blocks stay", id, e);
             }
         }
-        enter(cancelled ? MigrationState.CANCELLED : MigrationState.FAILED, reason);
         if (options.removeBlocksOnFailure() && guestStopped) {
             for (RamBlock b : created) {
                 try {
@@ -269,6 +268,8 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             }
             created.clear();
         }
+        // last: whoever waits for the final state finds everything cleaned up
+        enter(cancelled ? MigrationState.CANCELLED : MigrationState.FAILED, reason);
     }
 
     private void closeQuietly() {
