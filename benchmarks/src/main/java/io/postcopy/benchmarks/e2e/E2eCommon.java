@@ -1,0 +1,140 @@
+package io.postcopy.benchmarks.e2e;
+
+import io.postcopy.backend.anon.internal.AnonPlacementBackend;
+import io.postcopy.backend.hugepage.internal.HugePagePlacementBackend;
+import io.postcopy.fault.FaultHandlers;
+import io.postcopy.fault.FaultService;
+import io.postcopy.migration.MigrationService;
+import io.postcopy.migration.Migrations;
+import io.postcopy.policy.Policies;
+import io.postcopy.ramblock.RamBlock;
+import io.postcopy.ramblock.RamBlockRegistry;
+import io.postcopy.ramblock.RamBlocks;
+import io.postcopy.uffd.NativeMemory;
+import io.postcopy.workload.PageDigest;
+import io.postcopy.workload.Workload;
+
+import java.io.BufferedOutputStream;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.lang.management.ManagementFactory;
+import java.lang.management.MemoryPoolMXBean;
+import java.lang.management.MemoryType;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.util.HashMap;
+import java.util.Locale;
+import java.util.Map;
+
+/** What both ends of the end-to-end benchmark share: the endpoint wiring, arguments, a streaming digest, JSON. */
+final class E2eCommon {
+    static final String BLOCK = "pc.ram";
+    static final long CONTENT_SEED = 7;
+
+    private E2eCommon() {}
+
+    /** One side: its own registry, fault service (with the anon and, if asked, the hugepage backend) and service. */
+    static final class Side implements AutoCloseable {
+        final RamBlockRegistry registry = RamBlocks.newRegistry();
+        final FaultService faults = FaultHandlers.newService(registry, Policies.newBalloonInhibitor(),
+                Policies.newMemoryLockPolicy(false), Policies.newHugePagePolicy(true));
+        final MigrationService service;
+
+        Side(boolean hugepage) {
+            faults.addBackend(new AnonPlacementBackend(), 0);
+            if (hugepage) faults.addBackend(new HugePagePlacementBackend(), 10);
+            int snd = Integer.getInteger("e2e.sndbuf", 128 * 1024), rcv = Integer.getInteger("e2e.rcvbuf", 128 * 1024);
+            int staging = Integer.getInteger("e2e.staging", 64 * 1024);
+            service = Migrations.newService(registry, faults, snd, rcv, staging, 64 << 20);
+        }
+
+        @Override
+        public void close() {
+            service.listeners().forEach(l -> l.close());
+            service.migrations().forEach(m -> m.cancel());
+            registry.removeAll();
+        }
+    }
+
+    /** --key value pairs (and bare --flags as "true"). */
+    static Map<String, String> args(String[] a) {
+        Map<String, String> m = new HashMap<>();
+        for (int i = 0; i < a.length; i++) {
+            if (!a[i].startsWith("--")) throw new IllegalArgumentException("unexpected argument " + a[i]);
+            String k = a[i].substring(2);
+            int eq = k.indexOf('=');
+            if (eq >= 0) m.put(k.substring(0, eq), k.substring(eq + 1));
+            else if (i + 1 < a.length && !a[i + 1].startsWith("--")) m.put(k, a[++i]);
+            else m.put(k, "true");
+        }
+        return m;
+    }
+
+    static long parseSize(String s) {
+        String t = s.trim().toUpperCase(Locale.ROOT);
+        long mul = 1;
+        if (t.endsWith("IB")) t = t.substring(0, t.length() - 2);
+        else if (t.endsWith("B")) t = t.substring(0, t.length() - 1);
+        switch (t.charAt(t.length() - 1)) {
+            case 'K' -> mul = 1L << 10;
+            case 'M' -> mul = 1L << 20;
+            case 'G' -> mul = 1L << 30;
+            case 'T' -> mul = 1L << 40;
+            default -> mul = 0;
+        }
+        return mul == 0 ? Long.parseLong(t) : Long.parseLong(t.substring(0, t.length() - 1)) * mul;
+    }
+
+    /**
+     * Per-page SHA-256 of the block, written straight to {@code file} in {@link PageDigest}'s format, with no
+     * block-sized array (the destination runs in a 64 MiB heap). Pages are copied out with native memcpy.
+     */
+    static void writeDigest(RamBlock block, Path file) throws IOException {
+        final int page = Workload.PAGE_SIZE, chunk = 64;
+        long pages = block.usedLength() / page;
+        long buf = NativeMemory.allocate((long) chunk * page);
+        byte[] p = new byte[page], d = new byte[PageDigest.DIGEST_BYTES];
+        try (OutputStream out = new BufferedOutputStream(Files.newOutputStream(file), 1 << 16)) {
+            MessageDigest sha = MessageDigest.getInstance("SHA-256");
+            for (long i = 0; i < pages; i += chunk) {
+                int n = (int) Math.min(chunk, pages - i);
+                NativeMemory.nativeCopy(block.hostAddress() + i * page, buf, (long) n * page);
+                for (int j = 0; j < n; j++) {
+                    NativeMemory.get(buf + (long) j * page, p, 0, page);
+                    sha.update(p);
+                    sha.digest(d, 0, d.length);
+                    out.write(d);
+                }
+            }
+        } catch (java.security.GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        } finally {
+            NativeMemory.free(buf);
+        }
+    }
+
+    /** Peak heap used (sum of the heap pools' peaks) in bytes. */
+    static long peakHeapUsed() {
+        long sum = 0;
+        for (MemoryPoolMXBean p : ManagementFactory.getMemoryPoolMXBeans()) {
+            if (p.getType() == MemoryType.HEAP && p.getPeakUsage() != null) sum += p.getPeakUsage().getUsed();
+        }
+        return sum;
+    }
+
+    static String num(double v) {
+        return Double.isFinite(v) ? String.format(Locale.ROOT, "%.3f", v) : "null";
+    }
+
+    static String str(String s) {
+        if (s == null) return "null";
+        StringBuilder b = new StringBuilder("\"");
+        for (char c : s.toCharArray()) {
+            if (c == '"' || c == '\\') b.append('\\').append(c);
+            else if (c < 0x20) b.append(String.format("\\u%04x", (int) c));
+            else b.append(c);
+        }
+        return b.append('"').toString();
+    }
+}
