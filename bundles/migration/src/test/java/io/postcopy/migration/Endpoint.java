@@ -1,6 +1,7 @@
 package io.postcopy.migration;
 
 import io.postcopy.backend.anon.internal.AnonPlacementBackend;
+import io.postcopy.backend.hugepage.internal.HugePagePlacementBackend;
 import io.postcopy.fault.FaultHandlers;
 import io.postcopy.fault.FaultService;
 import io.postcopy.policy.Policies;
@@ -24,6 +25,7 @@ final class Endpoint implements AutoCloseable {
 
     Endpoint(int sendBuffer, int receiveBuffer, int stagingBatchSize) {
         faults.addBackend(new AnonPlacementBackend(), 0);
+        faults.addBackend(new HugePagePlacementBackend(), 100);
         service = Migrations.newService(registry, faults, sendBuffer, receiveBuffer, stagingBatchSize, 64 << 20);
     }
 

@@ -163,10 +163,25 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             channel.configureBlocking(true);
             channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
             if (batch > TARGET_PAGE) stage = NativeMemory.allocate(batch);
-            decoder = new StreamDecoder(this, DecoderOptions.defaults().withMaxPackageSize(maxPackage));
             for (;;) {
                 int n = channel.read(buf);
                 buf.flip();
+                if (decoder == null) {
+                    List<RamBlockInfo> probed = MemSizeProbe.probe(buf, n < 0);
+                    if (probed == MemSizeProbe.NEED_MORE) {
+                        buf.compact();
+                        continue;
+                    }
+                    DecoderOptions o = DecoderOptions.defaults().withMaxPackageSize(maxPackage);
+                    for (RamBlockInfo b : probed) {
+                        if (b.pageSize() != TARGET_PAGE) {
+                            // blocks with their own page size: the codec reads MEM_SIZE's page-size fields
+                            o = o.withValidator(new io.postcopy.codec.BlockValidator(probed));
+                            break;
+                        }
+                    }
+                    decoder = new StreamDecoder(this, o);
+                }
                 boolean done = decoder.decode(buf);
                 flushStage();
                 buf.compact();
@@ -323,11 +338,15 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             if (service.registry().byName(name) != null) {
                 throw new IOException("RAM block \"" + name + "\" already exists here");
             }
+            RamBlock.Backing backing = RamBlock.Backing.ANONYMOUS;
             if (b.pageSize() != TARGET_PAGE) {
-                throw new IOException("RAM block " + b.idstr() + " has page size " + b.pageSize()
-                        + "; only 4096 is supported by this destination");
+                if (b.pageSize() != NativeMemory.hugePageSize()) {
+                    throw new IOException("RAM block " + b.idstr() + " has page size " + b.pageSize()
+                            + "; this host has 4096 and huge pages of " + NativeMemory.hugePageSize());
+                }
+                backing = RamBlock.Backing.HUGETLB;
             }
-            RamBlock r = service.registry().create(name, b.usedLength(), RamBlock.Backing.ANONYMOUS);
+            RamBlock r = service.registry().create(name, b.usedLength(), backing);
             created.add(r);
             local[b.index()] = r;
             total += b.usedLength() / TARGET_PAGE;
