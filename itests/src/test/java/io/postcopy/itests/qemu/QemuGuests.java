@@ -119,6 +119,8 @@ public final class QemuGuests {
         Files.copy(found, cacheDir.resolve("vmlinuz.tmp"), StandardCopyOption.REPLACE_EXISTING);
         Files.move(cacheDir.resolve("vmlinuz.tmp"), vmlinuz, StandardCopyOption.ATOMIC_MOVE);
         Files.writeString(cacheDir.resolve("vmlinuz.package"), pkg + "\n");
+        // the package's modules are ~400 MB and the .deb ~70 MB: only the bzImage is kept
+        run(cacheDir, 300, "rm", "-rf", unpacked.toString(), cacheDir.resolve("deb").toString());
         return vmlinuz;
     }
 
