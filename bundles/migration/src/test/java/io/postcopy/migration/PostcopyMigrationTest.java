@@ -84,6 +84,7 @@ class PostcopyMigrationTest {
         assertThat(p.zeroPages()).isGreaterThan(0);
         assertThat(st.requests()).as("page requests").isGreaterThan(0);
         assertThat(p.requests()).isEqualTo(st.requests());
+        assertThat(p.requestedPages()).as("requested pages sent ahead of the background scan").isGreaterThan(0);
         assertThat(in.progress().requests()).isEqualTo(st.requests());
         assertThat(in.missing()).hasValueSatisfying(m -> assertThat(m.totalBytes()).isZero());
         return out;
