@@ -1,0 +1,194 @@
+package io.postcopy.migration;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.postcopy.codec.PackageContents;
+import io.postcopy.codec.ReturnPathEncoder;
+import io.postcopy.codec.ReturnPathMessage;
+import io.postcopy.codec.StreamDecoder;
+import io.postcopy.codec.StreamHandler;
+import io.postcopy.ramblock.RamBlock;
+import io.postcopy.workload.Workload;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/** The source against a hand-written destination: a request outside the block, a non-zero SHUT. */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class FakeDestinationTest {
+    final Endpoint src = new Endpoint();
+
+    @AfterEach
+    void close() {
+        src.close();
+    }
+
+    interface Behaviour {
+        void onPackage(SocketChannel c) throws IOException;
+
+        void onEof(SocketChannel c) throws IOException;
+    }
+
+    static void send(SocketChannel c, ReturnPathMessage m) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(600);
+        new ReturnPathEncoder().write(m, b);
+        b.flip();
+        while (b.hasRemaining()) c.write(b);
+    }
+
+    /** Accepts one connection and decodes the whole stream, acting as told at the package and at EOF. */
+    static int fake(ServerSocketChannel server, Behaviour b) {
+        Thread t = new Thread(() -> {
+            try (SocketChannel c = server.accept()) {
+                new StreamDecoder(new StreamHandler() {
+                    @Override
+                    public void onPackage(PackageContents contents) throws IOException {
+                        b.onPackage(c);
+                    }
+
+                    @Override
+                    public void onEof() throws IOException {
+                        b.onEof(c);
+                    }
+                }).decode(c);
+                c.shutdownOutput();
+                c.read(ByteBuffer.allocate(16));
+            } catch (IOException ignored) {
+                // the source hung up
+            }
+        });
+        t.setDaemon(true);
+        t.start();
+        try {
+            return ((InetSocketAddress) server.getLocalAddress()).getPort();
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    OutgoingMigration migrate(Behaviour b) throws Exception {
+        RamBlock ram = src.registry.create("pc.ram", 8 << 20, RamBlock.Backing.ANONYMOUS);
+        Workload.fill(ram, 1);
+        ServerSocketChannel server = ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0));
+        try {
+            OutgoingMigration out = src.service.migrate(new InetSocketAddress("127.0.0.1", fake(server, b)),
+                    OutgoingOptions.defaults().withShutTimeout(Duration.ofSeconds(20)));
+            assertThat(out.awaitCompletion(Duration.ofSeconds(30))).isEqualTo(MigrationState.FAILED);
+            return out;
+        } finally {
+            server.close();
+        }
+    }
+
+    @Test
+    void recordsComeInQemusOrder() throws Exception {
+        RamBlock ram = src.registry.create("pc.ram", 32 << 20, RamBlock.Backing.ANONYMOUS);
+        Workload.fill(ram, 1);
+        src.service.addDeviceStateHandler(new DeviceStateAndPrecopyTest.Device("mgmt/a", 0, 1, new byte[] {1, 2, 3}));
+        // the guest writes every 4th page of the first MiB again right before it is paused: discards
+        GuestControl guest = GuestControl.of(() -> {
+            for (long o = 0; o < (1 << 20); o += 4 * 4096) io.postcopy.uffd.NativeMemory.putLong(ram.hostAddress() + o, o + 1);
+        }, () -> { });
+        java.util.List<String> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        ServerSocketChannel server = ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0));
+        Thread t = new Thread(() -> {
+            try (SocketChannel c = server.accept()) {
+                new StreamDecoder(new StreamHandler() {
+                    boolean pages;
+
+                    @Override
+                    public void onSectionStart(io.postcopy.codec.SectionHeader h) {
+                        seen.add(h.type() + (h.type() == io.postcopy.codec.SectionType.START ? " " + h.idstr() : ""));
+                    }
+
+                    @Override
+                    public void onRamBlockList(java.util.List<io.postcopy.codec.RamBlockInfo> blocks) {
+                        seen.add("MEM_SIZE " + blocks.size());
+                    }
+
+                    @Override
+                    public void onCommand(io.postcopy.codec.Command cmd) {
+                        seen.add(cmd instanceof io.postcopy.codec.Command.Ping p ? "PING " + p.value() : cmd.type().toString());
+                    }
+
+                    @Override
+                    public void onPackage(PackageContents pkg) {
+                        StringBuilder b = new StringBuilder("{");
+                        pkg.leadingCommands().forEach(x -> b.append(x.type()).append(' '));
+                        pkg.sections().forEach(x -> b.append(x.idstr()).append(' '));
+                        pkg.trailingCommands().forEach(x -> b.append(x instanceof io.postcopy.codec.Command.Ping p
+                                ? "PING " + p.value() : x.type().toString()).append(' '));
+                        seen.add(b.toString().trim() + "}");
+                    }
+
+                    @Override
+                    public void onEof() throws IOException {
+                        seen.add("EOF");
+                        send(c, new ReturnPathMessage.Shut(0));
+                    }
+                }).decode(c);
+                c.shutdownOutput();
+                c.read(ByteBuffer.allocate(16));
+            } catch (IOException ignored) {
+                // the source hung up
+            }
+        });
+        t.setDaemon(true);
+        t.start();
+        OutgoingMigration out = src.service.migrate(
+                new InetSocketAddress("127.0.0.1", ((InetSocketAddress) server.getLocalAddress()).getPort()),
+                OutgoingOptions.defaults().withMode(MigrationMode.HYBRID).withMaxIterations(1).withGuest(guest));
+        assertThat(out.awaitCompletion(Duration.ofSeconds(30))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
+        server.close();
+        // collapse the runs of page sections
+        java.util.List<String> order = new java.util.ArrayList<>();
+        for (String s : seen) if (order.isEmpty() || !order.get(order.size() - 1).equals(s)) order.add(s);
+        long discards = out.progress().discardRanges();
+        assertThat(discards).isEqualTo(64);                    // 64 single pages, not adjacent
+        java.util.List<String> expected = new java.util.ArrayList<>(java.util.List.of("OPEN_RETURN_PATH", "PING 1",
+                "POSTCOPY_ADVISE", "START ram", "MEM_SIZE 1", "PART"));
+        expected.add("POSTCOPY_RAM_DISCARD");                  // 6 commands of at most 12 ranges, collapsed
+        expected.addAll(java.util.List.of("PING 2", "PACKAGED", "{POSTCOPY_LISTEN mgmt/a PING 3 POSTCOPY_RUN}", "PING 4",
+                "PART", "END", "EOF"));
+        assertThat(order).containsExactlyElementsOf(expected);
+        assertThat(seen.stream().filter("POSTCOPY_RAM_DISCARD"::equals).count()).isEqualTo(6);
+    }
+
+    @Test
+    void requestOutsideTheBlockFailsTheSource() throws Exception {
+        OutgoingMigration out = migrate(new Behaviour() {
+            @Override
+            public void onPackage(SocketChannel c) throws IOException {
+                send(c, new ReturnPathMessage.ReqPagesId("pc.ram", 8 << 20, 4096));
+            }
+
+            @Override
+            public void onEof(SocketChannel c) {
+            }
+        });
+        assertThat(out.failure()).hasValue(
+                "return path: OUT_OF_BLOCK at offset 4: request end = 0x800000+0x1000, expected <= 0x800000 (used length of pc.ram)");
+    }
+
+    @Test
+    void nonZeroShutFailsTheSource() throws Exception {
+        OutgoingMigration out = migrate(new Behaviour() {
+            @Override
+            public void onPackage(SocketChannel c) {
+            }
+
+            @Override
+            public void onEof(SocketChannel c) throws IOException {
+                send(c, new ReturnPathMessage.Shut(3));
+            }
+        });
+        assertThat(out.failure()).hasValue("destination reported failure: SHUT status 3");
+    }
+}
