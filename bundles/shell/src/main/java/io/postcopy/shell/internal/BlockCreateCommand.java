@@ -12,7 +12,7 @@ import org.apache.karaf.shell.api.action.lifecycle.Service;
 
 /** Creates a RAM block of fresh zeroed memory in the registry. */
 @Command(scope = "postcopy", name = "block-create",
-        description = "Creates a RAM block of fresh zeroed memory: NAME SIZE (like 256M, 1G, 4096K) [--backing anon|memfd|hugetlb]")
+        description = "Creates a RAM block of fresh zeroed memory: [--backing anon|memfd|hugetlb] NAME SIZE (256M, 1G, 4096K)")
 @Service
 public class BlockCreateCommand extends PostcopyCommandSupport {
 

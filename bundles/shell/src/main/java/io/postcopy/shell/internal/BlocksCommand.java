@@ -36,14 +36,14 @@ public class BlocksCommand extends PostcopyCommandSupport {
             }
         }
         List<RamBlock> blocks = registry.blocks();
-        ShellTable table = new ShellTable().size(WIDTH).forceAscii().emptyTableText("no RAM blocks");
-        table.column("Name").maxSize(24);
+        ShellTable table = new ShellTable().forceAscii().emptyTableText("no RAM blocks");
+        table.column("Name").maxSize(20);
         table.column("Size").alignRight();
         table.column("Page").alignRight();
         table.column("Backing");
         table.column("Host address");
         table.column("Received").alignRight();
-        table.column("Migration").maxSize(16);
+        table.column("Migration").maxSize(12);
         for (RamBlock b : blocks) {
             table.addRow().addContent(b.idstr(), Sizes.exact(b.usedLength()), Sizes.exact(b.pageSize()),
                     b.backing().name().toLowerCase(Locale.ROOT), String.format("0x%016x", b.hostAddress()),

@@ -115,8 +115,8 @@ public class WorkloadCommand extends PostcopyCommandSupport {
     }
 
     private void list(PrintStream out) {
-        ShellTable table = new ShellTable().size(WIDTH).forceAscii().emptyTableText("no workloads");
-        table.column("Block").maxSize(24);
+        ShellTable table = new ShellTable().forceAscii().emptyTableText("no workloads");
+        table.column("Block").maxSize(14);
         table.column("State");
         table.column("Threads").alignRight();
         table.column("Pattern");
@@ -134,8 +134,9 @@ public class WorkloadCommand extends PostcopyCommandSupport {
     }
 
     private static String stats(Workload w) {
-        return w.reads() + " reads, " + w.writes() + " writes, " + w.pagesTouched() + " pages touched, " + w.stalls()
-                + " stalls" + (w.options().checkReads() ? ", " + w.readMismatches() + " read mismatches" : "");
+        return w.reads() + " reads, " + w.writes() + " writes, " + w.pagesTouched() + " pages touched"
+                + String.format(Locale.ROOT, "%nStalls: %d over %.1f us", w.stalls(), w.latency().thresholdUs())
+                + (w.options().checkReads() ? "; read mismatches: " + w.readMismatches() : "");
     }
 
     private String requireBlock() {
