@@ -57,6 +57,36 @@ final class E2eCommon {
         }
     }
 
+    /**
+     * Runs a small migration inside this JVM (two endpoints over 127.0.0.1, a reading workload on the receiving
+     * side) so that class loading from the jar, the JNR bindings' stub generation and the first JIT compilations
+     * of the encode/decode/placement paths happen before the measured migration, as in a long-running
+     * destination (a Karaf with the bundles active). Without it the destination's receive thread spends its
+     * first seconds loading classes while the source waits on TCP. {@code bytes} 0 skips it.
+     */
+    static void warmUp(long bytes) throws Exception {
+        if (bytes <= 0) return;
+        long t0 = System.nanoTime();
+        try (Side src = new Side(false); Side dst = new Side(false)) {
+            RamBlock b = src.registry.create("warmup", bytes, RamBlock.Backing.ANONYMOUS);
+            Workload.fill(b, 1);
+            java.util.concurrent.atomic.AtomicReference<Workload> reader = new java.util.concurrent.atomic.AtomicReference<>();
+            io.postcopy.migration.IncomingListener l = dst.service.listen(null, io.postcopy.migration.IncomingOptions
+                    .defaults().withBlockPrefix("in-").onRun(() -> reader.set(io.postcopy.workload.Workloads.start(
+                            dst.registry.byName("in-warmup"), io.postcopy.workload.WorkloadOptions.builder().threads(1)
+                                    .checkReads(true).build()))));
+            io.postcopy.migration.OutgoingMigration out = src.service.migrate(
+                    new java.net.InetSocketAddress("127.0.0.1", l.port()), io.postcopy.migration.OutgoingOptions.defaults());
+            io.postcopy.migration.MigrationState st = out.awaitCompletion(java.time.Duration.ofMinutes(2));
+            if (!l.migrations().isEmpty()) l.migrations().get(0).awaitCompletion(java.time.Duration.ofSeconds(30));
+            Workload w = reader.get();
+            if (w != null) w.stop();
+            l.close();
+            System.err.printf(Locale.ROOT, "e2e: warm-up migration of %d MiB in this JVM: %s in %.0f ms%n", bytes >> 20,
+                    st, (System.nanoTime() - t0) / 1e6);
+        }
+    }
+
     /** --key value pairs (and bare --flags as "true"). */
     static Map<String, String> args(String[] a) {
         Map<String, String> m = new HashMap<>();

@@ -37,7 +37,9 @@ import java.util.regex.Pattern;
  * SHA-256 digests of both sides and writes the JSON result.
  *
  * <pre>--size 1G --mode postcopy|hybrid --precopy-seconds 2 --pattern random|sequential|hotset --threads 1
- * --backend anon|hugepage --json FILE --dest-heap 64m [--dest-jvm-opts "..."] [--cpu-profile]</pre>
+ * --backend anon|hugepage --json FILE --dest-heap 64m [--warmup 64M] [--dest-jvm-opts "..."] [--cpu-profile]</pre>
+ * {@code --warmup}: each JVM first migrates a block of this size to itself (class loading, JNR stubs, JIT), as a
+ * long-running source and destination would have done already; 0 measures cold JVMs.
  * {@code --cpu-profile} samples both JVMs' per-thread CPU time from /proc every 100 ms (costs some CPU itself).
  */
 public final class E2eSource {
@@ -58,8 +60,10 @@ public final class E2eSource {
         Path destJson = work.resolve("destination.json"), destDigest = work.resolve("destination.digest");
         boolean hugepage = backend.equals("hugepage");
 
+        String warmup = a.getOrDefault("warmup", "64M");
         int exit = 1;
         Process dest = null;
+        E2eCommon.warmUp(E2eCommon.parseSize(warmup));
         try (E2eCommon.Side side = new E2eCommon.Side(hugepage)) {
             RamBlock block = side.registry.create(E2eCommon.BLOCK, size,
                     hugepage ? RamBlock.Backing.HUGETLB : RamBlock.Backing.ANONYMOUS);
@@ -76,7 +80,7 @@ public final class E2eSource {
                 if (System.getProperty(p) != null) cmd.add("-D" + p + "=" + System.getProperty(p));
             cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), E2eDestination.class.getName(),
                     "--result", destJson.toString(), "--digest", destDigest.toString(), "--pattern", pattern,
-                    "--threads", Integer.toString(threads), "--backend", backend));
+                    "--threads", Integer.toString(threads), "--backend", backend, "--warmup", warmup));
             dest = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
             BufferedReader dout = new BufferedReader(new InputStreamReader(dest.getInputStream(), StandardCharsets.UTF_8));
             int port = -1;
@@ -140,6 +144,7 @@ public final class E2eSource {
             kv(j, "backend", E2eCommon.str(backend));
             if (mode.equals("hybrid")) kv(j, "precopy_seconds", E2eCommon.num(precopySeconds));
             kv(j, "dest_heap", E2eCommon.str(destHeap));
+            kv(j, "warmup", E2eCommon.str(warmup));
             kv(j, "state", E2eCommon.str(st.name()));
             kv(j, "failure", E2eCommon.str(out.failure().orElse(null)));
             kv(j, "dest_state", raw(dj, "state"));
