@@ -149,44 +149,43 @@ public final class Userfaultfd implements AutoCloseable {
 
     /** Atomically places {@code len} bytes from {@code src} at the missing pages of {@code dst}. See class doc for the result. */
     public long copy(long dst, long src, long len, int mode) {
-        long a = Native.scratch();
-        MEM.putLong(a, dst);
-        MEM.putLong(a + 8, src);
-        MEM.putLong(a + 16, len);
-        MEM.putLong(a + 24, mode);
-        MEM.putLong(a + 32, 0);
-        return outcome(LIBC.ioctl(fd, UFFDIO_COPY, a), a + 32, len, "UFFDIO_COPY", dst, len, src);
-    }
-
-    /** Maps the zero page at the missing pages of the range. See class doc for the result. */
-    public long zeropage(long start, long len, int mode) {
-        long a = Native.scratch();
-        MEM.putLong(a, start);
-        MEM.putLong(a + 8, len);
-        MEM.putLong(a + 16, mode);
-        MEM.putLong(a + 24, 0);
-        return outcome(LIBC.ioctl(fd, UFFDIO_ZEROPAGE, a), a + 24, len, "UFFDIO_ZEROPAGE", start, len, 0);
-    }
-
-    /** Resolves MINOR faults: maps the page-cache pages of the range. See class doc for the result. */
-    public long continueRange(long start, long len, int mode) {
-        long a = Native.scratch();
-        MEM.putLong(a, start);
-        MEM.putLong(a + 8, len);
-        MEM.putLong(a + 16, mode);
-        MEM.putLong(a + 24, 0);
-        return outcome(LIBC.ioctl(fd, UFFDIO_CONTINUE, a), a + 24, len, "UFFDIO_CONTINUE", start, len, 0);
+        return transfer(UFFDIO_COPY, "UFFDIO_COPY", dst, src, len, mode);
     }
 
     /** Moves pages from {@code src} to the missing pages at {@code dst} without copying. See class doc for the result. */
     public long move(long dst, long src, long len, int mode) {
+        return transfer(UFFDIO_MOVE, "UFFDIO_MOVE", dst, src, len, mode);
+    }
+
+    /** Maps the zero page at the missing pages of the range. See class doc for the result. */
+    public long zeropage(long start, long len, int mode) {
+        return fill(UFFDIO_ZEROPAGE, "UFFDIO_ZEROPAGE", start, len, mode);
+    }
+
+    /** Resolves MINOR faults: maps the page-cache pages of the range. See class doc for the result. */
+    public long continueRange(long start, long len, int mode) {
+        return fill(UFFDIO_CONTINUE, "UFFDIO_CONTINUE", start, len, mode);
+    }
+
+    /** uffdio_copy and uffdio_move: dst, src, len, mode, then the signed result at offset 32. */
+    private long transfer(long request, String op, long dst, long src, long len, int mode) {
         long a = Native.scratch();
         MEM.putLong(a, dst);
         MEM.putLong(a + 8, src);
         MEM.putLong(a + 16, len);
         MEM.putLong(a + 24, mode);
         MEM.putLong(a + 32, 0);
-        return outcome(LIBC.ioctl(fd, UFFDIO_MOVE, a), a + 32, len, "UFFDIO_MOVE", dst, len, src);
+        return outcome(LIBC.ioctl(fd, request, a), a + 32, len, op, dst, len, src);
+    }
+
+    /** uffdio_zeropage and uffdio_continue: a range, mode, then the signed result at offset 24. */
+    private long fill(long request, String op, long start, long len, int mode) {
+        long a = Native.scratch();
+        MEM.putLong(a, start);
+        MEM.putLong(a + 8, len);
+        MEM.putLong(a + 16, mode);
+        MEM.putLong(a + 24, 0);
+        return outcome(LIBC.ioctl(fd, request, a), a + 24, len, op, start, len, 0);
     }
 
     /** Sets ({@link #WRITEPROTECT_WP}) or clears write protection on the range. */
@@ -203,24 +202,18 @@ public final class Userfaultfd implements AutoCloseable {
      * Returns the bytes this call placed (the run's length less the pages found present).
      */
     public long copyRun(long dst, long src, long len, long pageSize, int mode) {
-        long placed = 0, done = 0;
-        while (done < len) {
-            long r = copy(dst + done, src + done, len - done, mode);
-            if (r == EXISTS) {
-                done += pageSize;
-            } else if (r != AGAIN) {
-                done += r;
-                placed += r;
-            }
-        }
-        return placed;
+        return run(true, dst, src, len, pageSize, mode);
     }
 
     /** As {@link #copyRun} for zero pages. */
     public long zeropageRun(long start, long len, long pageSize, int mode) {
+        return run(false, start, 0, len, pageSize, mode);
+    }
+
+    private long run(boolean copy, long dst, long src, long len, long pageSize, int mode) {
         long placed = 0, done = 0;
         while (done < len) {
-            long r = zeropage(start + done, len - done, mode);
+            long r = copy ? copy(dst + done, src + done, len - done, mode) : zeropage(dst + done, len - done, mode);
             if (r == EXISTS) {
                 done += pageSize;
             } else if (r != AGAIN) {
