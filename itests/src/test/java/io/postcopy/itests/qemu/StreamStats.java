@@ -36,6 +36,11 @@ public final class StreamStats {
     public int shutStatus = -1;
     /** Pages requested over the return path (REQ_PAGES_ID + REQ_PAGES). */
     public long requests;
+    /** Commands inside packages (not in {@link #commands}). */
+    public final Map<CommandType, Integer> packageCommands = new EnumMap<>(CommandType.class);
+    /** Every PING value in stream order, top level and inside packages; every PONG value in return-path order. */
+    public final List<Integer> pings = new ArrayList<>();
+    public final List<Integer> pongs = new ArrayList<>();
 
     public int count(CommandType t) {
         return commands.getOrDefault(t, 0);
@@ -67,6 +72,9 @@ public final class StreamStats {
             @Override
             public void onCommand(Command c) {
                 s.commands.merge(c.type(), 1, Integer::sum);
+                if (c instanceof Command.Ping) {
+                    s.pings.add(((Command.Ping) c).value());
+                }
                 if (c instanceof Command.PostcopyRamDiscard) {
                     Command.PostcopyRamDiscard dc = (Command.PostcopyRamDiscard) c;
                     s.discardRanges += dc.ranges().size();
@@ -78,6 +86,14 @@ public final class StreamStats {
             public void onPackage(PackageContents p) {
                 s.packages++;
                 s.deviceSections += p.sections().size();
+                for (List<Command> l : List.of(p.leadingCommands(), p.trailingCommands())) {
+                    for (Command c : l) {
+                        s.packageCommands.merge(c.type(), 1, Integer::sum);
+                        if (c instanceof Command.Ping) {
+                            s.pings.add(((Command.Ping) c).value());
+                        }
+                    }
+                }
             }
         });
         try (FileChannel ch = FileChannel.open(stream, StandardOpenOption.READ)) {
@@ -88,6 +104,9 @@ public final class StreamStats {
             s.returnPath.merge(m.type(), 1, Integer::sum);
             if (m instanceof ReturnPathMessage.ReqPagesId || m instanceof ReturnPathMessage.ReqPages) {
                 s.requests++;
+            }
+            if (m instanceof ReturnPathMessage.Pong) {
+                s.pongs.add(((ReturnPathMessage.Pong) m).value());
             }
             if (m instanceof ReturnPathMessage.Shut) {
                 s.shutStatus = ((ReturnPathMessage.Shut) m).status();
@@ -104,7 +123,8 @@ public final class StreamStats {
     public String toString() {
         return "stream " + streamBytes + " B: blocks " + blocks + ", pages " + pages + ", zero pages " + zeroPages
                 + ", commands " + commands + ", discard ranges " + discardRanges + " (" + discardBytes + " B), packages "
-                + packages + " (" + deviceSections + " device sections); return path " + returnPathBytes + " B: " + returnPath
-                + ", page requests " + requests + ", SHUT " + shutStatus;
+                + packages + " (" + deviceSections + " device sections, commands " + packageCommands + "); PINGs " + pings
+                + "; return path " + returnPathBytes + " B: " + returnPath
+                + ", PONGs " + pongs + ", page requests " + requests + ", SHUT " + shutStatus;
     }
 }
