@@ -6,16 +6,18 @@ package io.postcopy.codec;
  */
 public enum RamFlag {
     /** Obsolete in QEMU; never sent. */
-    FULL(0x01, false),
-    ZERO(0x02, true),
-    MEM_SIZE(0x04, true),
-    PAGE(0x08, true),
-    EOS(0x10, true),
-    CONTINUE(0x20, true),
-    XBZRLE(0x40, false),
-    HOOK(0x80, false),
-    COMPRESS_PAGE(0x100, false),
-    MULTIFD_FLUSH(0x200, false);
+    FULL(0x01, false, null),
+    ZERO(0x02, true, null),
+    MEM_SIZE(0x04, true, null),
+    PAGE(0x08, true, null),
+    EOS(0x10, true, null),
+    CONTINUE(0x20, true, null),
+    XBZRLE(0x40, false, "xbzrle"),
+    /** RDMA's RAM hooks ({@code -incoming rdma:}, capability rdma-pin-all). */
+    HOOK(0x80, false, "rdma"),
+    COMPRESS_PAGE(0x100, false, "compress"),
+    /** QEMU 8.0+ multifd sync point in the main stream. */
+    MULTIFD_FLUSH(0x200, false, "multifd");
 
     /** Every flag bit this codec refuses. */
     public static final int UNSUPPORTED_MASK;
@@ -37,10 +39,20 @@ public enum RamFlag {
 
     private final int bit;
     private final boolean supported;
+    private final String capability;
 
-    RamFlag(int bit, boolean supported) {
+    RamFlag(int bit, boolean supported, String capability) {
         this.bit = bit;
         this.supported = supported;
+        this.capability = capability;
+    }
+
+    /**
+     * The QEMU migration capability (as {@code migrate-set-capabilities} names it) that makes a source send
+     * this flag, or {@code null} for the flags of a plain stream and for the obsolete FULL.
+     */
+    public String capability() {
+        return capability;
     }
 
     public int bit() {

@@ -155,6 +155,11 @@ public final class StreamDecoder {
                     return -1;
                 }
                 int magic = b.getInt(p);
+                if (magic == Wire.MULTIFD_MAGIC) {
+                    // QEMU's multifd channels open with their own packet (MultiFDInit_t), magic first
+                    throw new CodecException(Kind.UNSUPPORTED, off, "magic", WireIO.hex(magic & 0xffffffffL)
+                            + " (a multifd channel)", "0x5145564d (QEVM): capability multifd is not supported, turn it off on the source");
+                }
                 if (magic != Wire.MAGIC) {
                     throw new CodecException(Kind.MALFORMED, off, "magic", WireIO.hex(magic & 0xffffffffL), "0x5145564d (QEVM)");
                 }
@@ -375,8 +380,11 @@ public final class StreamDecoder {
         long addr = header & ~flagMask;
         RamFlag unsupported = RamFlag.firstUnsupported(flags);
         if (unsupported != null) {
-            throw new CodecException(Kind.UNSUPPORTED, off, "RAM flag", unsupported + " (" + WireIO.hex(unsupported.bit()) + ")",
-                    "ZERO, MEM_SIZE, PAGE, EOS, CONTINUE");
+            String cap = unsupported.capability();
+            throw new CodecException(Kind.UNSUPPORTED, off, "RAM flag", unsupported + " (" + WireIO.hex(unsupported.bit())
+                    + (cap == null ? ")" : ", sent with QEMU's " + cap + " capability)"),
+                    "ZERO, MEM_SIZE, PAGE, EOS, CONTINUE" + (cap == null ? ""
+                            : " (capability " + cap + " is not supported: turn it off on the source)"));
         }
         int kind = flags & ~RamFlag.CONTINUE.bit();
         boolean cont = (flags & RamFlag.CONTINUE.bit()) != 0;

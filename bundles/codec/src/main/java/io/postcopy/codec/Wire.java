@@ -7,6 +7,11 @@ public final class Wire {
 
     /** {@code "QEVM"}. */
     public static final int MAGIC = 0x5145564d;
+    /**
+     * First be32 of a QEMU multifd channel ({@code MULTIFD_MAGIC}, its {@code MultiFDInit_t} packet): with the
+     * multifd capability the source opens extra connections that start with this instead of {@link #MAGIC}.
+     */
+    public static final int MULTIFD_MAGIC = 0x11223344;
     /** The only stream version accepted (QEMU_VM_FILE_VERSION). */
     public static final int VERSION = 3;
     /** The seed's {@code MAX_DISCARDS_PER_COMMAND}. */

@@ -24,6 +24,7 @@ class ValidationTest {
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', textBlock = """
         bad magic                 | 5145564e00000003                                      | MALFORMED   | 0  | magic
+        multifd channel           | 11223344 00000001 00112233445566778899aabbccddeeff 00 | UNSUPPORTED | 0  | magic
         version 2                 | 5145564d00000002                                      | UNSUPPORTED | 4  | stream version
         unknown section type      | HEAD 09                                               | MALFORMED   | 8  | section type
         vmdescription             | HEAD 06                                               | UNSUPPORTED | 8  | section type
@@ -84,6 +85,24 @@ class ValidationTest {
                     assertThat(e.field()).as(e.getMessage()).isEqualTo(field);
                     assertThat(e.offset()).as(e.getMessage()).isEqualTo(offset);
                     assertThat(e.getMessage()).contains(field).contains(e.value()).contains(e.expected());
+                });
+    }
+
+    /** What QEMU sends only with a capability we refuse: the message names the capability, as migrate-set-capabilities does. */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', textBlock = """
+        xbzrle   | HEAD SETUP PART 0000000000000040
+        compress | HEAD SETUP PART 0000000000000108
+        multifd  | HEAD SETUP PART 0000000000000200
+        rdma     | HEAD SETUP PART 0000000000000080
+        multifd  | 11223344 00000001 00112233445566778899aabbccddeeff 00
+        """)
+    void capabilityNamed(String capability, String hexIn) {
+        byte[] in = unhex(hexIn.replace("HEAD", HEAD).replace("SETUP", SETUP).replace("PART", PART));
+        assertThatThrownBy(() -> Streams.decode(in, DecoderOptions.defaults()))
+                .isInstanceOfSatisfying(CodecException.class, e -> {
+                    assertThat(e.kind()).isEqualTo(CodecException.Kind.UNSUPPORTED);
+                    assertThat(e.getMessage()).contains("capability " + capability + " is not supported");
                 });
     }
 
