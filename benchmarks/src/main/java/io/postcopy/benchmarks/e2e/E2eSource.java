@@ -38,6 +38,7 @@ import java.util.regex.Pattern;
  *
  * <pre>--size 1G --mode postcopy|hybrid --precopy-seconds 2 --pattern random|sequential|hotset --threads 1
  * --backend anon|hugepage --json FILE --dest-heap 64m [--warmup 64M] [--dest-jvm-opts "..."] [--cpu-profile]</pre>
+ * {@code --source-guest-threads N} (default 1): writer threads on the source until the switch; 0 = none.
  * {@code --warmup}: each JVM first migrates a block of this size to itself (class loading, JNR stubs, JIT), as a
  * long-running source and destination would have done already; 0 measures cold JVMs.
  * {@code --cpu-profile} samples both JVMs' per-thread CPU time from /proc every 100 ms (costs some CPU itself).
@@ -102,14 +103,16 @@ public final class E2eSource {
             drain.start();
 
             // the source guest: writes pages (dirties them) until paused at the switch; never resumed
-            Workload guest = Workloads.start(block, WorkloadOptions.builder().threads(1).writeFraction(1.0)
-                    .contentSeed(E2eCommon.CONTENT_SEED).randomSeed(3).build());
+            int guestThreads = Integer.parseInt(a.getOrDefault("source-guest-threads", "1"));
+            Workload guest = guestThreads == 0 ? null : Workloads.start(block, WorkloadOptions.builder()
+                    .threads(guestThreads).writeFraction(1.0).contentSeed(E2eCommon.CONTENT_SEED).randomSeed(3).build());
             boolean profile = a.containsKey("cpu-profile");
             ThreadCpu.Sampler cpuSrc = profile ? new ThreadCpu.Sampler(ProcessHandle.current().pid()) : null;
             ThreadCpu.Sampler cpuDst = profile ? new ThreadCpu.Sampler(dest.pid()) : null;
             OutgoingOptions oo = OutgoingOptions.defaults().withBlocks(E2eCommon.BLOCK)
                     .withMode(mode.equals("hybrid") ? MigrationMode.HYBRID : MigrationMode.POSTCOPY)
-                    .withGuest(GuestControl.of(guest::pause, () -> { /* the source guest never runs again */ }));
+                    .withGuest(guest == null ? GuestControl.NONE
+                            : GuestControl.of(guest::pause, () -> { /* the source guest never runs again */ }));
             if (mode.equals("hybrid")) oo = oo.withPostcopyAfter(Duration.ofMillis((long) (precopySeconds * 1000)));
             long t0 = System.nanoTime();
             OutgoingMigration out = side.service.migrate(new InetSocketAddress("127.0.0.1", port), oo);
@@ -119,8 +122,8 @@ public final class E2eSource {
                 cpuSrc.stop();
                 cpuDst.stop();
             }
-            guest.pause();
-            long guestWrites = guest.writes();
+            if (guest != null) guest.pause();
+            long guestWrites = guest == null ? 0 : guest.writes();
             MigrationProgress p = out.progress();
             if (!dest.waitFor(20, TimeUnit.MINUTES)) throw new IllegalStateException("destination JVM did not exit");
             String dj = Files.exists(destJson) ? Files.readString(destJson) : "{}";
@@ -132,7 +135,7 @@ public final class E2eSource {
                 verified = c.pages();
                 mismatched = c.mismatched();
             }
-            guest.stop();
+            if (guest != null) guest.stop();
 
             double postcopyMs = p.postcopyNanos() / 1e6, totalMs = (t1 - t0) / 1e6;
             double gbps = p.postcopyNanos() == 0 ? 0 : p.postcopyPageBytes() / (p.postcopyNanos() / 1e9) / 1e9;
