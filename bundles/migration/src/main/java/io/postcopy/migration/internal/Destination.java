@@ -63,6 +63,8 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     private final List<RamBlock> created = new CopyOnWriteArrayList<>();
     private volatile IncomingPostcopy postcopy;
     private boolean returnPath, advised, listening, running, eof;
+    /** From POSTCOPY_ADVISE (0: none, or the short form); the OR of the block page sizes read ahead (0: unknown). */
+    private long advisedSummary, probedSummary;
     private volatile boolean guestResumed, cancelled;
     private volatile Throwable asyncFailure;
     private volatile MissingPages missing;
@@ -172,6 +174,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
                         buf.compact();
                         continue;
                     }
+                    for (RamBlockInfo b : probed) probedSummary |= b.pageSize();
                     DecoderOptions o = DecoderOptions.defaults().withMaxPackageSize(maxPackage);
                     for (RamBlockInfo b : probed) {
                         if (b.pageSize() != TARGET_PAGE) {
@@ -239,6 +242,8 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             reason = "connection closed by the source in " + state() + ": " + ce.getMessage();
         } else if (cause instanceof AsynchronousCloseException || cause instanceof ClosedChannelException) {
             reason = "connection closed in " + state();
+        } else if (cause instanceof Refused) {
+            reason = cause.getMessage();
         } else if (cause instanceof IOException && !(cause instanceof CodecException)) {
             reason = "connection to the source failed in " + state() + ": " + describe(cause);
         } else {
@@ -336,12 +341,12 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         for (RamBlockInfo b : blocks) {
             String name = options.blockPrefix() + b.idstr();
             if (service.registry().byName(name) != null) {
-                throw new IOException("RAM block \"" + name + "\" already exists here");
+                throw new Refused("RAM block \"" + name + "\" already exists here");
             }
             RamBlock.Backing backing = RamBlock.Backing.ANONYMOUS;
             if (b.pageSize() != TARGET_PAGE) {
                 if (b.pageSize() != NativeMemory.hugePageSize()) {
-                    throw new IOException("RAM block " + b.idstr() + " has page size " + b.pageSize()
+                    throw new Refused("RAM block " + b.idstr() + " has page size " + b.pageSize()
                             + "; this host has 4096 and huge pages of " + NativeMemory.hugePageSize());
                 }
                 backing = RamBlock.Backing.HUGETLB;
@@ -352,6 +357,9 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             total += b.usedLength() / TARGET_PAGE;
         }
         totalPages = total;
+        long summary = 0;
+        for (RamBlock r : local) summary |= r.pageSize();
+        checkSummary(summary, "the page sizes of the blocks created here");
         IncomingPostcopy p = service.faultService().create(id, List.of(local), this);
         postcopy = p;
         // precopy pages load into the blocks before userfaultfd is armed: every stream starts in ADVISE
@@ -439,9 +447,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             LOG.debug("migration {}: PING {}", id, ping.value());
             if (returnPath) sendReturn(new ReturnPathMessage.Pong(ping.value()));
         } else if (c instanceof Command.PostcopyAdvise a) {
-            if (a.withSizes() && a.targetPageSize() != TARGET_PAGE) {
-                throw new IOException("POSTCOPY_ADVISE target page size " + a.targetPageSize() + ", expected " + TARGET_PAGE);
-            }
+            if (a.withSizes()) checkAdvise(a);
             advised = true;
         } else if (c instanceof Command.PostcopyRamDiscard d) {
             IncomingPostcopy p = requireBlocks(c);
@@ -452,27 +458,48 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             }
         } else if (c instanceof Command.PostcopyListen) {
             IncomingPostcopy p = requireBlocks(c);
-            if (!advised) throw new IOException("POSTCOPY_LISTEN without POSTCOPY_ADVISE");
+            if (!advised) throw new Refused("POSTCOPY_LISTEN without POSTCOPY_ADVISE");
             p.listen();
             listening = true;
             enter(MigrationState.POSTCOPY, null);
         } else if (c instanceof Command.PostcopyRun) {
             IncomingPostcopy p = requireBlocks(c);
-            if (!listening) throw new IOException("POSTCOPY_RUN before POSTCOPY_LISTEN");
+            if (!listening) throw new Refused("POSTCOPY_RUN before POSTCOPY_LISTEN");
             p.run();
             running = true;
             resumeGuest(true);
         } else if (c instanceof Command.Packaged) {
-            if (inPackage) throw new IOException("nested PACKAGED");
+            if (inPackage) throw new Refused("nested PACKAGED");
             // the blob follows: onPackage
         } else {
-            throw new IOException("unsupported command " + c.type() + " (no COLO, no postcopy recovery here)");
+            throw new Refused("unsupported command " + c.type() + " (no COLO, no postcopy recovery here)");
+        }
+    }
+
+    /**
+     * The seed's {@code loadvm_postcopy_handle_advise}: postcopy needs the source's target page size and RAM
+     * page-size summary (the OR of its blocks' page sizes) to equal ours. ADVISE comes before the block list,
+     * which was read ahead ({@link MemSizeProbe}); the summary is checked again against the blocks created.
+     */
+    private void checkAdvise(Command.PostcopyAdvise a) throws Refused {
+        if (a.targetPageSize() != TARGET_PAGE) {
+            throw new Refused("POSTCOPY_ADVISE: the source's target page size is " + a.targetPageSize() + ", ours is "
+                    + TARGET_PAGE + ": postcopy needs matching target page sizes");
+        }
+        advisedSummary = a.pageSizeSummary();
+        if (probedSummary != 0) checkSummary(probedSummary, "the blocks it announces");
+    }
+
+    private void checkSummary(long local, String what) throws Refused {
+        if (advisedSummary != 0 && advisedSummary != local) {
+            throw new Refused("POSTCOPY_ADVISE: the source's RAM page-size summary is 0x" + Long.toHexString(advisedSummary)
+                    + ", ours is 0x" + Long.toHexString(local) + " (" + what + "): postcopy needs matching RAM page sizes");
         }
     }
 
     private IncomingPostcopy requireBlocks(Command c) throws IOException {
         IncomingPostcopy p = postcopy;
-        if (p == null) throw new IOException(c.type() + " before the RAM block list");
+        if (p == null) throw new Refused(c.type() + " before the RAM block list");
         return p;
     }
 
