@@ -1,0 +1,83 @@
+package io.postcopy.shell.internal;
+
+import io.postcopy.migration.GuestControl;
+import io.postcopy.migration.IncomingListener;
+import io.postcopy.migration.IncomingMigration;
+import io.postcopy.migration.IncomingOptions;
+import io.postcopy.ramblock.RamBlock;
+import io.postcopy.shell.internal.completers.PatternCompleter;
+import io.postcopy.workload.Workload;
+import io.postcopy.workload.WorkloadOptions;
+import io.postcopy.workload.WorkloadService;
+import java.net.InetSocketAddress;
+import java.util.Locale;
+import java.util.concurrent.atomic.AtomicReference;
+import org.apache.karaf.shell.api.action.Argument;
+import org.apache.karaf.shell.api.action.Command;
+import org.apache.karaf.shell.api.action.Completion;
+import org.apache.karaf.shell.api.action.Option;
+import org.apache.karaf.shell.api.action.lifecycle.Reference;
+import org.apache.karaf.shell.api.action.lifecycle.Service;
+
+/** Opens a listener for incoming migrations (the destination side). */
+@Command(scope = "postcopy", name = "listen",
+        description = "Listens for incoming migrations on PORT (127.0.0.1 unless --bind); each connection becomes "
+                + "a migration in-N (postcopy:status)")
+@Service
+public class ListenCommand extends MigrationCommandSupport {
+
+    @Argument(index = 0, name = "port", required = true, description = "TCP port (0: any free port)")
+    String port;
+
+    @Option(name = "--bind", aliases = "-b", description = "Address to bind (default 127.0.0.1; 0.0.0.0 for all)")
+    String bind = "127.0.0.1";
+
+    @Option(name = "--prefix", aliases = "-p",
+            description = "Local block name = prefix + the source's block name (default none)")
+    String prefix = "";
+
+    @Option(name = "--workload", aliases = "-w",
+            description = "At RUN, start a read-only workload of this pattern (sequential, uniform, hotset) on the "
+                    + "migrated blocks: the guest stand-in that faults missing pages in")
+    @Completion(PatternCompleter.class)
+    String workload;
+
+    @Reference
+    WorkloadService workloads;
+
+    @Override
+    protected Object run() {
+        int p = port(port, 0);
+        WorkloadOptions wo = workload == null ? null : WorkloadOptions.builder().threads(1)
+                .pattern(WorkloadCommand.pattern(workload)).writeFraction(0).checkReads(true).build();
+        AtomicReference<IncomingListener> self = new AtomicReference<>();
+        GuestControl guest = GuestControl.of(() -> eachBlock(self.get(), false, null), () -> eachBlock(self.get(), true, wo));
+        IncomingListener l = migrations.listen(new InetSocketAddress(bind, p),
+                IncomingOptions.defaults().withBlockPrefix(prefix).withGuest(guest));
+        self.set(l);
+        out().println("Listening on " + l.address().getAddress().getHostAddress() + ":" + l.port() + " as listen-"
+                + l.port() + (prefix.isEmpty() ? "" : ", block prefix \"" + prefix + "\"")
+                + (workload == null ? "" : ", " + workload.toLowerCase(Locale.ROOT) + " reader at RUN"));
+        out().println("Incoming migrations appear as in-N in postcopy:status; postcopy:cancel listen-" + l.port()
+                + " closes the listener");
+        return null;
+    }
+
+    /** The guest of the listener's live migrations: their blocks' workloads, started or resumed, or paused. */
+    private void eachBlock(IncomingListener l, boolean resume, WorkloadOptions startWith) {
+        if (l == null) return;
+        for (IncomingMigration m : l.migrations()) {
+            if (m.state().isFinal()) continue;
+            for (RamBlock b : m.blocks()) {
+                Workload w = workloads.get(b.idstr());
+                if (!resume) {
+                    if (w != null) w.pause();
+                } else if (w != null) {
+                    w.resume();
+                } else if (startWith != null) {
+                    workloads.start(b.idstr(), startWith);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,100 @@
+package io.postcopy.shell.internal;
+
+import io.postcopy.migration.GuestControl;
+import io.postcopy.migration.MigrationMode;
+import io.postcopy.migration.OutgoingMigration;
+import io.postcopy.migration.OutgoingOptions;
+import io.postcopy.ramblock.RamBlock;
+import io.postcopy.shell.internal.completers.BlockNameCompleter;
+import io.postcopy.shell.internal.completers.PatternCompleter;
+import io.postcopy.workload.Workload;
+import io.postcopy.workload.WorkloadOptions;
+import io.postcopy.workload.WorkloadService;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import org.apache.karaf.shell.api.action.Argument;
+import org.apache.karaf.shell.api.action.Command;
+import org.apache.karaf.shell.api.action.Completion;
+import org.apache.karaf.shell.api.action.Option;
+import org.apache.karaf.shell.api.action.lifecycle.Reference;
+import org.apache.karaf.shell.api.action.lifecycle.Service;
+
+/** Starts an outgoing migration (the source side). */
+@Command(scope = "postcopy", name = "migrate",
+        description = "Migrates RAM blocks to HOST:PORT (a postcopy:listen there): pure postcopy by default, "
+                + "hybrid with --postcopy-after or --hybrid, or --precopy-only")
+@Service
+public class MigrateCommand extends MigrationCommandSupport {
+
+    @Argument(index = 0, name = "target", required = true, description = "HOST:PORT of the destination's listener")
+    String target;
+
+    @Option(name = "--blocks", aliases = "-b", multiValued = true,
+            description = "Blocks to migrate, comma separated or repeated (default: every block)")
+    @Completion(BlockNameCompleter.class)
+    List<String> blocks;
+
+    @Option(name = "--postcopy-after", aliases = "-a",
+            description = "Hybrid: precopy for this long (500ms, 2s, 1m), then switch to postcopy")
+    String postcopyAfter;
+
+    @Option(name = "--hybrid", description = "Hybrid: precopy until postcopy:start-postcopy or the dirty set stops shrinking")
+    boolean hybrid;
+
+    @Option(name = "--precopy-only", description = "Precopy only: iterate, pause the guest, send the rest; no postcopy")
+    boolean precopyOnly;
+
+    @Option(name = "--workload", aliases = "-w",
+            description = "Start a writing workload of this pattern (sequential, uniform, hotset) on each block "
+                    + "first; workloads on the blocks are paused at the switch")
+    @Completion(PatternCompleter.class)
+    String workload;
+
+    @Reference
+    WorkloadService workloads;
+
+    @Override
+    protected Object run() {
+        if (precopyOnly && (postcopyAfter != null || hybrid))
+            throw new IllegalArgumentException("--precopy-only excludes --postcopy-after and --hybrid");
+        OutgoingOptions o = OutgoingOptions.defaults();
+        if (precopyOnly) o = o.withMode(MigrationMode.PRECOPY_ONLY);
+        else if (postcopyAfter != null) o = o.withMode(MigrationMode.HYBRID).withPostcopyAfter(duration(postcopyAfter));
+        else if (hybrid) o = o.withMode(MigrationMode.HYBRID);
+        List<String> names = new ArrayList<>();
+        if (blocks != null) for (String b : blocks) for (String n : b.split(",")) if (!n.isBlank()) names.add(n.trim());
+        if (names.isEmpty()) for (RamBlock b : registry.blocks()) names.add(b.idstr());
+        if (names.isEmpty()) throw new IllegalArgumentException("no RAM blocks to migrate (postcopy:block-create makes one)");
+        long bytes = 0;
+        for (String n : names) bytes += block(n).usedLength();
+        var address = hostPort(target);
+        if (workload != null) {
+            WorkloadOptions wo = WorkloadOptions.builder().threads(1).pattern(WorkloadCommand.pattern(workload))
+                    .writeFraction(0.3).build();
+            for (String n : names) if (workloads.get(n) == null) workloads.start(n, wo);
+        }
+        List<String> guestBlocks = List.copyOf(names);
+        GuestControl guest = GuestControl.of(() -> {
+            for (String n : guestBlocks) {
+                Workload w = workloads.get(n);
+                if (w != null) w.pause();
+            }
+        }, () -> {
+            for (String n : guestBlocks) {
+                Workload w = workloads.get(n);
+                if (w != null) w.resume();
+            }
+        });
+        OutgoingMigration m = migrations.migrate(address, o.withBlocks(names.toArray(new String[0])).withGuest(guest));
+        String mode = switch (o.mode()) {
+            case POSTCOPY -> "postcopy";
+            case HYBRID -> "hybrid" + (o.postcopyAfter() != null ? ", postcopy after " + postcopyAfter
+                    : ", postcopy on postcopy:start-postcopy " + "or when the dirty set stops shrinking");
+            case PRECOPY_ONLY -> "precopy only";
+        };
+        out().println("Started migration " + m.id() + " to " + target + ": " + names.size() + " block(s), "
+                + Sizes.human(bytes) + ", " + mode.toLowerCase(Locale.ROOT));
+        return null;
+    }
+}

@@ -1,0 +1,123 @@
+package io.postcopy.shell.internal;
+
+import io.postcopy.fault.FaultStatistics;
+import io.postcopy.fault.LatencySummary;
+import io.postcopy.migration.IncomingMigration;
+import io.postcopy.migration.Migration;
+import io.postcopy.migration.MigrationProgress;
+import io.postcopy.migration.OutgoingMigration;
+import java.io.PrintStream;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import org.apache.karaf.shell.support.table.ShellTable;
+
+/** How the shell prints migrations: the table of all, one migration in detail, the progress bar. */
+final class MigrationReport {
+    private static final int BAR = 40;
+
+    private MigrationReport() {}
+
+    static String direction(Migration m) {
+        return m instanceof OutgoingMigration ? "out" : m instanceof IncomingMigration ? "in" : "?";
+    }
+
+    /** The peer without the resolver's leading slash ({@code /127.0.0.1:4444}). */
+    static String peer(Migration m) {
+        String p = m.peer();
+        return p.startsWith("/") ? p.substring(1) : p;
+    }
+
+    static double percent(MigrationProgress p) {
+        if (p.totalPages() <= 0) return 0;
+        return 100.0 * (p.totalPages() - p.remainingPages()) / p.totalPages();
+    }
+
+    /** {@code [#####.....]  45.2%}. */
+    static String bar(MigrationProgress p, int width) {
+        double pct = percent(p);
+        int filled = (int) Math.round(pct / 100 * width);
+        return "[" + "#".repeat(filled) + ".".repeat(width - filled) + "] "
+                + String.format(Locale.ROOT, "%5.1f%%", pct);
+    }
+
+    static String throughput(MigrationProgress p) {
+        double b = p.throughput();
+        if (b >= 1e9) return String.format(Locale.ROOT, "%.2f GB/s", b / 1e9);
+        return String.format(Locale.ROOT, "%.1f MB/s", b / 1e6);
+    }
+
+    static String ms(double micros) {
+        return micros >= 1000 ? String.format(Locale.ROOT, "%.1f ms", micros / 1000)
+                : String.format(Locale.ROOT, "%.0f us", micros);
+    }
+
+    static void table(PrintStream out, List<Migration> all) {
+        ShellTable table = new ShellTable().forceAscii().emptyTableText("no migrations");
+        table.column("ID").maxSize(8);
+        table.column("Dir");
+        table.column("Peer").maxSize(21);
+        table.column("State");
+        table.column("Progress").alignRight();
+        table.column("Bytes").alignRight();
+        table.column("Throughput").alignRight();
+        table.column("Failure").maxSize(20);
+        for (Migration m : all) {
+            MigrationProgress p = m.progress();
+            table.addRow().addContent(m.id(), direction(m), peer(m), m.state(),
+                    String.format(Locale.ROOT, "%.1f%%", percent(p)), Sizes.human(p.bytes()), throughput(p),
+                    m.failure().orElse("-"));
+        }
+        table.print(out);
+    }
+
+    static void detail(PrintStream out, Migration m) {
+        MigrationProgress p = m.progress();
+        boolean in = m instanceof IncomingMigration;
+        out.println("Migration  " + m.id() + " (" + (in ? "destination, from " : "source, to ") + peer(m) + "): "
+                + m.state());
+        out.println("Progress   " + bar(p, BAR) + "  (" + (p.totalPages() - p.remainingPages()) + " of "
+                + p.totalPages() + " pages)");
+        out.println("Bytes      " + Sizes.human(p.bytes()) + (in ? " received" : " sent") + ": " + p.pages()
+                + " pages, " + p.zeroPages() + " zero pages"
+                + (in ? "" : ", " + p.iterations() + " precopy passes, " + p.dirtyPages() + " dirty at the last scan"));
+        out.println("Throughput " + throughput(p) + (p.postcopyNanos() > 0
+                ? String.format(Locale.ROOT, " (postcopy, %.1f s)", p.postcopyNanos() / 1e9) : ""));
+        Optional<FaultStatistics> stats = m.statistics();
+        if (stats.isPresent()) {
+            FaultStatistics s = stats.get();
+            LatencySummary l = s.latency();
+            out.println("Faults     " + s.faults() + " (" + s.requests() + " requested, "
+                    + (s.dedupReceived() + s.dedupRequested()) + " de-duplicated)");
+            out.println("Requests   " + p.requests() + " sent");
+            out.println("Discards   " + p.discardRanges() + " ranges, " + Sizes.human(s.discardedBytes()));
+            out.println("Latency    p50 " + ms(l.p50()) + ", p99 " + ms(l.p99()) + ", max " + ms(l.max())
+                    + " (fault to placement, " + l.count() + " faults)");
+            out.println("Blocktime  " + ms(s.blocktimeMicros()) + " in total, " + s.blocktimeByThread().size()
+                    + " thread(s)");
+        } else {
+            out.println("Faults     " + (in ? "- (not listening yet)" : "- (the destination's)"));
+            out.println("Requests   " + p.requests() + (in ? " sent" : " received, " + p.requestedPages()
+                    + " pages served out of order"));
+            out.println("Discards   " + p.discardRanges() + " ranges");
+            out.println("Latency    -");
+            out.println("Blocktime  -");
+        }
+        if (in) {
+            List<IncomingMigration.OpaqueSection> opaque = ((IncomingMigration) m).opaqueSections();
+            StringBuilder sb = new StringBuilder();
+            for (IncomingMigration.OpaqueSection o : opaque) {
+                if (sb.length() > 0) sb.append(", ");
+                sb.append(o.idstr()).append('/').append(o.instanceId()).append(" v").append(o.versionId())
+                        .append(' ').append(o.bytes().length).append(" B");
+            }
+            CheckCommand.wrap(out, "Devices    ", p.deviceSections() + " loaded, " + opaque.size() + " opaque"
+                    + (opaque.isEmpty() ? "" : ": " + sb));
+            ((IncomingMigration) m).missing().filter(x -> x.totalBytes() > 0).ifPresent(x -> out.println("Missing    " + x.totalBytes() + " bytes in "
+                    + x.ranges().size() + " ranges never received"));
+        } else {
+            out.println("Devices    " + p.deviceSections() + " saved");
+        }
+        m.failure().ifPresent(f -> CheckCommand.wrap(out, "Failure    ", f));
+    }
+}
