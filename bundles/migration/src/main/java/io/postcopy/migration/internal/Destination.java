@@ -83,6 +83,12 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     private final ByteBuffer rpBuf = ByteBuffer.allocateDirect(Wire.MAX_RETURN_PATH_PAYLOAD + 8);
     private String lastRequestWire;
 
+    /** When accepted, and from which host: to tie QEMU's extra (multifd) connections to their main one. */
+    final long acceptedNanos = System.nanoTime();
+    final java.net.InetAddress remoteHost;
+    /** Told when this connection turns out to be a QEMU multifd channel (set before the stream thread starts). */
+    volatile java.util.function.Consumer<Destination> onMultifdChannel;
+
     private volatile long pages, zeroPages, totalPages, discardRanges, requests, postcopyPageBytes;
     private volatile int deviceSections;
 
@@ -93,11 +99,15 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         this.options = options;
         this.batch = options.stagingBatchSize() > 0 ? options.stagingBatchSize() : service.settings().stagingBatchSize();
         this.maxPackage = options.maxPackageSize() > 0 ? options.maxPackageSize() : service.settings().maxPackageSize();
+        java.net.InetAddress host = null;
         try {
-            this.peer = channel.getRemoteAddress().toString();
+            java.net.SocketAddress ra = channel.getRemoteAddress();
+            this.peer = ra.toString();
+            if (ra instanceof java.net.InetSocketAddress isa) host = isa.getAddress();
         } catch (IOException e) {
             this.peer = "?";
         }
+        this.remoteHost = host;
     }
 
     @Override
@@ -193,6 +203,11 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             }
             finishStream();
         } catch (Throwable t) {
+            java.util.function.Consumer<Destination> m = onMultifdChannel;
+            if (m != null && t instanceof CodecException ce && ce.kind() == CodecException.Kind.UNSUPPORTED
+                    && "magic".equals(ce.field()) && ce.offset() == 0 && ce.value().startsWith("0x11223344")) {
+                m.accept(this);
+            }
             failed(t, true);
             if (t instanceof Error && !(t instanceof AssertionError)) throw (Error) t;
         } finally {
@@ -323,6 +338,18 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             requests++;
         }
         if (LOG.isDebugEnabled()) LOG.debug("migration {}: request {} 0x{}", id, lastRequestWire, Long.toHexString(offset));
+    }
+
+    /** Ends this migration from another thread with {@code reason} (a {@link Refused}), through the socket. */
+    void refuse(String reason) {
+        if (channel.isOpen()) {
+            try {
+                sendReturn(new ReturnPathMessage.Shut(1));   // before the socket closes under the stream thread
+            } catch (IOException | RuntimeException ignored) {
+                // the connection is gone
+            }
+        }
+        failed(new Refused(reason));
     }
 
     /** From the fault thread: the incoming postcopy failed; end the stream thread through the socket. */

@@ -35,7 +35,7 @@ final class Listener implements IncomingListener {
         try {
             for (;;) {
                 SocketChannel c = server.accept();
-                Destination d = service.startIncoming(c, options);
+                Destination d = service.startIncoming(c, options, this::multifdChannel);
                 migrations.add(d);
             }
         } catch (ClosedChannelException e) {
@@ -44,6 +44,26 @@ final class Listener implements IncomingListener {
             AbstractMigration.LOG.error("listener on {} stopped: {}", address, e.toString());
         }
         AbstractMigration.LOG.info("no longer listening on {}", address);
+    }
+
+    /** How long before a multifd channel its main connection was accepted, at most (QEMU opens them at once). */
+    static final long MULTIFD_SIBLING_NANOS = 10_000_000_000L;
+
+    /**
+     * {@code extra} began with QEMU's multifd magic: the source has the multifd capability, so the main
+     * stream it belongs to (a live connection from the same host accepted just before) would wait for pages
+     * that travel on channels we refuse. End it too, naming the capability, instead of leaving it hanging.
+     */
+    private void multifdChannel(Destination extra) {
+        for (IncomingMigration m : migrations) {
+            if (m != extra && m instanceof Destination main && !main.state().isFinal()
+                    && java.util.Objects.equals(main.remoteHost, extra.remoteHost)
+                    && main.acceptedNanos <= extra.acceptedNanos
+                    && extra.acceptedNanos - main.acceptedNanos < MULTIFD_SIBLING_NANOS) {
+                main.refuse("QEMU opened a multifd channel (" + extra.id() + ", " + extra.peer()
+                        + ") for this migration: capability multifd is not supported, turn it off on the source");
+            }
+        }
     }
 
     @Override public InetSocketAddress address() { return address; }

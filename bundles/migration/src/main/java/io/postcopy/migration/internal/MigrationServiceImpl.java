@@ -70,7 +70,12 @@ public final class MigrationServiceImpl implements MigrationService {
     }
 
     Destination startIncoming(SocketChannel c, IncomingOptions options) {
+        return startIncoming(c, options, null);
+    }
+
+    Destination startIncoming(SocketChannel c, IncomingOptions options, java.util.function.Consumer<Destination> onMultifdChannel) {
         Destination d = new Destination("in-" + inIds.incrementAndGet(), this, c, options);
+        d.onMultifdChannel = onMultifdChannel;
         migrations.add(d);
         AbstractMigration.LOG.info("migration {}: accepted from {}", d.id(), d.peer());
         Thread t = new Thread(d::run, "postcopy-in-" + d.id());
