@@ -102,6 +102,11 @@ public final class JavaDestination implements MigrationDestination {
         return l.isEmpty() ? Optional.empty() : Optional.of(l.get(0));
     }
 
+    /** Every connection accepted (QEMU's multifd or preempt channels are extra ones). */
+    public List<IncomingMigration> listenerMigrations() {
+        return listener.migrations();
+    }
+
     public IncomingMigration awaitMigration(Duration timeout) throws IOException, InterruptedException {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < deadline) {

@@ -46,6 +46,8 @@ class QemuToPostcopyIT {
     /** Our workload: 2 read-only threads, uniform random over pc.ram, 2000 pages/s each (leaves CPU to TCG). */
     static final int WORKLOAD_THREADS = 2;
     static final long WORKLOAD_RATE = 2000;
+    /** QEMU must report a refused capability's migration as failed within this. */
+    static final Duration REFUSAL_BOUND = Duration.ofSeconds(60);
 
     private QemuProcess linuxSource;
     private final List<String> results = new ArrayList<>();
@@ -103,6 +105,104 @@ class QemuToPostcopyIT {
     void linuxGuestPurePostcopy() throws Exception {
         Run run = linux("linux-pure", PostcopyMigration.Mode.pure());
         assertTrue(run.r.postcopyRequests > 0, "our workload's faults became requests QEMU served: " + run.r);
+    }
+
+    // ---------------------------------------------------------------- capabilities we refuse
+
+    /**
+     * xbzrle: QEMU sends XBZRLE records (RAM flag 0x40) for pages it sent before, changed since and still
+     * has in its cache: from the third precopy pass on. The Linux guest keeps dirtying; unlimited bandwidth
+     * and a 1 ms downtime limit keep precopy iterating (it cannot converge), so pass 3 comes within seconds.
+     */
+    @Test
+    @Order(5)
+    void xbzrleIsRefusedAndQemuFails() throws Exception {
+        QemuGuests.Guest guest = QemuGuests.linux(QemuToQemuPostcopyIT.CACHE, QemuToQemuPostcopyIT.DIRTY_MIB, 64);
+        if (linuxSource == null || !linuxSource.alive()) {
+            linuxSource = QemuProcess.start(new QemuProcess.Config("linux-src", RUNS.resolve("linux-src")).ram(RAM)
+                    .args(guest.args()));
+            linuxSource.awaitSerial(guest.readyText(), Duration.ofSeconds(180));
+        } else if (!"running".equals(linuxSource.qmp().runState())) {
+            linuxSource.qmp().cont();
+        }
+        Thread.sleep(1000);
+        refused("xbzrle", linuxSource, java.util.Map.of("downtime-limit", 1L));
+        assertEquals("running", linuxSource.qmp().runState(), "QEMU's guest runs on after the failed migration");
+    }
+
+    /** multifd: QEMU opens extra connections starting with the multifd magic 0x11223344; refused naming multifd. */
+    @Test
+    @Order(6)
+    void multifdIsRefusedAndQemuFails() throws Exception {
+        refusedOnFirmware("multifd");
+    }
+
+    /** compress: compressed pages (RAM flag 0x100) from the first pass on. */
+    @Test
+    @Order(7)
+    void compressIsRefusedAndQemuFails() throws Exception {
+        refusedOnFirmware("compress");
+    }
+
+    private void refusedOnFirmware(String capability) throws Exception {
+        QemuGuests.Guest guest = QemuGuests.firmware(QemuToQemuPostcopyIT.CACHE, QemuToQemuPostcopyIT.BLOB_SEED,
+                QemuToQemuPostcopyIT.BLOB_BYTES);
+        try (QemuProcess src = QemuProcess.start(new QemuProcess.Config(capability + "-src", RUNS.resolve(capability + "-src"))
+                .ram(RAM).args(guest.args()))) {
+            Thread.sleep(500);
+            refused(capability, src, java.util.Map.of());
+        }
+    }
+
+    /**
+     * Migrates from {@code src} with postcopy-ram, return-path and {@code capability} on, straight to our
+     * listener: QEMU must report {@code failed} within {@link #REFUSAL_BOUND} (not hang, not complete), and a
+     * migration of ours must have failed with a message naming the capability; every connection we accepted
+     * must end. The capability is switched off again afterwards.
+     */
+    private void refused(String capability, QemuProcess src, java.util.Map<String, Object> extraParams) throws Exception {
+        Qmp q = src.qmp();
+        java.util.Map<String, Boolean> caps = new java.util.LinkedHashMap<>(PostcopyMigration.CAPABILITIES);
+        caps.put(capability, true);
+        try (JavaDestination dst = new JavaDestination(capability + "-dst", 1, 100)) {
+            q.migrateSetCapabilities(caps);
+            java.util.Map<String, Object> params = new java.util.LinkedHashMap<>(extraParams);
+            params.put("max-bandwidth", PostcopyMigration.UNLIMITED);
+            q.migrateSetParameters(params);
+            long t0 = System.nanoTime();
+            q.migrate("tcp:127.0.0.1:" + dst.port());
+            java.util.Map<String, Object> info = java.util.Map.of();
+            String status = null;
+            long deadline = t0 + REFUSAL_BOUND.toNanos();
+            while (System.nanoTime() < deadline) {
+                info = q.queryMigrate();
+                status = String.valueOf(info.get("status"));
+                if ("failed".equals(status) || "completed".equals(status) || "cancelled".equals(status)) {
+                    break;
+                }
+                Thread.sleep(20);
+            }
+            long millis = (System.nanoTime() - t0) / 1_000_000;
+            if (!"failed".equals(status) && !"completed".equals(status)) {
+                q.execute("migrate_cancel");
+            }
+            List<String> failures = new ArrayList<>();
+            for (IncomingMigration m : dst.listenerMigrations()) {
+                io.postcopy.migration.MigrationState st = m.awaitCompletion(Duration.ofSeconds(15));
+                assertTrue(st.isFinal(), m.id() + " ended: " + st);
+                assertEquals(io.postcopy.migration.MigrationState.FAILED, st, m.id() + ": " + m.failure());
+                failures.add(m.id() + ": " + m.failure().orElse("?"));
+            }
+            String line = String.format("  %s refused: QEMU %s after %d ms (%s); our %d connection(s): %s", capability,
+                    status, millis, info.get("error-desc"), failures.size(), failures);
+            results.add(line);
+            System.out.println(line);
+            assertEquals("failed", status, capability + ": QEMU must see a failed migration within " + REFUSAL_BOUND + ": " + info);
+            assertTrue(failures.stream().anyMatch(f -> f.contains("capability " + capability + " is not supported")),
+                    "a refusal naming " + capability + ": " + failures);
+        } finally {
+            q.migrateSetCapabilities(java.util.Map.of(capability, false));
+        }
     }
 
     // ---------------------------------------------------------------- helpers
