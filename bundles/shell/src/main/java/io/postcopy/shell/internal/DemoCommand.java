@@ -52,11 +52,11 @@ public class DemoCommand extends MigrationCommandSupport {
     String size = "256M";
 
     @Option(name = "--mode", aliases = "-m",
-            description = "hybrid (default: precopy for --precopy-time, then postcopy) or postcopy (at once)")
+            description = "hybrid (default: one precopy pass of at most --precopy-time, then postcopy) or postcopy (at once)")
     @Completion(value = StringsCompleter.class, values = {"hybrid", "postcopy"})
     String mode = "hybrid";
 
-    @Option(name = "--precopy-time", description = "hybrid: precopy for this long before the switch (default 1500ms)")
+    @Option(name = "--precopy-time", description = "hybrid: cut the precopy pass short after this long (default 1500ms)")
     String precopyTime = "1500ms";
 
     @Option(name = "--timeout", description = "Give up (cancel) after this long (default 10m)")
@@ -90,11 +90,11 @@ public class DemoCommand extends MigrationCommandSupport {
             Workload.fill(src, SEED);
             out.printf(Locale.ROOT, "Source block %s: %s, %d pages filled with content seed %d (%.1f s)%n", SOURCE,
                     Sizes.exact(bytes), bytes / Workload.PAGE_SIZE, SEED, (System.nanoTime() - t0) / 1e9);
-            srcLoad = Workloads.start(src, WorkloadOptions.builder().threads(1).pattern(AccessPattern.UNIFORM)
+            srcLoad = Workloads.start(src, WorkloadOptions.builder().threads(1).pattern(AccessPattern.HOTSET)
                     .writeFraction(0.5).contentSeed(SEED).randomSeed(1).build());
-            out.println("Source workload: 1 thread, uniform, half of the accesses write (the guest; paused at the switch)");
+            out.println("Source workload: 1 thread, hot set, half of the accesses write (the guest; paused at the switch)");
 
-            WorkloadOptions reader = WorkloadOptions.builder().threads(1).pattern(AccessPattern.UNIFORM)
+            WorkloadOptions reader = WorkloadOptions.builder().threads(1).pattern(AccessPattern.HOTSET)
                     .writeFraction(0).checkReads(true).randomSeed(2).build();
             listener = migrations.listen(new InetSocketAddress("127.0.0.1", 0), IncomingOptions.defaults()
                     .withBlockPrefix(PREFIX).onRun(() -> {
@@ -102,7 +102,7 @@ public class DemoCommand extends MigrationCommandSupport {
                         if (d != null && dstLoad.get() == null) dstLoad.set(Workloads.start(d, reader));
                     }));
             out.println("Destination: listening on 127.0.0.1:" + listener.port() + ", block prefix " + PREFIX
-                    + ", a reading workload starts at RUN");
+                    + ", a reader of the same hot set starts at RUN");
 
             Workload guest = srcLoad;
             AtomicLong switchNanos = new AtomicLong();
@@ -111,11 +111,13 @@ public class DemoCommand extends MigrationCommandSupport {
                         guest.pause();
                         switchNanos.compareAndSet(0, System.nanoTime());
                     }, guest::resume));
-            if (m == MigrationMode.HYBRID) o = o.withPostcopyAfter(precopy);
+            // one precopy pass at most (cut short after --precopy-time): the pages the guest wrote meanwhile are
+            // discarded at the switch and come back in postcopy, where the destination's reader faults on them
+            if (m == MigrationMode.HYBRID) o = o.withPostcopyAfter(precopy).withMaxIterations(1);
             long start = System.nanoTime();
             outgoing = migrations.migrate(new InetSocketAddress("127.0.0.1", listener.port()), o);
             out.println("Migrating " + SOURCE + " -> " + dstName + " as " + outgoing.id() + ", "
-                    + (m == MigrationMode.HYBRID ? "hybrid: precopy for " + precopyTime + ", then postcopy"
+                    + (m == MigrationMode.HYBRID ? "hybrid: one precopy pass (at most " + precopyTime + "), then postcopy"
                     : "pure postcopy"));
 
             IncomingMigration incoming = null;
