@@ -1,0 +1,16 @@
+package io.postcopy.migration.internal;
+
+/** JMX view of the fault service, {@code io.postcopy:type=FaultService} (see {@link JmxPublisher}). */
+public interface FaultServiceStatsMBean {
+    /** Live incoming postcopy migrations (registered with userfaultfd now). */
+    int getLiveIncoming();
+
+    /** Their ids. */
+    String[] getIncomingIds();
+
+    /** Bound placement backends, highest ranking first: {@code name (ranking N): blocks in use}. */
+    String[] getBackends();
+
+    /** Faults read so far by the live incoming migrations. */
+    long getLiveFaults();
+}

@@ -1,0 +1,49 @@
+package io.postcopy.migration.internal;
+
+/**
+ * JMX view of one migration, {@code io.postcopy:type=Migration,id=ID} (see {@link JmxPublisher}). Pages are
+ * 4 KiB target pages; latencies are fault-to-placement in microseconds (destination only, 0 on the source).
+ */
+public interface MigrationStatsMBean {
+    String getId();
+
+    /** {@code outgoing} or {@code incoming}. */
+    String getDirection();
+
+    String getPeer();
+
+    /** SETUP, PRECOPY, POSTCOPY, COMPLETED, FAILED or CANCELLED. */
+    String getState();
+
+    /** The failure message, empty when none. */
+    String getFailure();
+
+    long getBytes();
+
+    long getPages();
+
+    long getZeroPages();
+
+    long getTotalPages();
+
+    long getRemainingPages();
+
+    double getPercentDone();
+
+    /** Page payload bytes per second (during postcopy once it began). */
+    double getThroughput();
+
+    long getFaults();
+
+    long getRequests();
+
+    long getDiscards();
+
+    double getLatencyP50Micros();
+
+    double getLatencyP99Micros();
+
+    double getLatencyMaxMicros();
+
+    long getBlocktimeMicros();
+}
