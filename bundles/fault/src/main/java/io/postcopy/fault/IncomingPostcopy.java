@@ -19,16 +19,21 @@ public interface IncomingPostcopy extends AutoCloseable {
 
     List<RamBlock> blocks();
 
-    /** NONE → ADVISE: the seed's {@code postcopy_ram_incoming_init}. Checks host support, empties every block. */
+    /**
+     * NONE → ADVISE: the seed's {@code postcopy_ram_incoming_init}. Checks host support, empties every block,
+     * drops mlock and registers the blocks MISSING on a new userfaultfd (so that precopy pages are placed in
+     * the kernel too); nothing may touch the blocks until {@link #listen()} starts the fault thread.
+     */
     void advise();
 
     /**
-     * Writes precopy pages straight into memory (ADVISE or DISCARD, before userfaultfd is armed), marking
-     * them received. {@code src} holds {@code length} bytes of target pages.
+     * Loads precopy pages (ADVISE or DISCARD, before the fault thread runs), marking them received: pages not
+     * yet present are placed by the backend, pages sent again by a later pass are overwritten in place.
+     * {@code src} holds {@code length} bytes of target pages.
      */
     void loadPrecopyPages(RamBlock block, long offset, long src, long length);
 
-    /** As {@link #loadPrecopyPages}, for zero pages (the range is discarded, so it reads as zeroes). */
+    /** As {@link #loadPrecopyPages}, for zero pages. */
     void loadPrecopyZero(RamBlock block, long offset, long length);
 
     /** ADVISE → DISCARD: the seed's {@code postcopy_ram_prepare_discard}. Turns THP off on every block. */
@@ -42,8 +47,8 @@ public interface IncomingPostcopy extends AutoCloseable {
     void discard(String idstr, long offset, long length);
 
     /**
-     * ADVISE/DISCARD → LISTENING: the seed's {@code postcopy_ram_enable_notify}. Opens the userfaultfd,
-     * starts the fault thread, registers every block, inhibits the balloon and drops mlock.
+     * ADVISE/DISCARD → LISTENING: the seed's {@code postcopy_ram_enable_notify}. Starts the fault thread on
+     * the userfaultfd opened at ADVISE and inhibits the balloon.
      */
     void listen();
 

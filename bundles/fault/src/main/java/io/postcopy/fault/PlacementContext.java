@@ -16,7 +16,7 @@ public interface PlacementContext {
     /** The migration's userfaultfd; the block is registered MISSING on it once LISTENING. */
     Userfaultfd uffd();
 
-    /** Whether the block is registered yet: before LISTENING, pages are written directly, not placed. */
+    /** Whether the block is registered on {@link #uffd()} (from ADVISE until cleanup): placements need it. */
     boolean registered();
 
     /**
