@@ -102,7 +102,7 @@ public class DemoCommand extends MigrationCommandSupport {
                         if (d != null && dstLoad.get() == null) dstLoad.set(Workloads.start(d, reader));
                     }));
             out.println("Destination: listening on 127.0.0.1:" + listener.port() + ", block prefix " + PREFIX
-                    + ", a reader of the same hot set starts at RUN");
+                    + ", reader of the hot set at RUN");
 
             Workload guest = srcLoad;
             AtomicLong switchNanos = new AtomicLong();
@@ -117,7 +117,7 @@ public class DemoCommand extends MigrationCommandSupport {
             long start = System.nanoTime();
             outgoing = migrations.migrate(new InetSocketAddress("127.0.0.1", listener.port()), o);
             out.println("Migrating " + SOURCE + " -> " + dstName + " as " + outgoing.id() + ", "
-                    + (m == MigrationMode.HYBRID ? "hybrid: one precopy pass (at most " + precopyTime + "), then postcopy"
+                    + (m == MigrationMode.HYBRID ? "hybrid: 1 precopy pass (<= " + precopyTime + "), then postcopy"
                     : "pure postcopy"));
 
             IncomingMigration incoming = null;

@@ -58,8 +58,8 @@ public class ListenCommand extends MigrationCommandSupport {
         out().println("Listening on " + l.address().getAddress().getHostAddress() + ":" + l.port() + " as listen-"
                 + l.port() + (prefix.isEmpty() ? "" : ", block prefix \"" + prefix + "\"")
                 + (workload == null ? "" : ", " + workload.toLowerCase(Locale.ROOT) + " reader at RUN"));
-        out().println("Incoming migrations appear as in-N in postcopy:status; postcopy:cancel listen-" + l.port()
-                + " closes the listener");
+        out().println("Migrations appear as in-N in postcopy:status; postcopy:cancel listen-" + l.port()
+                + " closes it");
         return null;
     }
 

@@ -58,6 +58,7 @@ public class MigrateCommand extends MigrationCommandSupport {
     protected Object run() {
         if (precopyOnly && (postcopyAfter != null || hybrid))
             throw new IllegalArgumentException("--precopy-only excludes --postcopy-after and --hybrid");
+        var address = hostPort(target);
         OutgoingOptions o = OutgoingOptions.defaults();
         if (precopyOnly) o = o.withMode(MigrationMode.PRECOPY_ONLY);
         else if (postcopyAfter != null) o = o.withMode(MigrationMode.HYBRID).withPostcopyAfter(duration(postcopyAfter));
@@ -68,7 +69,6 @@ public class MigrateCommand extends MigrationCommandSupport {
         if (names.isEmpty()) throw new IllegalArgumentException("no RAM blocks to migrate (postcopy:block-create makes one)");
         long bytes = 0;
         for (String n : names) bytes += block(n).usedLength();
-        var address = hostPort(target);
         if (workload != null) {
             WorkloadOptions wo = WorkloadOptions.builder().threads(1).pattern(WorkloadCommand.pattern(workload))
                     .writeFraction(0.3).build();
@@ -90,7 +90,7 @@ public class MigrateCommand extends MigrationCommandSupport {
         String mode = switch (o.mode()) {
             case POSTCOPY -> "postcopy";
             case HYBRID -> "hybrid" + (o.postcopyAfter() != null ? ", postcopy after " + postcopyAfter
-                    : ", postcopy on postcopy:start-postcopy " + "or when the dirty set stops shrinking");
+                    : " (start-postcopy switches)");
             case PRECOPY_ONLY -> "precopy only";
         };
         out().println("Started migration " + m.id() + " to " + target + ": " + names.size() + " block(s), "

@@ -1,0 +1,264 @@
+package io.postcopy.itests;
+
+import static org.junit.Assert.assertEquals;
+import static org.junit.Assert.assertFalse;
+import static org.junit.Assert.assertNotNull;
+import static org.junit.Assert.assertTrue;
+
+import java.io.ByteArrayOutputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import javax.inject.Inject;
+import javax.management.MBeanServer;
+import javax.management.ObjectName;
+import org.apache.karaf.shell.api.console.Session;
+import org.apache.karaf.shell.api.console.SessionFactory;
+import org.junit.Test;
+import org.junit.runner.RunWith;
+import org.ops4j.pax.exam.Configuration;
+import org.ops4j.pax.exam.Option;
+import org.ops4j.pax.exam.junit.PaxExam;
+import org.ops4j.pax.exam.spi.reactors.ExamReactorStrategy;
+import org.ops4j.pax.exam.spi.reactors.PerClass;
+
+/**
+ * The migration commands of the shell (listen, migrate, start-postcopy, status, cancel, demo) run through
+ * Karaf's {@link SessionFactory} with their output checked, the JMX MBeans of the migration bundle, and a
+ * malformed stream sent to a listener from a raw socket. Only shell text, JMX and sockets are used here, so
+ * the test does not depend on the bundles' classes.
+ */
+@RunWith(PaxExam.class)
+@ExamReactorStrategy(PerClass.class)
+public class MigrationCommandsIT {
+
+    @Inject
+    SessionFactory sessions;
+
+    @Configuration
+    public Option[] config() {
+        return PostcopyKaraf.distribution();
+    }
+
+    record Result(String out, Throwable failure) {}
+
+    private Result run(String commandLine) throws Exception {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        PrintStream o = new PrintStream(out, true, StandardCharsets.UTF_8);
+        PrintStream e = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
+        ExecutorService executor = Executors.newSingleThreadExecutor();
+        try (Session session = sessions.create(System.in, o, e)) {
+            Future<Object> f = executor.submit(() -> session.execute(commandLine));
+            Throwable failure = null;
+            try {
+                f.get(300, TimeUnit.SECONDS);
+            } catch (ExecutionException x) {
+                failure = x.getCause();
+            }
+            o.flush();
+            return new Result(out.toString(StandardCharsets.UTF_8), failure);
+        } finally {
+            executor.shutdownNow();
+        }
+    }
+
+    private String ok(String commandLine) throws Exception {
+        Result r = run(commandLine);
+        if (r.failure() != null) throw new AssertionError(commandLine + " failed: " + r.failure(), r.failure());
+        System.out.println("karaf@root()> " + commandLine + "\n" + r.out());
+        for (String line : r.out().split("\n"))
+            assertTrue(commandLine + ": line wider than 100 columns: " + line, line.length() <= 100);
+        return r.out();
+    }
+
+    private String error(String commandLine) throws Exception {
+        Result r = run(commandLine);
+        assertNotNull(commandLine + " should fail, printed: " + r.out(), r.failure());
+        assertEquals("CommandException", r.failure().getClass().getSimpleName());
+        String m = r.failure().getMessage();
+        assertFalse(m, m.contains("\n"));
+        System.out.println("karaf@root()> " + commandLine + "\nError executing command: " + m);
+        return m;
+    }
+
+    private static String group(String regex, String text) {
+        Matcher m = Pattern.compile(regex).matcher(text);
+        assertTrue("no match for " + regex + " in:\n" + text, m.find());
+        return m.group(1);
+    }
+
+    private static Object attr(String name, String attribute) throws Exception {
+        MBeanServer s = ManagementFactory.getPlatformMBeanServer();
+        return s.getAttribute(new ObjectName(name), attribute);
+    }
+
+    /** Waits up to 5 s for the JMX publisher (it polls every 500 ms). */
+    private static void awaitMBean(String name) throws Exception {
+        MBeanServer s = ManagementFactory.getPlatformMBeanServer();
+        for (int i = 0; i < 50 && !s.isRegistered(new ObjectName(name)); i++) Thread.sleep(100);
+        assertTrue(name + " is registered", s.isRegistered(new ObjectName(name)));
+    }
+
+    @Test
+    public void demoVerifiesEveryPageAndFaults() throws Exception {
+        String out = ok("postcopy:demo 256M");
+        assertTrue(out, out.contains("Pages verified  65536, 0 mismatched"));
+        long faults = Long.parseLong(group("\\n  Faults +(\\d+) ", out));
+        assertTrue("faults > 0:\n" + out, faults > 0);
+        assertTrue(out, out.contains("Result          COMPLETED"));
+        assertTrue(out, out.matches("(?s).*Fault latency   p50 .*, p99 .*, max .*"));
+        assertTrue(out, out.contains("Removed blocks demo-ram and demo-dst/demo-ram"));
+        String blocks = ok("postcopy:blocks");
+        assertFalse(blocks, blocks.contains("demo-"));
+    }
+
+    @Test
+    public void listenMigrateStartPostcopyStatusAndMBeans() throws Exception {
+        String l = ok("postcopy:listen --prefix it-dst/ --workload uniform 0");
+        String port = group("Listening on 127\\.0\\.0\\.1:(\\d+) as listen-", l);
+        assertTrue(l, l.contains("block prefix \"it-dst/\", uniform reader at RUN"));
+        ok("postcopy:block-create it-src 256M");
+        ok("postcopy:workload fill it-src");
+        String m = ok("postcopy:migrate --hybrid --workload uniform --blocks it-src 127.0.0.1:" + port);
+        String out = group("Started migration (out-\\d+) to ", m);
+        assertTrue(m, m.contains("1 block(s), 256 MiB, hybrid (start-postcopy switches)"));
+        String sp = ok("postcopy:start-postcopy " + out);
+        assertTrue(sp, sp.startsWith("Migration " + out + ": switching to postcopy after the current precopy chunk"));
+
+        String watch = ok("postcopy:status --watch --interval 100ms " + out);
+        assertTrue(watch, watch.contains("Migration  " + out + " (source, to 127.0.0.1:" + port + "): COMPLETED"));
+        assertTrue(watch, watch.contains("Progress   [########################################] 100.0%"));
+        assertTrue(watch, watch.matches("(?s).*Requests   \\d+ received, \\d+ pages served out of order.*"));
+
+        String table = ok("postcopy:status");
+        String in = group("\\n(in-\\d+) +\\| in  \\| 127\\.0\\.0\\.1:\\d+ +\\| COMPLETED", table);
+        assertTrue(table, table.matches("(?s).*\\n" + out + " +\\| out \\| 127\\.0\\.0\\.1:" + port + " +\\| COMPLETED +\\| +100\\.0% .*"));
+        assertTrue(table, table.contains("Listeners: listen-" + port + " on 127.0.0.1:" + port));
+        String detail = ok("postcopy:status " + in);
+        assertTrue(detail, detail.contains("(destination, from 127.0.0.1:"));
+        assertTrue(detail, detail.matches("(?s).*\\nFaults     \\d+ \\(\\d+ requested, \\d+ de-duplicated\\).*"));
+        assertTrue(detail, detail.matches("(?s).*\\nLatency    p50 .*, p99 .*, max .* \\(fault to placement, \\d+ faults\\).*"));
+        assertTrue(detail, detail.matches("(?s).*\\nDiscards   \\d+ ranges.*"));
+        assertTrue(detail, detail.contains("Devices    0 loaded, 0 opaque"));
+
+        // MBeans after the migration
+        String outName = "io.postcopy:type=Migration,id=" + out, inName = "io.postcopy:type=Migration,id=" + in;
+        awaitMBean(outName);
+        awaitMBean(inName);
+        assertEquals("COMPLETED", attr(outName, "State"));
+        assertEquals("outgoing", attr(outName, "Direction"));
+        assertTrue((Long) attr(outName, "Bytes") > 256L << 20);
+        assertEquals(0L, attr(outName, "RemainingPages"));
+        assertEquals(65536L, attr(outName, "TotalPages"));
+        assertEquals(100.0, (Double) attr(outName, "PercentDone"), 0.0);
+        assertEquals("COMPLETED", attr(inName, "State"));
+        assertEquals("", attr(inName, "Failure"));
+        long faults = (Long) attr(inName, "Faults");
+        assertTrue("faults = requests + de-duplicated", faults >= (Long) attr(inName, "Requests"));
+        assertTrue((Double) attr(inName, "LatencyP99Micros") >= (Double) attr(inName, "LatencyP50Micros"));
+        assertTrue((Double) attr(inName, "LatencyMaxMicros") >= (Double) attr(inName, "LatencyP99Micros"));
+        assertTrue((Double) attr(inName, "Throughput") > 0);
+        awaitMBean("io.postcopy:type=FaultService");
+        assertEquals(0, attr("io.postcopy:type=FaultService", "LiveIncoming"));
+        String[] backends = (String[]) attr("io.postcopy:type=FaultService", "Backends");
+        assertTrue(String.join("; ", backends), String.join("; ", backends).contains("anon (ranking 0)"));
+
+        String cl = ok("postcopy:cancel listen-" + port);
+        assertTrue(cl, cl.startsWith("Closed listener listen-" + port + " (1 migration(s) accepted"));
+        ok("postcopy:workload stop it-src");
+        ok("postcopy:workload stop it-dst/it-src");
+        ok("postcopy:block-remove it-dst/it-src");
+        ok("postcopy:block-remove it-src");
+    }
+
+    @Test
+    public void cancelAMigrationStuckOnASilentPeerWithItsMBeanLive() throws Exception {
+        try (ServerSocket silent = new ServerSocket()) {
+            silent.bind(new InetSocketAddress("127.0.0.1", 0));
+            ok("postcopy:block-create it-stuck 64M");
+            ok("postcopy:workload fill it-stuck");
+            String m = ok("postcopy:migrate --precopy-only --blocks it-stuck 127.0.0.1:" + silent.getLocalPort());
+            String id = group("Started migration (out-\\d+) to ", m);
+            try (Socket peer = silent.accept()) { // accepts, never reads: the source blocks on its send buffer
+                String name = "io.postcopy:type=Migration,id=" + id;
+                awaitMBean(name);
+                Thread.sleep(500);
+                String state = (String) attr(name, "State");
+                assertTrue(state, state.equals("SETUP") || state.equals("PRECOPY"));
+                assertTrue((Long) attr(name, "RemainingPages") > 0);
+                String c = ok("postcopy:cancel " + id);
+                assertTrue(c, c.startsWith("Cancelled migration " + id + " (was " + state + ", now CANCELLED)"));
+                assertEquals("CANCELLED", attr(name, "State"));
+                assertTrue(error("postcopy:cancel " + id).endsWith("migration " + id + " has ended already: CANCELLED"));
+                assertTrue(error("postcopy:start-postcopy " + id).contains("is not hybrid (PRECOPY_ONLY)"));
+            }
+        } finally {
+            ok("postcopy:block-remove it-stuck");
+        }
+        assertEquals("postcopy:cancel: no migration with id \"out-999\" (postcopy:status lists them)",
+                error("postcopy:cancel out-999"));
+        assertTrue(error("postcopy:status nope").contains("no migration with id \"nope\""));
+        assertTrue(error("postcopy:migrate --precopy-only --hybrid 127.0.0.1:1").endsWith(
+                "--precopy-only excludes --postcopy-after and --hybrid"));
+        assertTrue(error("postcopy:migrate localhost").endsWith("\"localhost\" is not HOST:PORT (like 127.0.0.1:4444)"));
+        assertTrue(error("postcopy:listen 70000").endsWith("port 70000 is not in 0..65535"));
+    }
+
+    @Test
+    public void malformedStreamFailsWithThePreciseErrorAndTheListenerGoesOn() throws Exception {
+        String l = ok("postcopy:listen --prefix it-bad/ 0");
+        int port = Integer.parseInt(group("Listening on 127\\.0\\.0\\.1:(\\d+) as listen-", l));
+        try (Socket s = new Socket("127.0.0.1", port)) {
+            OutputStream o = s.getOutputStream();
+            // a valid header (QEVM, version 3), then a section type that does not exist
+            o.write(new byte[] {'Q', 'E', 'V', 'M', 0, 0, 0, 3, (byte) 0xff, (byte) 0xfe, (byte) 0xfd, (byte) 0xfc});
+            o.flush();
+            s.setSoTimeout(10_000);
+            try {
+                while (s.getInputStream().read() >= 0) {
+                    // the destination answers on the return path (SHUT 1) and closes
+                }
+            } catch (java.io.IOException closedOrSilent) {
+                // a reset, or nothing more within 10 s: the status below tells
+            }
+        }
+        String table = "";
+        String in = null;
+        for (int i = 0; i < 50; i++) {
+            table = ok("postcopy:status");
+            Matcher m = Pattern.compile("\\n(in-\\d+) +\\| in  \\| 127\\.0\\.0\\.1:\\d+ +\\| FAILED").matcher(table);
+            if (m.find()) {
+                in = m.group(1);
+                break;
+            }
+            Thread.sleep(100);
+        }
+        assertNotNull("a FAILED incoming migration in:\n" + table, in);
+        String detail = ok("postcopy:status " + in);
+        assertTrue(detail, detail.contains("Failure    MALFORMED at offset 8: section type = 0xff, expected 0x00..0x08"));
+
+        // the listener goes on: a valid migration to the same port completes
+        ok("postcopy:block-create it-good 16M");
+        ok("postcopy:workload --seed 3 fill it-good");
+        String m = ok("postcopy:migrate --blocks it-good 127.0.0.1:" + port);
+        String out = group("Started migration (out-\\d+) to ", m);
+        String watch = ok("postcopy:status --watch " + out);
+        assertTrue(watch, watch.contains("): COMPLETED"));
+        String v = ok("postcopy:workload verify it-bad/it-good");
+        assertTrue(v, v.startsWith("OK block it-bad/it-good: 4096 pages, 0 zero, 4096 filled"));
+        ok("postcopy:cancel listen-" + port);
+        ok("postcopy:block-remove it-bad/it-good");
+        ok("postcopy:block-remove it-good");
+    }
+}
