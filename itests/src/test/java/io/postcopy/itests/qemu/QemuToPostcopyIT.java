@@ -48,6 +48,8 @@ class QemuToPostcopyIT {
     static final long WORKLOAD_RATE = 2000;
     /** QEMU must report a refused capability's migration as failed within this. */
     static final Duration REFUSAL_BOUND = Duration.ofSeconds(60);
+    /** ... and a refused postcopy-preempt within this (QEMU opens the channel at once). */
+    static final Duration PREEMPT_REFUSAL_BOUND = Duration.ofSeconds(30);
 
     private QemuProcess linuxSource;
     private final List<String> results = new ArrayList<>();
@@ -145,6 +147,18 @@ class QemuToPostcopyIT {
         refusedOnFirmware("compress");
     }
 
+    /**
+     * postcopy-preempt: QEMU 7.2 opens a second connection right after the main one and writes nothing on it
+     * until the first requested page in postcopy. The silent channel and the main stream must be refused
+     * before QEMU is in postcopy, where a broken connection leaves it postcopy-paused instead of failed, so
+     * migrate-start-postcopy comes 1 s after migrate here (see docs/interop.md for the immediate case).
+     */
+    @Test
+    @Order(8)
+    void postcopyPreemptIsRefusedAndQemuFails() throws Exception {
+        refusedOnFirmware("postcopy-preempt");
+    }
+
     private void refusedOnFirmware(String capability) throws Exception {
         QemuGuests.Guest guest = QemuGuests.firmware(QemuToQemuPostcopyIT.CACHE, QemuToQemuPostcopyIT.BLOB_SEED,
                 QemuToQemuPostcopyIT.BLOB_BYTES);
@@ -172,9 +186,23 @@ class QemuToPostcopyIT {
             q.migrateSetParameters(params);
             long t0 = System.nanoTime();
             q.migrate("tcp:127.0.0.1:" + dst.port());
+            boolean preempt = "postcopy-preempt".equals(capability);
+            String startPostcopy = "not sent";
+            if (preempt) {
+                // not at once: QEMU 7.2 is in postcopy a few ms after migrate-start-postcopy, before our silence
+                // window (100 ms) on its preempt channel ends, and a refusal at its first discard still left it
+                // postcopy-paused (tried): a source that breaks off in postcopy waits for recovery
+                Thread.sleep(1000);
+                try {
+                    q.migrateStartPostcopy();
+                    startPostcopy = "accepted";
+                } catch (IOException e) {   // the migration may have failed already
+                    startPostcopy = "refused: " + e.getMessage();
+                }
+            }
             java.util.Map<String, Object> info = java.util.Map.of();
             String status = null;
-            long deadline = t0 + REFUSAL_BOUND.toNanos();
+            long deadline = t0 + (preempt ? PREEMPT_REFUSAL_BOUND : REFUSAL_BOUND).toNanos();
             while (System.nanoTime() < deadline) {
                 info = q.queryMigrate();
                 status = String.valueOf(info.get("status"));
@@ -194,11 +222,11 @@ class QemuToPostcopyIT {
                 assertEquals(io.postcopy.migration.MigrationState.FAILED, st, m.id() + ": " + m.failure());
                 failures.add(m.id() + ": " + m.failure().orElse("?"));
             }
-            String line = String.format("  %s refused: QEMU %s after %d ms (%s); our %d connection(s): %s", capability,
-                    status, millis, info.get("error-desc"), failures.size(), failures);
+            String line = String.format("  %s refused: QEMU %s after %d ms (%s; migrate-start-postcopy %s); our %d connection(s): %s",
+                    capability, status, millis, info.get("error-desc"), startPostcopy, failures.size(), failures);
             results.add(line);
             System.out.println(line);
-            assertEquals("failed", status, capability + ": QEMU must see a failed migration within " + REFUSAL_BOUND + ": " + info);
+            assertEquals("failed", status, capability + ": QEMU must see a failed migration within " + (preempt ? PREEMPT_REFUSAL_BOUND : REFUSAL_BOUND) + ": " + info);
             assertTrue(failures.stream().anyMatch(f -> f.contains("capability " + capability + " is not supported")),
                     "a refusal naming " + capability + ": " + failures);
         } finally {

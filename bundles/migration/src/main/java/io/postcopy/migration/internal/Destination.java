@@ -83,11 +83,33 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     private final ByteBuffer rpBuf = ByteBuffer.allocateDirect(Wire.MAX_RETURN_PATH_PAYLOAD + 8);
     private String lastRequestWire;
 
-    /** When accepted, and from which host: to tie QEMU's extra (multifd) connections to their main one. */
+    /** When accepted, and from which host: to tie QEMU's extra (multifd, postcopy-preempt) connections to their main one. */
     final long acceptedNanos = System.nanoTime();
     final java.net.InetAddress remoteHost;
-    /** Told when this connection turns out to be a QEMU multifd channel (set before the stream thread starts). */
-    volatile java.util.function.Consumer<Destination> onMultifdChannel;
+    /**
+     * The listener, asked when this connection does not start a migration stream: its first 4 bytes as the
+     * codec shows them, or {@code null} when it sent nothing for {@link #EXTRA_SILENCE_MILLIS}. Returns the
+     * reason to fail this connection with, or {@code null} to keep its own (set before the stream thread starts).
+     */
+    volatile java.util.function.BiFunction<Destination, String, String> onExtraChannel;
+    /**
+     * How long a connection may stay silent before the listener is asked about it. Every migration source
+     * writes its header at once; QEMU 7.2's postcopy-preempt channel, opened right after the main connection,
+     * carries nothing until the first requested page in postcopy, and QEMU enters postcopy (where a broken
+     * connection pauses it instead of failing it) a few milliseconds after {@code migrate-start-postcopy}.
+     */
+    static final long EXTRA_SILENCE_MILLIS = 100;
+    /**
+     * The listener, asked when the source switches to postcopy (its first discard or package): QEMU 7.2 does
+     * so a few milliseconds after {@code migrate-start-postcopy}, possibly before {@link #EXTRA_SILENCE_MILLIS}
+     * have passed on its silent preempt channel, and ends its switch with a check of its stream; a refusal
+     * that reaches it after that check leaves it postcopy-paused. Returns the reason to refuse this stream
+     * with, or {@code null}.
+     */
+    volatile java.util.function.Function<Destination, String> atPostcopySwitch;
+    private boolean switchChecked;
+    /** Whether any byte arrived on this connection. */
+    volatile boolean anyBytes;
 
     private volatile long pages, zeroPages, totalPages, discardRanges, requests, postcopyPageBytes;
     private volatile int deviceSections;
@@ -175,8 +197,14 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             channel.configureBlocking(true);
             channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
             if (batch > TARGET_PAGE) stage = NativeMemory.allocate(batch);
+            java.util.function.BiFunction<Destination, String, String> extra = onExtraChannel;
+            if (extra != null && !readableWithin(EXTRA_SILENCE_MILLIS)) {
+                String reason = extra.apply(this, null);
+                if (reason != null) throw new Refused(reason);
+            }
             for (;;) {
                 int n = channel.read(buf);
+                if (n > 0 && !anyBytes) anyBytes = true;
                 buf.flip();
                 if (decoder == null) {
                     List<RamBlockInfo> probed = MemSizeProbe.probe(buf, n < 0);
@@ -203,10 +231,10 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             }
             finishStream();
         } catch (Throwable t) {
-            java.util.function.Consumer<Destination> m = onMultifdChannel;
-            if (m != null && t instanceof CodecException ce && ce.kind() == CodecException.Kind.UNSUPPORTED
-                    && "magic".equals(ce.field()) && ce.offset() == 0 && ce.value().startsWith("0x11223344")) {
-                m.accept(this);
+            java.util.function.BiFunction<Destination, String, String> extra = onExtraChannel;
+            if (extra != null && t instanceof CodecException ce && "magic".equals(ce.field()) && ce.offset() == 0) {
+                String reason = extra.apply(this, ce.value());
+                if (reason != null) t = new Refused(reason);
             }
             failed(t, true);
             if (t instanceof Error && !(t instanceof AssertionError)) throw (Error) t;
@@ -215,6 +243,17 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             stage = 0;
             if (fillPage != 0) NativeMemory.free(fillPage);
             fillPage = 0;
+        }
+    }
+
+    /** Whether the socket has bytes (or EOF) to read within {@code millis}; leaves it in blocking mode. */
+    private boolean readableWithin(long millis) throws IOException {
+        channel.configureBlocking(false);
+        try (java.nio.channels.Selector sel = java.nio.channels.Selector.open()) {
+            channel.register(sel, java.nio.channels.SelectionKey.OP_READ);
+            return sel.select(millis) > 0;
+        } finally {
+            channel.configureBlocking(true);   // the selector, closed, has deregistered the channel
         }
     }
 
@@ -464,6 +503,12 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     @Override
     public void onCommand(Command c) throws IOException {
         flushStage();
+        if (!switchChecked && (c instanceof Command.PostcopyRamDiscard || c instanceof Command.Packaged)) {
+            switchChecked = true;
+            java.util.function.Function<Destination, String> gate = atPostcopySwitch;
+            String reason = gate == null ? null : gate.apply(this);
+            if (reason != null) throw new Refused(reason);
+        }
         command(c, false);
     }
 

@@ -35,7 +35,7 @@ final class Listener implements IncomingListener {
         try {
             for (;;) {
                 SocketChannel c = server.accept();
-                Destination d = service.startIncoming(c, options, this::multifdChannel);
+                Destination d = service.startIncoming(c, options, this::extraChannel, this::silentExtraChannel);
                 migrations.add(d);
             }
         } catch (ClosedChannelException e) {
@@ -46,24 +46,62 @@ final class Listener implements IncomingListener {
         AbstractMigration.LOG.info("no longer listening on {}", address);
     }
 
-    /** How long before a multifd channel its main connection was accepted, at most (QEMU opens them at once). */
-    static final long MULTIFD_SIBLING_NANOS = 10_000_000_000L;
+    /** How long before an extra channel its main connection was accepted, at most (QEMU opens them at once). */
+    static final long EXTRA_SIBLING_NANOS = 10_000_000_000L;
 
     /**
-     * {@code extra} began with QEMU's multifd magic: the source has the multifd capability, so the main
-     * stream it belongs to (a live connection from the same host accepted just before) would wait for pages
-     * that travel on channels we refuse. End it too, naming the capability, instead of leaving it hanging.
+     * {@code extra} does not start a migration stream ({@code seen}: its first 4 bytes, or {@code null} when it
+     * stayed silent). A QEMU source opens such extra connections right after its main one only with a
+     * capability we do not support: multifd (magic 0x11223344, {@code MultiFDInit_t}), postcopy-preempt
+     * (a channel silent until the first requested page, then RAM page records without a stream header). The
+     * main stream (a live connection from the same host accepted just before) would wait for pages that travel
+     * on the channel we refuse, so end it too, naming the capability, instead of leaving QEMU hanging.
+     *
+     * @return the reason for {@code extra} itself, or {@code null} to keep its own (the codec's multifd
+     *     refusal; a lone connection that is no migration stream and belongs to none: its own error)
      */
-    private void multifdChannel(Destination extra) {
+    private String extraChannel(Destination extra, String seen) {
+        boolean multifd = seen != null && seen.startsWith("0x11223344");
+        String capability = multifd ? "multifd" : "postcopy-preempt";
+        List<String> mains = new java.util.ArrayList<>();
         for (IncomingMigration m : migrations) {
             if (m != extra && m instanceof Destination main && !main.state().isFinal()
                     && java.util.Objects.equals(main.remoteHost, extra.remoteHost)
                     && main.acceptedNanos <= extra.acceptedNanos
-                    && extra.acceptedNanos - main.acceptedNanos < MULTIFD_SIBLING_NANOS) {
-                main.refuse("QEMU opened a multifd channel (" + extra.id() + ", " + extra.peer()
-                        + ") for this migration: capability multifd is not supported, turn it off on the source");
+                    && extra.acceptedNanos - main.acceptedNanos < EXTRA_SIBLING_NANOS) {
+                main.refuse("QEMU opened a " + capability + " channel (" + extra.id() + ", " + extra.peer()
+                        + ") for this migration: capability " + capability + " is not supported, turn it off on the source");
+                mains.add(main.id());
             }
         }
+        if (multifd || mains.isEmpty()) return null;
+        return "an extra connection from the source of " + String.join(", ", mains) + " ("
+                + (seen == null ? "nothing sent within " + Destination.EXTRA_SILENCE_MILLIS + " ms"
+                        : "first bytes " + seen + ", not a migration stream")
+                + "): QEMU's postcopy-preempt channel; capability postcopy-preempt is not supported, turn it off on the source";
+    }
+
+    /**
+     * {@code main} switches to postcopy: a live connection from its host accepted after it (within
+     * {@link #EXTRA_SIBLING_NANOS}) that has not sent a byte yet is QEMU's postcopy-preempt channel (a
+     * migration stream starts with its header at once), even if its silence has not lasted
+     * {@link Destination#EXTRA_SILENCE_MILLIS} yet. Refuses it and returns the reason for {@code main}.
+     */
+    private String silentExtraChannel(Destination main) {
+        String reason = null;
+        for (IncomingMigration m : migrations) {
+            if (m != main && m instanceof Destination extra && !extra.state().isFinal() && !extra.anyBytes
+                    && java.util.Objects.equals(main.remoteHost, extra.remoteHost)
+                    && main.acceptedNanos <= extra.acceptedNanos
+                    && extra.acceptedNanos - main.acceptedNanos < EXTRA_SIBLING_NANOS) {
+                extra.refuse("an extra connection from the source of " + main.id() + " (nothing sent before the switch"
+                        + " to postcopy): QEMU's postcopy-preempt channel; capability postcopy-preempt is not supported,"
+                        + " turn it off on the source");
+                reason = "QEMU opened a postcopy-preempt channel (" + extra.id() + ", " + extra.peer()
+                        + ") for this migration: capability postcopy-preempt is not supported, turn it off on the source";
+            }
+        }
+        return reason;
     }
 
     @Override public InetSocketAddress address() { return address; }

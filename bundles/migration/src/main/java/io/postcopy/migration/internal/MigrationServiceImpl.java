@@ -70,12 +70,15 @@ public final class MigrationServiceImpl implements MigrationService {
     }
 
     Destination startIncoming(SocketChannel c, IncomingOptions options) {
-        return startIncoming(c, options, null);
+        return startIncoming(c, options, null, null);
     }
 
-    Destination startIncoming(SocketChannel c, IncomingOptions options, java.util.function.Consumer<Destination> onMultifdChannel) {
+    Destination startIncoming(SocketChannel c, IncomingOptions options,
+            java.util.function.BiFunction<Destination, String, String> onExtraChannel,
+            java.util.function.Function<Destination, String> atPostcopySwitch) {
         Destination d = new Destination("in-" + inIds.incrementAndGet(), this, c, options);
-        d.onMultifdChannel = onMultifdChannel;
+        d.onExtraChannel = onExtraChannel;
+        d.atPostcopySwitch = atPostcopySwitch;
         migrations.add(d);
         AbstractMigration.LOG.info("migration {}: accepted from {}", d.id(), d.peer());
         Thread t = new Thread(d::run, "postcopy-in-" + d.id());
