@@ -65,9 +65,21 @@ public class FaultServiceComponent implements FaultService {
         impl.removeBackend(backend);
     }
 
-    private static int ranking(Map<String, Object> props) {
+    /**
+     * The backend's service.ranking. Config Admin files (etc/*.cfg) carry every value as text, so a ranking set
+     * there arrives as a String: read numbers and numeric strings alike.
+     */
+    static int ranking(Map<String, Object> props) {
         Object r = props.get(Constants.SERVICE_RANKING);
-        return r instanceof Integer ? (Integer) r : 0;
+        if (r instanceof Number) return ((Number) r).intValue();
+        if (r instanceof String) {
+            try {
+                return Integer.parseInt(((String) r).trim());
+            } catch (NumberFormatException e) {
+                return 0;
+            }
+        }
+        return 0;
     }
 
     @Override
