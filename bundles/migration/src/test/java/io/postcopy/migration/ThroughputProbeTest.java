@@ -15,7 +15,8 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 
 /** Manual probe ({@code -Dprobe=true}): encoder speed alone, then per-page vs staged placement without workloads. */
-@EnabledIfSystemProperty(named = "probe", matches = "true")
+@EnabledIfSystemProperty(named = "probe", matches = "true",
+        disabledReason = "manual throughput probe, not a test of a feature: run with -Dprobe=true")
 class ThroughputProbeTest {
     @Test
     void probe() throws Exception {

@@ -134,35 +134,22 @@ public final class RunningWorkload implements Workload {
 
     @Override public Throwable failure() { return failure.get(); }
 
-    @Override
-    public long reads() {
-        long s = 0;
-        for (Vcpu v : vcpus) s += v.reads;
-        return s;
-    }
+    @Override public long reads() { return sum(v -> v.reads); }
 
-    @Override
-    public long writes() {
+    @Override public long writes() { return sum(v -> v.writes); }
+
+    /** A counter summed over the vCPU threads (each thread writes only its own). */
+    private long sum(java.util.function.ToLongFunction<Vcpu> counter) {
         long s = 0;
-        for (Vcpu v : vcpus) s += v.writes;
+        for (Vcpu v : vcpus) s += counter.applyAsLong(v);
         return s;
     }
 
     @Override public long pagesTouched() { return touched.cardinality(); }
 
-    @Override
-    public long stalls() {
-        long s = 0;
-        for (Vcpu v : vcpus) s += v.stalls;
-        return s;
-    }
+    @Override public long stalls() { return sum(v -> v.stalls); }
 
-    @Override
-    public long readMismatches() {
-        long s = 0;
-        for (Vcpu v : vcpus) s += v.readMismatches;
-        return s;
-    }
+    @Override public long readMismatches() { return sum(v -> v.readMismatches); }
 
     @Override public long firstReadMismatch() { return firstReadMismatch.get(); }
 
