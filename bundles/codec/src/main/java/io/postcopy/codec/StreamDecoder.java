@@ -59,6 +59,8 @@ public final class StreamDecoder {
     private ByteBuffer pkg;
     private long pkgLength;
     private long pkgOffset;
+    /** A postcopy (preempt) channel: RAM records only, ended by one EOS. */
+    private boolean ramChannel;
 
     public StreamDecoder(StreamHandler handler) {
         this(handler, DecoderOptions.defaults());
@@ -69,6 +71,30 @@ public final class StreamDecoder {
         this.options = options;
         this.tps = options.targetPageSize();
         this.flagMask = tps - 1;
+    }
+
+    /**
+     * A decoder for QEMU's postcopy-preempt channel (the seed's {@code postcopy_preempt_thread}): no header,
+     * no sections, only PAGE and ZERO records of the main stream's {@code blocks} (CONTINUE refers to the last
+     * block named on this channel), ended by one EOS, after which {@link #decode(ByteBuffer)} returns true.
+     * MEM_SIZE, commands and any other record are malformed here.
+     *
+     * @param blocks the block list of the main stream, from its MEM_SIZE
+     */
+    public static StreamDecoder forPostcopyChannel(StreamHandler handler, DecoderOptions options, List<RamBlockInfo> blocks) {
+        if (blocks.isEmpty()) throw new IllegalArgumentException("no RAM blocks: the main stream's MEM_SIZE comes first");
+        StreamDecoder d = new StreamDecoder(handler, options);
+        d.ramChannel = true;
+        d.blocks = blocks.toArray(new RamBlockInfo[0]);
+        d.blockNames = new byte[d.blocks.length][];
+        for (int i = 0; i < d.blocks.length; i++) {
+            d.blockNames[i] = d.blocks[i].idstr().getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
+        }
+        d.rangeCheck = options.validator() != null ? options.validator() : new BlockValidator(blocks, d.tps);
+        d.memSizeSeen = true;
+        d.anyRecord = true;
+        d.state = State.RAM_BODY;
+        return d;
     }
 
     /** Stream offset of the next byte the decoder will consume. */
@@ -141,7 +167,8 @@ public final class StreamDecoder {
     /** Declares the end of input: raises TRUNCATED unless EOF was decoded. */
     public void finish() throws CodecException {
         if (state != State.DONE) {
-            throw new CodecException(Kind.TRUNCATED, consumed, "stream", "end of input in state " + state, "EOF record 0x00");
+            throw new CodecException(Kind.TRUNCATED, consumed, ramChannel ? "postcopy channel" : "stream",
+                    "end of input in state " + state, ramChannel ? "EOS record 0x10" : "EOF record 0x00");
         }
     }
 
@@ -432,12 +459,12 @@ public final class StreamDecoder {
             if (cont || addr != 0) {
                 throw new CodecException(Kind.MALFORMED, off, "EOS record", WireIO.hex(header), "0x10");
             }
-            state = State.FOOTER;
+            state = ramChannel ? State.DONE : State.FOOTER;
             handler.onRamEos();
             return p + 8;
         }
         if (kind == RamFlag.MEM_SIZE.bit()) {
-            if (!expectMemSize || cont) {
+            if (!expectMemSize || cont || ramChannel) {
                 throw new CodecException(Kind.MALFORMED, off, "RAM flags", WireIO.hex(flags),
                         "MEM_SIZE only first in the RAM setup section");
             }

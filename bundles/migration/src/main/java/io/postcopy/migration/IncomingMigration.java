@@ -18,6 +18,12 @@ public interface IncomingMigration extends Migration {
     /** Device sections no handler took, by {@code idstr/instance}, as raw section bytes (header through footer). */
     List<OpaqueSection> opaqueSections();
 
+    /**
+     * QEMU's postcopy-preempt channel of this migration (a second connection from the source that carries
+     * the requested pages), as "peer, N pages, M zero pages"; empty if the source opened none.
+     */
+    Optional<String> postcopyChannel();
+
     /** A device section kept as bytes. */
     record OpaqueSection(String idstr, int instanceId, int versionId, byte[] bytes) {}
 }

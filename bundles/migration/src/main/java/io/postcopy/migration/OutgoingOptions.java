@@ -15,9 +15,12 @@ import java.util.Objects;
  * @param sendBufferSize SO_SNDBUF of the connection, and the encoder's buffer; 0 = the service's default
  * @param machineName    the configuration section's machine name
  * @param shutTimeout    how long to wait for the destination's SHUT after EOF
+ * @param postcopyPreempt open a second connection (QEMU's postcopy-preempt channel) that carries the
+ *                       requested pages, so that they never queue behind background pages
  */
 public record OutgoingOptions(List<String> blocks, MigrationMode mode, Duration postcopyAfter, int maxIterations,
-                              GuestControl guest, int sendBufferSize, String machineName, Duration shutTimeout) {
+                              GuestControl guest, int sendBufferSize, String machineName, Duration shutTimeout,
+                              boolean postcopyPreempt) {
     public OutgoingOptions {
         blocks = List.copyOf(blocks);
         Objects.requireNonNull(mode, "mode");
@@ -29,34 +32,38 @@ public record OutgoingOptions(List<String> blocks, MigrationMode mode, Duration 
 
     public static OutgoingOptions defaults() {
         return new OutgoingOptions(List.of(), MigrationMode.POSTCOPY, null, 30, GuestControl.NONE, 0, "postcopy-osgi",
-                Duration.ofMinutes(5));
+                Duration.ofMinutes(5), true);
     }
 
     public OutgoingOptions withBlocks(String... names) {
-        return new OutgoingOptions(List.of(names), mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout);
+        return new OutgoingOptions(List.of(names), mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt);
     }
 
     public OutgoingOptions withMode(MigrationMode m) {
-        return new OutgoingOptions(blocks, m, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout);
+        return new OutgoingOptions(blocks, m, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt);
     }
 
     public OutgoingOptions withPostcopyAfter(Duration d) {
-        return new OutgoingOptions(blocks, mode, d, maxIterations, guest, sendBufferSize, machineName, shutTimeout);
+        return new OutgoingOptions(blocks, mode, d, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt);
     }
 
     public OutgoingOptions withMaxIterations(int n) {
-        return new OutgoingOptions(blocks, mode, postcopyAfter, n, guest, sendBufferSize, machineName, shutTimeout);
+        return new OutgoingOptions(blocks, mode, postcopyAfter, n, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt);
     }
 
     public OutgoingOptions withGuest(GuestControl g) {
-        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, g, sendBufferSize, machineName, shutTimeout);
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, g, sendBufferSize, machineName, shutTimeout, postcopyPreempt);
     }
 
     public OutgoingOptions withSendBufferSize(int bytes) {
-        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, bytes, machineName, shutTimeout);
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, bytes, machineName, shutTimeout, postcopyPreempt);
     }
 
     public OutgoingOptions withShutTimeout(Duration d) {
-        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, d);
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, d, postcopyPreempt);
+    }
+
+    public OutgoingOptions withPostcopyPreempt(boolean on) {
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, on);
     }
 }

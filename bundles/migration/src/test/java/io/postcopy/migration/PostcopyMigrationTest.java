@@ -40,6 +40,10 @@ class PostcopyMigrationTest {
 
     /** Runs a migration in {@code mode}; returns it completed, after checking every page. */
     OutgoingMigration migrate(MigrationMode mode, Duration postcopyAfter) throws Exception {
+        return migrate(mode, postcopyAfter, true);
+    }
+
+    OutgoingMigration migrate(MigrationMode mode, Duration postcopyAfter, boolean preempt) throws Exception {
         RamBlock ram = src.registry.create("pc.ram", SIZE, RamBlock.Backing.ANONYMOUS);
         RamBlock vga = src.registry.create("vga.ram", VGA, RamBlock.Backing.ANONYMOUS);
         Workload.fill(ram, 7);
@@ -55,7 +59,7 @@ class PostcopyMigrationTest {
         }));
         OutgoingMigration out = src.service.migrate(new InetSocketAddress("127.0.0.1", listener.port()),
                 OutgoingOptions.defaults().withMode(mode).withPostcopyAfter(postcopyAfter)
-                        .withGuest(GuestControl.of(srcLoad::pause, srcLoad::resume)));
+                        .withGuest(GuestControl.of(srcLoad::pause, srcLoad::resume)).withPostcopyPreempt(preempt));
         assertThat(out.awaitCompletion(Duration.ofSeconds(90))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
         IncomingMigration in = listener.migrations().get(0);
         assertThat(in.awaitCompletion(Duration.ofSeconds(10))).as("%s", in.failure()).isEqualTo(MigrationState.COMPLETED);
@@ -87,6 +91,17 @@ class PostcopyMigrationTest {
         assertThat(p.requestedPages()).as("requested pages sent ahead of the background scan").isGreaterThan(0);
         assertThat(in.progress().requests()).isEqualTo(st.requests());
         assertThat(in.missing()).hasValueSatisfying(m -> assertThat(m.totalBytes()).isZero());
+        // the preempt channel is part of its migration, not one of its own
+        assertThat(listener.migrations()).containsExactly(in);
+        if (preempt) {
+            assertThat(in.postcopyChannel()).as("postcopy-preempt channel").isPresent();
+            long onChannel = Long.parseLong(in.postcopyChannel().get().replaceAll(".*, (\\d+) pages, (\\d+) zero pages", "$1"))
+                    + Long.parseLong(in.postcopyChannel().get().replaceAll(".*, (\\d+) zero pages", "$1"));
+            assertThat(onChannel).as("pages placed from the postcopy channel = pages the source sent there")
+                    .isEqualTo(p.requestedPages()).isGreaterThan(0);
+        } else {
+            assertThat(in.postcopyChannel()).isEmpty();
+        }
         return out;
     }
 
@@ -101,6 +116,13 @@ class PostcopyMigrationTest {
         // nothing is sent twice: exactly one record per target page
         assertThat(p.pages() + p.zeroPages()).isEqualTo((SIZE + VGA) / 4096);
         assertThat(p.postcopyPageBytes()).isEqualTo(p.pages() * 4096);
+    }
+
+    @Test
+    void purePostcopyWithoutPreemptChannel() throws Exception {
+        OutgoingMigration out = migrate(MigrationMode.POSTCOPY, null, false);
+        MigrationProgress p = out.progress();
+        assertThat(p.pages() + p.zeroPages()).isEqualTo((SIZE + VGA) / 4096);
     }
 
     @Test

@@ -62,7 +62,17 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     private RamBlock[] local;
     private final List<RamBlock> created = new CopyOnWriteArrayList<>();
     private volatile IncomingPostcopy postcopy;
-    private boolean returnPath, advised, listening, running, eof;
+    private boolean returnPath, advised, running, eof;
+    /** From LISTEN on, pages are placed with UFFDIO_COPY; read by the postcopy channel's thread too. */
+    private volatile boolean listening;
+    /** The stream's block list (MEM_SIZE), for the postcopy channel. */
+    private volatile List<RamBlockInfo> streamBlocks;
+    /** QEMU's postcopy-preempt channel of this migration, once the listener tied one to it. */
+    private volatile PostcopyChannel postcopyChannel;
+    /** Set on an extra connection the listener tied to {@code preemptOf} as its postcopy channel. */
+    volatile Destination preemptOf;
+    /** How long the main stream's EOF waits for the postcopy channel's EOS (QEMU sends it right after EOF). */
+    static final long POSTCOPY_CHANNEL_EOS_MILLIS = 30_000;
     /** From POSTCOPY_ADVISE (0: none, or the short form); the OR of the block page sizes read ahead (0: unknown). */
     private long advisedSummary, probedSummary;
     private volatile boolean guestResumed, cancelled;
@@ -82,6 +92,12 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     private final ReturnPathEncoder rpEncoder = new ReturnPathEncoder();
     private final ByteBuffer rpBuf = ByteBuffer.allocateDirect(Wire.MAX_RETURN_PATH_PAYLOAD + 8);
     private String lastRequestWire;
+
+    /**
+     * The listener, asked when this connection stayed silent for {@link #EXTRA_SILENCE_MILLIS} (or was tied
+     * already): the migration whose postcopy-preempt channel it is, or {@code null}.
+     */
+    volatile java.util.function.Function<Destination, Destination> postcopyChannelOf;
 
     /** When accepted, and from which host: to tie QEMU's extra (multifd, postcopy-preempt) connections to their main one. */
     final long acceptedNanos = System.nanoTime();
@@ -164,8 +180,11 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         } else if (state() == MigrationState.COMPLETED) {
             remaining = 0;
         }
-        return new MigrationProgress(d == null ? 0 : d.offset(), pages, zeroPages, total, remaining, 0, 0, discardRanges,
-                requests, 0, postcopyPageBytes, postcopyNanos(), throughput(postcopyPageBytes, pages * TARGET_PAGE),
+        PostcopyChannel pc = postcopyChannel;
+        long chPages = pc == null ? 0 : pc.pages, chZero = pc == null ? 0 : pc.zeroPages;
+        long bytes = postcopyPageBytes + chPages * TARGET_PAGE;
+        return new MigrationProgress(d == null ? 0 : d.offset(), pages + chPages, zeroPages + chZero, total, remaining, 0, 0,
+                discardRanges, requests, 0, bytes, postcopyNanos(), throughput(bytes, (pages + chPages) * TARGET_PAGE),
                 deviceSections, opaque.size());
     }
 
@@ -197,10 +216,15 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             channel.configureBlocking(true);
             channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
             if (batch > TARGET_PAGE) stage = NativeMemory.allocate(batch);
-            java.util.function.BiFunction<Destination, String, String> extra = onExtraChannel;
-            if (extra != null && !readableWithin(EXTRA_SILENCE_MILLIS)) {
-                String reason = extra.apply(this, null);
-                if (reason != null) throw new Refused(reason);
+            java.util.function.Function<Destination, Destination> channelOf = postcopyChannelOf;
+            if (channelOf != null) {
+                boolean silent = !readableWithin(EXTRA_SILENCE_MILLIS);
+                Destination main = silent || preemptOf != null ? channelOf.apply(this) : null;
+                if (main != null) {
+                    LOG.info("migration {}: {} is its postcopy-preempt channel", main.id(), peer);
+                    main.postcopyChannel.run();
+                    return;
+                }
             }
             for (;;) {
                 int n = channel.read(buf);
@@ -261,6 +285,19 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     private void finishStream() throws IOException {
         flushStage();
         IncomingPostcopy p = postcopy;
+        PostcopyChannel pc = postcopyChannel;
+        if (pc != null) {
+            if (listening) {
+                try {
+                    pc.awaitEos(POSTCOPY_CHANNEL_EOS_MILLIS);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new IOException("interrupted while waiting for the postcopy-preempt channel's EOS");
+                }
+            } else {
+                pc.close();   // precopy completed: QEMU closes the unused channel without EOS
+            }
+        }
         if (p != null) {
             boolean complete = p.complete();
             MissingPages m = p.cleanup();
@@ -277,9 +314,9 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         sendReturn(new ReturnPathMessage.Shut(0));
         enter(MigrationState.COMPLETED, null);
         closeQuietly();
-        LOG.info("migration {}: received {} pages + {} zero pages, {} discard ranges, {} requests, postcopy {} ms at {} GB/s",
-                id, pages, zeroPages, discardRanges, requests, postcopyNanos() / 1_000_000,
-                String.format("%.2f", progress().throughputGBps()));
+        LOG.info("migration {}: received {} pages + {} zero pages{}, {} discard ranges, {} requests, postcopy {} ms at {} GB/s",
+                id, pages, zeroPages, pc == null ? "" : " (and " + pc.pages + " + " + pc.zeroPages + " on the postcopy-preempt channel)",
+                discardRanges, requests, postcopyNanos() / 1_000_000, String.format("%.2f", progress().throughputGBps()));
     }
 
     /**
@@ -311,6 +348,8 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             }
         }
         closeQuietly();
+        PostcopyChannel pc = postcopyChannel;
+        if (pc != null) pc.close();
         IncomingPostcopy p = postcopy;
         if (p != null) {
             try {
@@ -423,6 +462,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             total += b.usedLength() / TARGET_PAGE;
         }
         totalPages = total;
+        streamBlocks = List.copyOf(blocks);
         long summary = 0;
         for (RamBlock r : local) summary |= r.pageSize();
         checkSummary(summary, "the page sizes of the blocks created here");
@@ -498,6 +538,37 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             if (zero) p.loadPrecopyZero(b, offset, length);
             else p.loadPrecopyPages(b, offset, src, length);
         }
+    }
+
+    // ---- the postcopy-preempt channel ----
+
+    /** From the listener, under its lock: {@code extra} is this migration's postcopy-preempt channel. */
+    void attachPostcopyChannel(Destination extra) {
+        extra.preemptOf = this;
+        postcopyChannel = new PostcopyChannel(this, extra.channel, extra.peer);
+    }
+
+    /** From the postcopy channel's thread, at its first bytes: the block list, once postcopy listens. */
+    List<RamBlockInfo> postcopyChannelBlocks() throws IOException {
+        if (!listening) throw new Refused("bytes on the postcopy-preempt channel before POSTCOPY_LISTEN");
+        return streamBlocks;
+    }
+
+    /** From the postcopy channel's thread: a whole host page (the block list's index {@code bi}). */
+    void placeFromPostcopyChannel(int bi, long offset, long src, long length, boolean zero) {
+        IncomingPostcopy p = postcopy;
+        if (zero) p.placeZeroPages(local[bi], offset, length);
+        else p.placePages(local[bi], offset, src, length);
+    }
+
+    boolean hasPostcopyChannel() {
+        return postcopyChannel != null;
+    }
+
+    @Override
+    public Optional<String> postcopyChannel() {
+        PostcopyChannel pc = postcopyChannel;
+        return pc == null ? Optional.empty() : Optional.of(pc.peer + ", " + pc.pages + " pages, " + pc.zeroPages + " zero pages");
     }
 
     @Override

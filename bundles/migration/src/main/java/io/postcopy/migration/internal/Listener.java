@@ -35,7 +35,7 @@ final class Listener implements IncomingListener {
         try {
             for (;;) {
                 SocketChannel c = server.accept();
-                Destination d = service.startIncoming(c, options, this::extraChannel, this::silentExtraChannel);
+                Destination d = service.startIncoming(c, options, this::extraChannel, this::atPostcopySwitch, this::postcopyChannelOf);
                 migrations.add(d);
             }
         } catch (ClosedChannelException e) {
@@ -50,58 +50,84 @@ final class Listener implements IncomingListener {
     static final long EXTRA_SIBLING_NANOS = 10_000_000_000L;
 
     /**
-     * {@code extra} does not start a migration stream ({@code seen}: its first 4 bytes, or {@code null} when it
-     * stayed silent). A QEMU source opens such extra connections right after its main one only with a
-     * capability we do not support: multifd (magic 0x11223344, {@code MultiFDInit_t}), postcopy-preempt
-     * (a channel silent until the first requested page, then RAM page records without a stream header). The
-     * main stream (a live connection from the same host accepted just before) would wait for pages that travel
-     * on the channel we refuse, so end it too, naming the capability, instead of leaving QEMU hanging.
+     * {@code extra} does not start a migration stream ({@code seen}: its first 4 bytes as the codec shows
+     * them). A QEMU source opens such an extra connection with magic 0x11223344 right after its main one only
+     * with multifd, which we do not support: the main stream (a live connection from the same host accepted
+     * just before) would wait for pages that travel on the channel we refuse, so end it too, naming the
+     * capability, instead of leaving QEMU hanging.
      *
-     * @return the reason for {@code extra} itself, or {@code null} to keep its own (the codec's multifd
-     *     refusal; a lone connection that is no migration stream and belongs to none: its own error)
+     * @return {@code null}: {@code extra} keeps its own reason (the codec's multifd refusal, or its own error)
      */
     private String extraChannel(Destination extra, String seen) {
-        boolean multifd = seen != null && seen.startsWith("0x11223344");
-        String capability = multifd ? "multifd" : "postcopy-preempt";
-        List<String> mains = new java.util.ArrayList<>();
+        if (seen == null || !seen.startsWith("0x11223344")) return null;
+        for (Destination main : siblingsBefore(extra)) {
+            main.refuse("QEMU opened a multifd channel (" + extra.id() + ", " + extra.peer()
+                    + ") for this migration: capability multifd is not supported, turn it off on the source");
+        }
+        return null;
+    }
+
+    /** Live connections from {@code extra}'s host accepted before it, within {@link #EXTRA_SIBLING_NANOS}, newest first. */
+    private List<Destination> siblingsBefore(Destination extra) {
+        List<Destination> l = new java.util.ArrayList<>();
         for (IncomingMigration m : migrations) {
-            if (m != extra && m instanceof Destination main && !main.state().isFinal()
+            if (m != extra && m instanceof Destination main && !main.state().isFinal() && main.preemptOf == null
                     && java.util.Objects.equals(main.remoteHost, extra.remoteHost)
                     && main.acceptedNanos <= extra.acceptedNanos
                     && extra.acceptedNanos - main.acceptedNanos < EXTRA_SIBLING_NANOS) {
-                main.refuse("QEMU opened a " + capability + " channel (" + extra.id() + ", " + extra.peer()
-                        + ") for this migration: capability " + capability + " is not supported, turn it off on the source");
-                mains.add(main.id());
+                l.add(main);
             }
         }
-        if (multifd || mains.isEmpty()) return null;
-        return "an extra connection from the source of " + String.join(", ", mains) + " ("
-                + (seen == null ? "nothing sent within " + Destination.EXTRA_SILENCE_MILLIS + " ms"
-                        : "first bytes " + seen + ", not a migration stream")
-                + "): QEMU's postcopy-preempt channel; capability postcopy-preempt is not supported, turn it off on the source";
+        l.sort(java.util.Comparator.comparingLong((Destination d) -> d.acceptedNanos).reversed());
+        return l;
     }
 
     /**
-     * {@code main} switches to postcopy: a live connection from its host accepted after it (within
-     * {@link #EXTRA_SIBLING_NANOS}) that has not sent a byte yet is QEMU's postcopy-preempt channel (a
-     * migration stream starts with its header at once), even if its silence has not lasted
-     * {@link Destination#EXTRA_SILENCE_MILLIS} yet. Refuses it and returns the reason for {@code main}.
+     * {@code extra} stayed silent for {@link Destination#EXTRA_SILENCE_MILLIS}, or was tied already: QEMU's
+     * postcopy-preempt channel (opened right after the main connection by {@code postcopy_preempt_setup}, no
+     * header, silent until the first requested page in postcopy) of the newest live connection from the same
+     * host accepted just before it that has none yet. QEMU 7.2 has no handshake on this channel, so the match
+     * is by host and time; two sources on one host starting within the same moment could be crossed.
+     *
+     * @return the migration {@code extra} carries requested pages for, or {@code null} (then it is read as a
+     *     stream of its own)
      */
-    private String silentExtraChannel(Destination main) {
-        String reason = null;
+    private synchronized Destination postcopyChannelOf(Destination extra) {
+        if (extra.preemptOf != null) return extra.preemptOf;
+        for (Destination main : siblingsBefore(extra)) {
+            if (main.hasPostcopyChannel()) continue;
+            tie(main, extra);
+            return main;
+        }
+        return null;
+    }
+
+    /**
+     * {@code main} switches to postcopy (its first discard or package), possibly before the silence of its
+     * preempt channel has lasted {@link Destination#EXTRA_SILENCE_MILLIS}: a live connection from its host
+     * accepted after it (within {@link #EXTRA_SIBLING_NANOS}) that has not sent a byte yet is that channel
+     * (a migration stream starts with its header at once). Never refuses.
+     */
+    private synchronized String atPostcopySwitch(Destination main) {
+        if (main.hasPostcopyChannel()) return null;
         for (IncomingMigration m : migrations) {
             if (m != main && m instanceof Destination extra && !extra.state().isFinal() && !extra.anyBytes
+                    && extra.preemptOf == null && !extra.hasPostcopyChannel()
                     && java.util.Objects.equals(main.remoteHost, extra.remoteHost)
                     && main.acceptedNanos <= extra.acceptedNanos
                     && extra.acceptedNanos - main.acceptedNanos < EXTRA_SIBLING_NANOS) {
-                extra.refuse("an extra connection from the source of " + main.id() + " (nothing sent before the switch"
-                        + " to postcopy): QEMU's postcopy-preempt channel; capability postcopy-preempt is not supported,"
-                        + " turn it off on the source");
-                reason = "QEMU opened a postcopy-preempt channel (" + extra.id() + ", " + extra.peer()
-                        + ") for this migration: capability postcopy-preempt is not supported, turn it off on the source";
+                tie(main, extra);
+                break;
             }
         }
-        return reason;
+        return null;
+    }
+
+    /** {@code extra} is {@code main}'s postcopy channel from now on: no migration of its own. */
+    private void tie(Destination main, Destination extra) {
+        main.attachPostcopyChannel(extra);
+        migrations.remove(extra);
+        service.forget(extra);
     }
 
     @Override public InetSocketAddress address() { return address; }

@@ -70,21 +70,28 @@ public final class MigrationServiceImpl implements MigrationService {
     }
 
     Destination startIncoming(SocketChannel c, IncomingOptions options) {
-        return startIncoming(c, options, null, null);
+        return startIncoming(c, options, null, null, null);
     }
 
     Destination startIncoming(SocketChannel c, IncomingOptions options,
             java.util.function.BiFunction<Destination, String, String> onExtraChannel,
-            java.util.function.Function<Destination, String> atPostcopySwitch) {
+            java.util.function.Function<Destination, String> atPostcopySwitch,
+            java.util.function.Function<Destination, Destination> postcopyChannelOf) {
         Destination d = new Destination("in-" + inIds.incrementAndGet(), this, c, options);
         d.onExtraChannel = onExtraChannel;
         d.atPostcopySwitch = atPostcopySwitch;
+        d.postcopyChannelOf = postcopyChannelOf;
         migrations.add(d);
         AbstractMigration.LOG.info("migration {}: accepted from {}", d.id(), d.peer());
         Thread t = new Thread(d::run, "postcopy-in-" + d.id());
         t.setDaemon(true);
         t.start();
         return d;
+    }
+
+    /** {@code d} turned out to be another migration's extra channel: no migration of its own. */
+    void forget(Migration d) {
+        migrations.remove(d);
     }
 
     void removeListener(IncomingListener l) {

@@ -61,6 +61,14 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
 
     private volatile SocketChannel channel;
     private StreamEncoder enc;
+    /** QEMU's postcopy-preempt channel: requested pages, written by the return-path reader under {@link #preemptLock}. */
+    private volatile SocketChannel preemptChannel;
+    private StreamEncoder preemptEnc;
+    private final Object preemptLock = new Object();
+    private boolean preemptClosed;
+    private volatile long preemptPages, preemptZeroPages;
+    /** The last page the postcopy channel sent (block << 48 | page), for the sender's locality; -1: none. */
+    private volatile long lastRequested = -1;
     private boolean partOpen;
     private int partRecords;
 
@@ -98,12 +106,13 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     }
 
     private void closeChannel() {
-        SocketChannel c = channel;
-        if (c != null) {
-            try {
-                c.close();
-            } catch (IOException ignored) {
-                // closing
+        for (SocketChannel c : new SocketChannel[] {channel, preemptChannel}) {
+            if (c != null) {
+                try {
+                    c.close();
+                } catch (IOException ignored) {
+                    // closing
+                }
             }
         }
     }
@@ -113,10 +122,13 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
         SocketChannel c = channel;
         StreamEncoder e = enc;
         long bytes = e == null ? 0 : e.position();
-        long p = pages;
-        return new MigrationProgress(bytes, p, zeroPages, totalPages, unsentPages, iterations, dirtyPages, discardRanges,
-                requests, requestedPages, postcopyPageBytes, postcopyNanos(),
-                throughput(postcopyPageBytes, p * TARGET_PAGE), deviceSections, 0);
+        StreamEncoder pe = preemptEnc;
+        if (pe != null) bytes += pe.position();
+        long pp = preemptPages, pz = preemptZeroPages;
+        long p = pages + pp, postcopyBytes = postcopyPageBytes + pp * TARGET_PAGE;
+        return new MigrationProgress(bytes, p, zeroPages + pz, totalPages, unsentPages - pp - pz, iterations, dirtyPages,
+                discardRanges, requests, requestedPages, postcopyBytes, postcopyNanos(),
+                throughput(postcopyBytes, p * TARGET_PAGE), deviceSections, 0);
     }
 
     /** Selects the blocks; called before the thread starts so that bad names fail {@code migrate} itself. */
@@ -163,6 +175,16 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             c.connect(target);
             peer = c.getRemoteAddress().toString();
             enc = new StreamEncoder(c, Math.max(sndbuf > 0 ? sndbuf : 256 * 1024, 72 * 1024), Wire.DEFAULT_TARGET_PAGE_SIZE);
+            if (options.postcopyPreempt() && options.mode() != MigrationMode.PRECOPY_ONLY) {
+                // right after the main connection, silent until the first requested page, as QEMU 7.2 does
+                SocketChannel pc = SocketChannel.open();
+                preemptChannel = pc;
+                pc.setOption(StandardSocketOptions.TCP_NODELAY, true);
+                pc.connect(target);
+                long largest = TARGET_PAGE;
+                for (RamBlockInfo i : infos) largest = Math.max(largest, i.pageSize());
+                preemptEnc = new StreamEncoder(pc, (int) Math.max(72 * 1024, largest + 64 * 1024), Wire.DEFAULT_TARGET_PAGE_SIZE);
+            }
             reader = new Thread(this::returnPath, "postcopy-rp-" + id);
             reader.setDaemon(true);
             reader.start();
@@ -204,6 +226,13 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             enc.writeFooter(DeviceStates.RAM_SECTION_ID);
             enc.writeEof();
             enc.flush();
+            if (preemptEnc != null) {
+                synchronized (preemptLock) {    // every page a request claimed is written before this
+                    preemptClosed = true;
+                    preemptEnc.writeEos();
+                    preemptEnc.flush();
+                }
+            }
             LOG.debug("migration {}: EOF sent after {} bytes, waiting for SHUT", id, enc.position());
             if (!returnPathEnd.await(options.shutTimeout().toNanos(), TimeUnit.NANOSECONDS)) {
                 fail("no SHUT from the destination within " + options.shutTimeout());
@@ -375,6 +404,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     // ---- postcopy: background pages, requested pages first ----
 
     private void postcopyPass() throws IOException {
+        long seenRequested = -1;
         int bi = 0;
         long cursor = 0;
         final int n = infos.length;
@@ -387,6 +417,12 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
                     cursor = (served & 0xffff_ffff_ffffL) + 1;  // locality: go on after the requested page
                 }
                 continue;
+            }
+            long lr = lastRequested;
+            if (lr != seenRequested) {
+                seenRequested = lr;             // locality: go on after the page the postcopy channel took
+                bi = (int) (lr >>> 48);
+                cursor = (lr & 0xffff_ffff_ffffL) + 1;
             }
             PageBitmap s = sent[bi];
             long p = cursor < s.size() ? s.nextClearBit(cursor) : -1;
@@ -405,9 +441,9 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
                 cursor = 0;
                 continue;
             }
-            s.set(p);
-            sendPage(bi, p, true);
             cursor = p + 1;
+            if (s.testAndSet(p)) continue;      // a request took it for the postcopy channel just now
+            sendPage(bi, p, true);
         }
     }
 
@@ -522,6 +558,43 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
         }
         requests++;
         LOG.debug("migration {}: request {} 0x{}", id, infos[bi].idstr(), Long.toHexString(start));
-        requestQueue.add(((long) bi << 48) | (start >>> shift[bi]));
+        if (preemptEnc != null) {
+            sendRequested(bi, start >>> shift[bi]);
+        } else {
+            requestQueue.add(((long) bi << 48) | (start >>> shift[bi]));
+        }
+    }
+
+    /**
+     * With the postcopy-preempt channel: the return-path reader sends a requested page itself, on that
+     * channel, at once (QEMU 7.2 lets its migration thread do it, behind whatever it is writing). Claiming
+     * the page and writing it happen under one lock, so the sender's EOS there follows every claimed page.
+     */
+    private void sendRequested(int bi, long page) throws IOException {
+        synchronized (preemptLock) {
+            if (preemptClosed || sent[bi].testAndSet(page)) {
+                requestsSkipped++;     // on its way on the main stream, or everything is sent
+                return;
+            }
+            RamBlockInfo info = infos[bi];
+            long off = page << shift[bi];
+            long addr = blocks.get(bi).hostAddress() + off;
+            int targets = 1 << (shift[bi] - TARGET_SHIFT);
+            long np = preemptPages, nz = preemptZeroPages;
+            for (int k = 0; k < targets; k++, off += TARGET_PAGE, addr += TARGET_PAGE) {
+                if (NativeMemory.isZero(addr, TARGET_PAGE)) {
+                    preemptEnc.writeZero(info, off, 0);
+                    nz++;
+                } else {
+                    preemptEnc.writePage(info, off, addr);
+                    np++;
+                }
+            }
+            preemptEnc.flush();
+            preemptPages = np;
+            preemptZeroPages = nz;
+            requestedPages++;
+            lastRequested = ((long) bi << 48) | page;
+        }
     }
 }

@@ -1,0 +1,154 @@
+package io.postcopy.migration.internal;
+
+import io.postcopy.codec.CodecException;
+import io.postcopy.codec.DecoderOptions;
+import io.postcopy.codec.PageBuffers;
+import io.postcopy.codec.RamBlockInfo;
+import io.postcopy.codec.StreamDecoder;
+import io.postcopy.codec.StreamHandler;
+import io.postcopy.uffd.NativeMemory;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The destination's end of QEMU's postcopy-preempt channel (the seed's {@code postcopy_preempt_thread}): a
+ * second connection from the source that carries requested pages only, so that they never queue behind the
+ * background pages of the main stream. Bare RAM records of the main stream's blocks, ended by EOS.
+ *
+ * <p>Pages are placed a whole host page at a time (the source sends a requested host page complete on one
+ * channel; the seed keeps one temporary page per channel for the same reason), from this channel's own
+ * staging area, so that a huge page being gathered from the main stream is never mixed with this one.
+ */
+final class PostcopyChannel implements StreamHandler {
+    private static final int RECEIVE_BUFFER = 256 * 1024;
+
+    private final Destination main;
+    private final SocketChannel channel;
+    final String peer;
+    private final CountDownLatch ended = new CountDownLatch(1);
+    private volatile Throwable failure;
+    private volatile boolean eos;
+    volatile long pages, zeroPages;
+
+    private long bufAddr;
+    private long stage, stageSize;
+    private int stageBlock = -1;
+    private long stageHost, stageFill;
+
+    PostcopyChannel(Destination main, SocketChannel channel, String peer) {
+        this.main = main;
+        this.channel = channel;
+        this.peer = peer;
+    }
+
+    /** Reads the channel to its EOS; on any failure ends the main migration with the reason. */
+    void run() {
+        ByteBuffer buf = ByteBuffer.allocateDirect(Math.max(RECEIVE_BUFFER, StreamDecoder.MIN_BUFFER_CAPACITY));
+        bufAddr = PageBuffers.address(buf);
+        StreamDecoder decoder = null;
+        try {
+            channel.configureBlocking(true);
+            for (;;) {
+                int n = channel.read(buf);
+                buf.flip();
+                if (decoder == null && buf.hasRemaining()) {
+                    List<RamBlockInfo> blocks = main.postcopyChannelBlocks();
+                    decoder = StreamDecoder.forPostcopyChannel(this, DecoderOptions.defaults(), blocks);
+                    long largest = 0;
+                    for (RamBlockInfo b : blocks) largest = Math.max(largest, b.pageSize());
+                    stageSize = largest;
+                    if (largest > Destination.TARGET_PAGE) stage = NativeMemory.allocate(largest);
+                }
+                boolean done = decoder != null && decoder.decode(buf);
+                buf.compact();
+                if (done) break;
+                if (n < 0) {
+                    if (decoder == null) throw new IOException("closed by the source before any page or EOS");
+                    decoder.finish();
+                }
+            }
+            if (stageFill != 0) {
+                throw new IOException("EOS with host page 0x" + Long.toHexString(stageHost) + " incomplete ("
+                        + stageFill + " bytes)");
+            }
+            eos = true;
+        } catch (Throwable t) {
+            failure = t;
+            if (!main.state().isFinal()) {
+                main.failed(new IOException("postcopy-preempt channel " + peer + ": " + AbstractMigration.describe(t), t));
+            }
+        } finally {
+            if (stage != 0) NativeMemory.free(stage);
+            stage = 0;
+            close();
+            ended.countDown();
+        }
+    }
+
+    /** Waits for EOS; throws with the reason if the channel failed or stays open longer than {@code millis}. */
+    void awaitEos(long millis) throws IOException, InterruptedException {
+        if (!ended.await(millis, TimeUnit.MILLISECONDS)) {
+            throw new IOException("postcopy-preempt channel " + peer + ": no EOS within " + millis + " ms of the main stream's EOF");
+        }
+        if (!eos) {
+            Throwable t = failure;
+            throw new IOException("postcopy-preempt channel " + peer + ": "
+                    + (t == null ? "ended without EOS" : AbstractMigration.describe(t)), t);
+        }
+    }
+
+    void close() {
+        try {
+            channel.close();
+        } catch (IOException ignored) {
+            // closing
+        }
+    }
+
+    @Override
+    public void onPage(RamBlockInfo block, long offset, ByteBuffer src, int position, int length) throws IOException {
+        pages++;
+        put(block, offset, bufAddr + position, length);
+    }
+
+    @Override
+    public void onZero(RamBlockInfo block, long offset, int fill, int length) throws IOException {
+        zeroPages++;
+        if (fill != 0) throw new CodecException(CodecException.Kind.UNSUPPORTED, -1, "ZERO fill", fill, "0");
+        put(block, offset, 0, length);
+    }
+
+    /** One target page ({@code src} 0: zeroes): placed at once for small pages, gathered for huge ones. */
+    private void put(RamBlockInfo block, long offset, long src, int length) throws IOException {
+        long hps = block.pageSize();
+        if (hps == length) {
+            main.placeFromPostcopyChannel(block.index(), offset, src, length, src == 0);
+            return;
+        }
+        long host = offset & ~(hps - 1);
+        if (stageFill == 0) {
+            if (offset != host) throw nonSameHostPage(block, offset);
+            stageBlock = block.index();
+            stageHost = host;
+        } else if (stageBlock != block.index() || stageHost + stageFill != offset) {
+            throw nonSameHostPage(block, offset);
+        }
+        if (src == 0) NativeMemory.fill(stage + stageFill, length, (byte) 0);
+        else NativeMemory.copy(src, stage + stageFill, length);   // our memory to our memory
+        stageFill += length;
+        if (stageFill == hps) {
+            stageFill = 0;
+            main.placeFromPostcopyChannel(stageBlock, stageHost, stage, hps, false);
+        }
+    }
+
+    private IOException nonSameHostPage(RamBlockInfo block, long offset) {
+        return new IOException("page " + block.idstr() + " 0x" + Long.toHexString(offset) + " does not continue "
+                + (stageFill == 0 ? "at a host page boundary" : "host page 0x" + Long.toHexString(stageHost)
+                + " (" + stageFill + " of " + stageSize + " bytes)") + ": a requested host page comes whole on this channel");
+    }
+}
