@@ -8,7 +8,10 @@ import io.postcopy.codec.ReturnPathDecoder;
 import io.postcopy.codec.ReturnPathMessage;
 import io.postcopy.codec.SectionType;
 import io.postcopy.codec.StreamEncoder;
+import io.postcopy.ramblock.RamBlock;
+import io.postcopy.uffd.NativeMemory;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.Channels;
@@ -23,14 +26,17 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
 /**
- * A QEMU 7.2 source with the postcopy-preempt capability opens a second connection right after its main one
- * ({@code postcopy_preempt_setup} from {@code migrate_fd_connect}) and writes nothing on it until the first
- * requested page in postcopy, which travels there as a RAM page record (be64 offset | flags, the block name,
- * the page) without a stream header. The silent channel is refused at once naming the capability, and so is
- * the main stream, before QEMU gets to postcopy (where a broken connection pauses it instead of failing it).
+ * Written byte for byte as a QEMU 7.2 source with the postcopy-preempt capability does it: a second
+ * connection right after the main one ({@code postcopy_preempt_setup} from {@code migrate_fd_connect}),
+ * silent until the first requested page in postcopy, which travels there as a bare RAM page record (be64
+ * offset | flags, the block name unless CONTINUE, the page), the channel ended by EOS after the main stream's
+ * EOF. The destination ties the channel to its migration and places its pages; a bad record there ends that
+ * migration with the codec's error, naming the channel.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class PostcopyPreemptChannelTest {
+    static final int PAGES = 256;
+    static final RamBlockInfo RAM = new RamBlockInfo(0, "pc.ram", PAGES * 4096L, 4096);
     final Endpoint dst = new Endpoint();
 
     @AfterEach
@@ -38,64 +44,225 @@ class PostcopyPreemptChannelTest {
         dst.close();
     }
 
-    @Test
-    void silentPreemptChannelAndItsMainStreamAreRefusedNamingTheCapability() throws Exception {
-        refused(null, "nothing sent within");
+    interface Body {
+        void write(StreamEncoder e) throws IOException;
     }
 
-    @Test
-    void urgentPageOnTheExtraChannelIsRefusedNamingTheCapability() throws Exception {
-        // what QEMU 7.2 writes there for a request: RAM_SAVE_FLAG_PAGE (0x08) at offset 0x7000, block name, page
-        ByteArrayOutputStream page = new ByteArrayOutputStream();
-        page.write(HexFormat.of().parseHex("0000000000007008"));
-        page.write(6);
-        page.write("pc.ram".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
-        page.write(new byte[4096]);
-        refused(page.toByteArray(), "first bytes 0x0, not a migration stream");
-    }
-
-    private void refused(byte[] extraBytes, String extraDetail) throws Exception {
-        IncomingListener listener = dst.service.listen(null, IncomingOptions.defaults());
+    static byte[] encode(Body body) throws IOException {
         ByteArrayOutputStream bos = new ByteArrayOutputStream();
         StreamEncoder e = new StreamEncoder(Channels.newChannel(bos));
-        e.writeHeader().writeConfiguration("pc-i440fx-7.2");
-        e.writeCommand(new Command.OpenReturnPath());
-        e.writeCommand(Command.PostcopyAdvise.of(4096, 4096));
-        e.writeSectionStart(SectionType.START, 2, "ram", 0, 4);
-        e.writeMemSize(List.of(new RamBlockInfo(0, "pc.ram", 1 << 20, 4096)), true, 4096);
-        e.writeEos().writeFooter(2);
+        body.write(e);
         e.flush();
-        try (SocketChannel main = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
-            ByteBuffer b = ByteBuffer.wrap(bos.toByteArray());
-            while (b.hasRemaining()) main.write(b);
-            // the main connection stays open, like QEMU's
-            while (dst.registry.byName("pc.ram") == null) { // the block list decoded: the main stream is under way
-                Thread.sleep(5);
+        return bos.toByteArray();
+    }
+
+    static ByteBuffer page(int n) {
+        byte[] b = new byte[4096];
+        new java.util.Random(n).nextBytes(b);
+        return ByteBuffer.wrap(b);
+    }
+
+    static void write(SocketChannel c, byte[] bytes) throws IOException {
+        ByteBuffer b = ByteBuffer.wrap(bytes);
+        while (b.hasRemaining()) c.write(b);
+    }
+
+    /** Header, return path, advise, the block list; then every page but {@code held} in one PART. */
+    static byte[] setupAndPrecopy(int... held) throws IOException {
+        return setupAndPrecopy(RAM, held);
+    }
+
+    static byte[] setupAndPrecopy(RamBlockInfo ram, int... held) throws IOException {
+        return encode(e -> {
+            e.writeHeader().writeConfiguration("pc-i440fx-7.2");
+            e.writeCommand(new Command.OpenReturnPath());
+            e.writeCommand(Command.PostcopyAdvise.of(4096, 4096));
+            e.writeSectionStart(SectionType.START, 2, "ram", 0, 4);
+            e.writeMemSize(List.of(ram), true, 4096);
+            e.writeEos().writeFooter(2);
+            e.writeSectionPart(SectionType.PART, 2);
+            for (int p = 0; p < PAGES; p++) {
+                final int q = p;
+                if (java.util.Arrays.stream(held).noneMatch(h -> h == q)) e.writePage(ram, p * 4096L, page(p), 0);
             }
-            try (SocketChannel extra = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
-                long t0 = System.nanoTime();
-                if (extraBytes != null) {
-                    ByteBuffer x = ByteBuffer.wrap(extraBytes);
-                    while (x.hasRemaining()) extra.write(x);
+            e.writeEos().writeFooter(2);
+        });
+    }
+
+    /** The switch: PING 2, the package (LISTEN, PING 3, RUN), PING 4. */
+    static byte[] switchToPostcopy() throws IOException {
+        byte[] pkg = encode(e -> {
+            e.writeCommand(new Command.PostcopyListen());
+            e.writeCommand(new Command.Ping(3));
+            e.writeCommand(new Command.PostcopyRun());
+        });
+        return encode(e -> {
+            e.writeCommand(new Command.Ping(2));
+            e.writePackaged(ByteBuffer.wrap(pkg));
+            e.writeCommand(new Command.Ping(4));
+        });
+    }
+
+    static byte[] end() throws IOException {
+        return encode(e -> {
+            e.writeSectionPart(SectionType.END, 2);
+            e.writeEos().writeFooter(2);
+            e.writeEof();
+        });
+    }
+
+    IncomingMigration awaitMain(IncomingListener listener) throws InterruptedException {
+        while (listener.migrations().isEmpty()) Thread.sleep(2);
+        return listener.migrations().get(0);
+    }
+
+    static void awaitState(IncomingMigration m, MigrationState s) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (m.state() != s && !m.state().isFinal() && System.nanoTime() < deadline) Thread.sleep(2);
+        assertThat(m.state()).as("%s", m.failure()).isEqualTo(s);
+    }
+
+    @Test
+    void requestedPagesOnThePreemptChannelArePlacedAndTheMigrationCompletes() throws Exception {
+        IncomingListener listener = dst.service.listen(null, IncomingOptions.defaults());
+        try (SocketChannel main = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()));
+             SocketChannel extra = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
+            write(main, setupAndPrecopy(5, 7, 200));
+            write(main, switchToPostcopy());
+            IncomingMigration in = awaitMain(listener);
+            awaitState(in, MigrationState.POSTCOPY);
+            // what QEMU writes for two requested pages: the first names its block, the second continues it
+            write(extra, encode(e -> {
+                e.writePage(RAM, 5 * 4096L, page(5), 0);
+                e.writePage(RAM, 7 * 4096L, page(7), 0);
+            }));
+            write(main, encode(e -> {
+                e.writeSectionPart(SectionType.PART, 2);
+                e.writePage(RAM, 200 * 4096L, page(200), 0);
+                e.writeEos().writeFooter(2);
+            }));
+            write(main, end());
+            write(extra, HexFormat.of().parseHex("0000000000000010"));   // EOS, after the main stream's EOF
+
+            assertThat(in.awaitCompletion(Duration.ofSeconds(10))).as("%s", in.failure()).isEqualTo(MigrationState.COMPLETED);
+            assertThat(listener.migrations()).as("the extra connection is no migration of its own").containsExactly(in);
+            assertThat(in.postcopyChannel()).hasValueSatisfying(s -> assertThat(s).endsWith(", 2 pages, 0 zero pages"));
+            RamBlock b = dst.registry.byName("pc.ram");
+            for (int p = 0; p < PAGES; p++) {
+                ByteBuffer want = ByteBuffer.allocateDirect(4096).put(page(p)).flip();
+                assertThat(NativeMemory.nativeCompare(b.hostAddress() + p * 4096L, io.postcopy.codec.PageBuffers.address(want), 4096))
+                        .as("page %d", p).isZero();
+            }
+            List<ReturnPathMessage> rp = new ArrayList<>();
+            new ReturnPathDecoder((m, off) -> rp.add(m)).decode(main);
+            assertThat(rp).contains(new ReturnPathMessage.Pong(3)).last().isEqualTo(new ReturnPathMessage.Shut(0));
+        }
+    }
+
+    /**
+     * Two sources on one host, accepted main A, main B, then the channels of A and B: neither channel can be
+     * tied by host and time, each is tied by its first page (B's channel sends first).
+     */
+    @Test
+    void twoMigrationsFromOneHostEachGetTheirOwnChannel() throws Exception {
+        RamBlockInfo a = new RamBlockInfo(0, "a.ram", PAGES * 4096L, 4096), b = new RamBlockInfo(0, "b.ram", PAGES * 4096L, 4096);
+        IncomingListener listener = dst.service.listen(null, IncomingOptions.defaults());
+        try (SocketChannel mainA = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
+            write(mainA, setupAndPrecopy(a, 5));
+            while (listener.migrations().size() < 1) Thread.sleep(2);
+            try (SocketChannel mainB = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
+                write(mainB, setupAndPrecopy(b, 9));
+                while (listener.migrations().size() < 2) Thread.sleep(2);
+                IncomingMigration inA = listener.migrations().get(0), inB = listener.migrations().get(1);
+                try (SocketChannel extraA = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()));
+                     SocketChannel extraB = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
+                    write(mainA, switchToPostcopy());
+                    write(mainB, switchToPostcopy());
+                    awaitState(inA, MigrationState.POSTCOPY);
+                    awaitState(inB, MigrationState.POSTCOPY);
+                    Thread.sleep(2 * 100);     // both channels have been silent long enough to be asked about
+                    assertThat(inA.postcopyChannel()).as("ambiguous: not tied by time").isEmpty();
+                    assertThat(inB.postcopyChannel()).isEmpty();
+                    write(extraB, encode(e -> e.writePage(b, 9 * 4096L, page(9), 0)));
+                    write(extraA, encode(e -> e.writePage(a, 5 * 4096L, page(5), 0)));
+                    write(mainA, end());
+                    write(mainB, end());
+                    write(extraA, HexFormat.of().parseHex("0000000000000010"));
+                    write(extraB, HexFormat.of().parseHex("0000000000000010"));
+                    for (IncomingMigration in : List.of(inA, inB)) {
+                        assertThat(in.awaitCompletion(Duration.ofSeconds(10))).as("%s", in.failure()).isEqualTo(MigrationState.COMPLETED);
+                        assertThat(in.postcopyChannel()).hasValueSatisfying(s -> assertThat(s).endsWith(", 1 pages, 0 zero pages"));
+                    }
+                    assertThat(inA.postcopyChannel().get()).startsWith(extraA.getLocalAddress().toString());
+                    assertThat(inB.postcopyChannel().get()).startsWith(extraB.getLocalAddress().toString());
+                    assertThat(listener.migrations()).containsExactly(inA, inB);
                 }
-                IncomingMigration mainIn = listener.migrations().get(0);
-                assertThat(mainIn.awaitCompletion(Duration.ofSeconds(10))).isEqualTo(MigrationState.FAILED);
-                assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(2));
-                while (listener.migrations().size() < 2) Thread.sleep(5);
-                IncomingMigration extraIn = listener.migrations().get(1);
-                assertThat(extraIn.awaitCompletion(Duration.ofSeconds(10))).isEqualTo(MigrationState.FAILED);
-                assertThat(extraIn.failure()).get().asString()
-                        .startsWith("an extra connection from the source of " + mainIn.id())
-                        .contains(extraDetail)
-                        .contains("capability postcopy-preempt is not supported, turn it off on the source");
-                assertThat(mainIn.failure()).get().asString()
-                        .startsWith("QEMU opened a postcopy-preempt channel (" + extraIn.id())
-                        .contains("capability postcopy-preempt is not supported");
-                List<ReturnPathMessage> rp = new ArrayList<>();
-                new ReturnPathDecoder((m, off) -> rp.add(m)).decode(main);
-                assertThat(rp).last().isEqualTo(new ReturnPathMessage.Shut(1));
-                assertThat(dst.registry.byName("pc.ram")).isNull();
             }
+        }
+    }
+
+    @Test
+    void pageOutsideItsBlockOnThePreemptChannelEndsThatMigrationWithThePreciseError() throws Exception {
+        failsOnTheChannel(encode(e -> e.writePage(new RamBlockInfo(0, "pc.ram", (PAGES + 1) * 4096L, 4096),
+                        PAGES * 4096L, page(1), 0)), true,
+                "postcopy-preempt channel", "offset 0", "page offset", "0x100000");
+    }
+
+    @Test
+    void unknownBlockOnThePreemptChannelEndsThatMigration() throws Exception {
+        failsOnTheChannel(encode(e -> e.writePage(new RamBlockInfo(0, "vga.ram", 4096, 4096), 0, page(1), 0)), true,
+                "postcopy-preempt channel", "RAM record idstr", "vga.ram");
+    }
+
+    @Test
+    void preemptChannelClosedWithoutEosEndsThatMigration() throws Exception {
+        failsOnTheChannel(new byte[0], true, "postcopy-preempt channel", "closed by the source");
+    }
+
+    @Test
+    void bytesOnThePreemptChannelBeforeListenEndThatMigration() throws Exception {
+        failsOnTheChannel(encode(e -> e.writePage(RAM, 5 * 4096L, page(5), 0)), false,
+                "postcopy-preempt channel", "before POSTCOPY_LISTEN");
+    }
+
+    /**
+     * The channel sends {@code bytes} (after the switch if {@code afterListen}, else once tied while precopy
+     * runs) and is closed: the main migration fails naming the channel, SHUT 1 goes back, the block goes
+     * away, the listener carries on (a valid migration right after completes).
+     */
+    private void failsOnTheChannel(byte[] bytes, boolean afterListen, String... reason) throws Exception {
+        IncomingListener listener = dst.service.listen(null, IncomingOptions.defaults());
+        try (SocketChannel main = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
+            IncomingMigration in;
+            try (SocketChannel extra = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
+                write(main, setupAndPrecopy(5, 7));
+                in = awaitMain(listener);
+                if (afterListen) {
+                    write(main, switchToPostcopy());
+                    awaitState(in, MigrationState.POSTCOPY);
+                } else {
+                    // tied by its silence: no longer listed as a migration of its own
+                    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                    while (in.postcopyChannel().isEmpty() && System.nanoTime() < deadline) Thread.sleep(5);
+                    assertThat(in.postcopyChannel()).isPresent();
+                }
+                write(extra, bytes);
+            }
+            assertThat(in.awaitCompletion(Duration.ofSeconds(10))).isEqualTo(MigrationState.FAILED);
+            assertThat(in.failure()).get().asString().contains(reason);
+            List<ReturnPathMessage> rp = new ArrayList<>();
+            new ReturnPathDecoder((m, off) -> rp.add(m)).decode(main);
+            assertThat(rp).last().isEqualTo(new ReturnPathMessage.Shut(1));
+            assertThat(dst.registry.byName("pc.ram")).isNull();
+        }
+        // the listener carries on: a migration without preempt channel right after completes
+        try (SocketChannel main = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
+            write(main, setupAndPrecopy());
+            write(main, end());
+            while (listener.migrations().size() < 2) Thread.sleep(2);
+            IncomingMigration second = listener.migrations().get(1);
+            assertThat(second.awaitCompletion(Duration.ofSeconds(10))).as("%s", second.failure()).isEqualTo(MigrationState.COMPLETED);
+            assertThat(second.postcopyChannel()).isEmpty();
         }
     }
 

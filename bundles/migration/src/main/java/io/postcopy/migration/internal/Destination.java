@@ -93,21 +93,12 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     private final ByteBuffer rpBuf = ByteBuffer.allocateDirect(Wire.MAX_RETURN_PATH_PAYLOAD + 8);
     private String lastRequestWire;
 
-    /**
-     * The listener, asked when this connection stayed silent for {@link #EXTRA_SILENCE_MILLIS} (or was tied
-     * already): the migration whose postcopy-preempt channel it is, or {@code null}.
-     */
-    volatile java.util.function.Function<Destination, Destination> postcopyChannelOf;
+    /** The listener that accepted this connection, asked about extra channels; null: a lone connection. */
+    volatile ExtraChannels extraChannels;
 
     /** When accepted, and from which host: to tie QEMU's extra (multifd, postcopy-preempt) connections to their main one. */
     final long acceptedNanos = System.nanoTime();
     final java.net.InetAddress remoteHost;
-    /**
-     * The listener, asked when this connection does not start a migration stream: its first 4 bytes as the
-     * codec shows them, or {@code null} when it sent nothing for {@link #EXTRA_SILENCE_MILLIS}. Returns the
-     * reason to fail this connection with, or {@code null} to keep its own (set before the stream thread starts).
-     */
-    volatile java.util.function.BiFunction<Destination, String, String> onExtraChannel;
     /**
      * How long a connection may stay silent before the listener is asked about it. Every migration source
      * writes its header at once; QEMU 7.2's postcopy-preempt channel, opened right after the main connection,
@@ -115,15 +106,12 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
      * connection pauses it instead of failing it) a few milliseconds after {@code migrate-start-postcopy}.
      */
     static final long EXTRA_SILENCE_MILLIS = 100;
-    /**
-     * The listener, asked when the source switches to postcopy (its first discard or package): QEMU 7.2 does
-     * so a few milliseconds after {@code migrate-start-postcopy}, possibly before {@link #EXTRA_SILENCE_MILLIS}
-     * have passed on its silent preempt channel, and ends its switch with a check of its stream; a refusal
-     * that reaches it after that check leaves it postcopy-paused. Returns the reason to refuse this stream
-     * with, or {@code null}.
-     */
-    volatile java.util.function.Function<Destination, String> atPostcopySwitch;
+    /** Whether the listener was told of the switch to postcopy (to tie a still silent preempt channel). */
     private boolean switchChecked;
+    /** The last requests sent (block index << 48 | target page), to match an ambiguous preempt channel's first page. */
+    private final long[] recentRequests = new long[64];
+    private int recentNext, lastRequestIndex;
+    private boolean unusedChannel;
     /** Whether any byte arrived on this connection. */
     volatile boolean anyBytes;
 
@@ -216,18 +204,26 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             channel.configureBlocking(true);
             channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
             if (batch > TARGET_PAGE) stage = NativeMemory.allocate(batch);
-            java.util.function.Function<Destination, Destination> channelOf = postcopyChannelOf;
-            if (channelOf != null) {
+            ExtraChannels x = extraChannels;
+            if (x != null) {
                 boolean silent = !readableWithin(EXTRA_SILENCE_MILLIS);
-                Destination main = silent || preemptOf != null ? channelOf.apply(this) : null;
+                Destination main = silent || preemptOf != null ? x.postcopyChannelOf(this) : null;
+                if (main == null && x.candidates(this) > 0) main = tieByFirstRecord(x, buf);
                 if (main != null) {
                     LOG.info("migration {}: {} is its postcopy-preempt channel", main.id(), peer);
-                    main.postcopyChannel.run();
+                    main.postcopyChannel.run(buf);
+                    return;
+                }
+                if (unusedChannel) {
+                    LOG.info("{}: a postcopy-preempt channel that carried no page ended (EOS)", peer);
+                    closeQuietly();
                     return;
                 }
             }
+            boolean prefetched = buf.position() > 0;     // the first record, read to tie a preempt channel
             for (;;) {
-                int n = channel.read(buf);
+                int n = prefetched ? 0 : channel.read(buf);
+                prefetched = false;
                 if (n > 0 && !anyBytes) anyBytes = true;
                 buf.flip();
                 if (decoder == null) {
@@ -255,9 +251,9 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             }
             finishStream();
         } catch (Throwable t) {
-            java.util.function.BiFunction<Destination, String, String> extra = onExtraChannel;
+            ExtraChannels extra = extraChannels;
             if (extra != null && t instanceof CodecException ce && "magic".equals(ce.field()) && ce.offset() == 0) {
-                String reason = extra.apply(this, ce.value());
+                String reason = extra.notAStream(this, ce.value());
                 if (reason != null) t = new Refused(reason);
             }
             failed(t, true);
@@ -268,6 +264,71 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             if (fillPage != 0) NativeMemory.free(fillPage);
             fillPage = 0;
         }
+    }
+
+    /**
+     * A connection that may be the postcopy-preempt channel of more than one live migration from its host:
+     * reads its first record (leaving the bytes in {@code buf}). A migration stream (QEVM or multifd magic)
+     * returns {@code null} and is decoded as usual; a page record ties the channel to the migration that
+     * requested that page.
+     */
+    private Destination tieByFirstRecord(ExtraChannels x, ByteBuffer buf) throws IOException {
+        if (!readAtLeast(buf, 8)) return null;
+        int magic = buf.getInt(0);
+        if (magic == Wire.MAGIC || magic == Wire.MULTIFD_MAGIC) return null;
+        long header = buf.getLong(0);
+        if (header == io.postcopy.codec.RamFlag.EOS.bit()) {
+            unusedChannel = true;       // a preempt channel of some migration that had no page to send on it
+            x.forgetUnused(this);
+            return null;
+        }
+        int flags = (int) (header & (TARGET_PAGE - 1));
+        int kind = flags & ~io.postcopy.codec.RamFlag.CONTINUE.bit();
+        boolean named = (flags & io.postcopy.codec.RamFlag.CONTINUE.bit()) == 0
+                && (kind == io.postcopy.codec.RamFlag.PAGE.bit() || kind == io.postcopy.codec.RamFlag.ZERO.bit());
+        if (!named || !readAtLeast(buf, 9) || !readAtLeast(buf, 9 + (buf.get(8) & 0xff))) {
+            throw new Refused("an extra connection from " + peer + " that is no migration stream (first record 0x"
+                    + Long.toHexString(header) + "), and no page record that names its block: tied to no migration");
+        }
+        byte[] name = new byte[buf.get(8) & 0xff];
+        buf.get(9, name);
+        String block = new String(name, java.nio.charset.StandardCharsets.ISO_8859_1);
+        long offset = header & ~(TARGET_PAGE - 1);
+        Destination main = x.postcopyChannelByFirstPage(this, block, offset);
+        if (main == null) {
+            throw new Refused("an extra connection from " + peer + " whose first record (page " + block + " 0x"
+                    + Long.toHexString(offset) + ") is a page no live migration requested: tied to no migration");
+        }
+        return main;
+    }
+
+    /** Reads until {@code buf} (in write mode) holds {@code n} bytes; false at EOF before that. */
+    private boolean readAtLeast(ByteBuffer buf, int n) throws IOException {
+        while (buf.position() < n) {
+            if (channel.read(buf) < 0) return false;
+            anyBytes = true;
+        }
+        return true;
+    }
+
+    boolean hasStreamBlock(String wireName) {
+        List<RamBlockInfo> blocks = streamBlocks;
+        if (blocks != null) for (RamBlockInfo b : blocks) if (b.idstr().equals(wireName)) return true;
+        return false;
+    }
+
+    /** Whether this migration requested page {@code offset} of its block {@code wireName} lately. */
+    boolean requestedLately(String wireName, long offset) {
+        List<RamBlockInfo> blocks = streamBlocks;
+        if (blocks == null) return false;
+        int bi = -1;
+        for (RamBlockInfo b : blocks) if (b.idstr().equals(wireName)) bi = b.index();
+        if (bi < 0) return false;
+        long want = ((long) bi << 48) | (offset >>> 12);
+        synchronized (rpLock) {
+            for (int i = 0; i < Math.min(recentNext, recentRequests.length); i++) if (recentRequests[i] == want) return true;
+        }
+        return false;
     }
 
     /** Whether the socket has bytes (or EOF) to read within {@code millis}; leaves it in blocking mode. */
@@ -286,6 +347,14 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         flushStage();
         IncomingPostcopy p = postcopy;
         PostcopyChannel pc = postcopyChannel;
+        ExtraChannels x = extraChannels;
+        if (pc == null && listening && p != null && !p.complete() && x != null && x.untiedChannelFor(this)) {
+            // requested pages may be on a preempt channel that is only tied at its first page
+            long deadline = System.nanoTime() + 2_000_000_000L;
+            while ((pc = postcopyChannel) == null && System.nanoTime() < deadline && x.untiedChannelFor(this)) {
+                java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+            }
+        }
         if (pc != null) {
             if (listening) {
                 try {
@@ -408,7 +477,11 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     @Override
     public void requestPage(String blockIdstr, long offset, long length) throws IOException {
         synchronized (rpLock) {
-            if (blockIdstr != null) lastRequestWire = blockIdstr.substring(options.blockPrefix().length());
+            if (blockIdstr != null) {
+                lastRequestWire = blockIdstr.substring(options.blockPrefix().length());
+                for (int i = 0; i < local.length; i++) if (local[i].idstr().equals(blockIdstr)) lastRequestIndex = i;
+            }
+            recentRequests[recentNext++ & (recentRequests.length - 1)] = ((long) lastRequestIndex << 48) | (offset >>> 12);
             rpBuf.clear();
             rpEncoder.writePageRequest(lastRequestWire, offset, (int) length, rpBuf);
             rpBuf.flip();
@@ -576,9 +649,8 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         flushStage();
         if (!switchChecked && (c instanceof Command.PostcopyRamDiscard || c instanceof Command.Packaged)) {
             switchChecked = true;
-            java.util.function.Function<Destination, String> gate = atPostcopySwitch;
-            String reason = gate == null ? null : gate.apply(this);
-            if (reason != null) throw new Refused(reason);
+            ExtraChannels x = extraChannels;
+            if (x != null) x.atPostcopySwitch(this);
         }
         command(c, false);
     }

@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 
 /** Accepts connections one after another; each runs as its own migration on its own thread. */
-final class Listener implements IncomingListener {
+final class Listener implements IncomingListener, ExtraChannels {
     private final MigrationServiceImpl service;
     private final ServerSocketChannel server;
     private final IncomingOptions options;
@@ -35,7 +35,7 @@ final class Listener implements IncomingListener {
         try {
             for (;;) {
                 SocketChannel c = server.accept();
-                Destination d = service.startIncoming(c, options, this::extraChannel, this::atPostcopySwitch, this::postcopyChannelOf);
+                Destination d = service.startIncoming(c, options, this);
                 migrations.add(d);
             }
         } catch (ClosedChannelException e) {
@@ -50,31 +50,30 @@ final class Listener implements IncomingListener {
     static final long EXTRA_SIBLING_NANOS = 10_000_000_000L;
 
     /**
-     * {@code extra} does not start a migration stream ({@code seen}: its first 4 bytes as the codec shows
-     * them). A QEMU source opens such an extra connection with magic 0x11223344 right after its main one only
-     * with multifd, which we do not support: the main stream (a live connection from the same host accepted
-     * just before) would wait for pages that travel on the channel we refuse, so end it too, naming the
-     * capability, instead of leaving QEMU hanging.
-     *
-     * @return {@code null}: {@code extra} keeps its own reason (the codec's multifd refusal, or its own error)
+     * A QEMU source opens an extra connection with magic 0x11223344 right after its main one only with
+     * multifd, which we do not support: the main stream (a live connection from the same host accepted just
+     * before) would wait for pages that travel on the channel we refuse, so end it too, naming the capability,
+     * instead of leaving QEMU hanging. Other extra connections keep their own error.
      */
-    private String extraChannel(Destination extra, String seen) {
+    @Override
+    public String notAStream(Destination extra, String seen) {
         if (seen == null || !seen.startsWith("0x11223344")) return null;
-        for (Destination main : siblingsBefore(extra)) {
+        for (Destination main : siblingsBefore(extra, false)) {
             main.refuse("QEMU opened a multifd channel (" + extra.id() + ", " + extra.peer()
                     + ") for this migration: capability multifd is not supported, turn it off on the source");
         }
         return null;
     }
 
-    /** Live connections from {@code extra}'s host accepted before it, within {@link #EXTRA_SIBLING_NANOS}, newest first. */
-    private List<Destination> siblingsBefore(Destination extra) {
+    /**
+     * Live connections from {@code extra}'s host accepted before it, within {@link #EXTRA_SIBLING_NANOS}, that
+     * are no extra channel themselves (and, if {@code untied}, have no postcopy channel yet), newest first.
+     */
+    private List<Destination> siblingsBefore(Destination extra, boolean untied) {
         List<Destination> l = new java.util.ArrayList<>();
         for (IncomingMigration m : migrations) {
             if (m != extra && m instanceof Destination main && !main.state().isFinal() && main.preemptOf == null
-                    && java.util.Objects.equals(main.remoteHost, extra.remoteHost)
-                    && main.acceptedNanos <= extra.acceptedNanos
-                    && extra.acceptedNanos - main.acceptedNanos < EXTRA_SIBLING_NANOS) {
+                    && !(untied && main.hasPostcopyChannel()) && sibling(main, extra)) {
                 l.add(main);
             }
         }
@@ -82,45 +81,93 @@ final class Listener implements IncomingListener {
         return l;
     }
 
-    /**
-     * {@code extra} stayed silent for {@link Destination#EXTRA_SILENCE_MILLIS}, or was tied already: QEMU's
-     * postcopy-preempt channel (opened right after the main connection by {@code postcopy_preempt_setup}, no
-     * header, silent until the first requested page in postcopy) of the newest live connection from the same
-     * host accepted just before it that has none yet. QEMU 7.2 has no handshake on this channel, so the match
-     * is by host and time; two sources on one host starting within the same moment could be crossed.
-     *
-     * @return the migration {@code extra} carries requested pages for, or {@code null} (then it is read as a
-     *     stream of its own)
-     */
-    private synchronized Destination postcopyChannelOf(Destination extra) {
-        if (extra.preemptOf != null) return extra.preemptOf;
-        for (Destination main : siblingsBefore(extra)) {
-            if (main.hasPostcopyChannel()) continue;
-            tie(main, extra);
-            return main;
-        }
-        return null;
+    private static boolean sibling(Destination main, Destination extra) {
+        return java.util.Objects.equals(main.remoteHost, extra.remoteHost) && main.acceptedNanos <= extra.acceptedNanos
+                && extra.acceptedNanos - main.acceptedNanos < EXTRA_SIBLING_NANOS;
     }
 
     /**
-     * {@code main} switches to postcopy (its first discard or package), possibly before the silence of its
-     * preempt channel has lasted {@link Destination#EXTRA_SILENCE_MILLIS}: a live connection from its host
-     * accepted after it (within {@link #EXTRA_SIBLING_NANOS}) that has not sent a byte yet is that channel
-     * (a migration stream starts with its header at once). Never refuses.
+     * QEMU's postcopy-preempt channel ({@code postcopy_preempt_setup}) comes right after its main connection,
+     * carries no header and stays silent until the first requested page in postcopy. QEMU 7.2 has no handshake
+     * on it, so it is tied by host and time when only one live migration from that host could own it, and
+     * otherwise by its first page: the migration that requested that page.
      */
-    private synchronized String atPostcopySwitch(Destination main) {
-        if (main.hasPostcopyChannel()) return null;
-        for (IncomingMigration m : migrations) {
-            if (m != main && m instanceof Destination extra && !extra.state().isFinal() && !extra.anyBytes
-                    && extra.preemptOf == null && !extra.hasPostcopyChannel()
-                    && java.util.Objects.equals(main.remoteHost, extra.remoteHost)
-                    && main.acceptedNanos <= extra.acceptedNanos
-                    && extra.acceptedNanos - main.acceptedNanos < EXTRA_SIBLING_NANOS) {
-                tie(main, extra);
-                break;
+    @Override
+    public synchronized Destination postcopyChannelOf(Destination extra) {
+        if (extra.preemptOf != null) return extra.preemptOf;
+        List<Destination> c = siblingsBefore(extra, true);
+        if (c.size() != 1) return null;
+        tie(c.get(0), extra);
+        return c.get(0);
+    }
+
+    @Override
+    public synchronized int candidates(Destination extra) {
+        return extra.preemptOf != null ? 1 : siblingsBefore(extra, true).size();
+    }
+
+    @Override
+    public synchronized Destination postcopyChannelByFirstPage(Destination extra, String block, long offset) {
+        if (extra.preemptOf != null) return extra.preemptOf;
+        Destination found = null;
+        for (Destination main : siblingsBefore(extra, true)) {
+            if (main.requestedLately(block, offset)) {
+                if (found != null) return null;     // two migrations requested that very page: no guess
+                found = main;
             }
         }
-        return null;
+        if (found == null) {
+            // not requested (lately): the one migration that has a block of that name, if only one has
+            for (Destination main : siblingsBefore(extra, true)) {
+                if (main.hasStreamBlock(block)) {
+                    if (found != null) return null;
+                    found = main;
+                }
+            }
+        }
+        if (found != null) tie(found, extra);
+        return found;
+    }
+
+    @Override
+    public synchronized void forgetUnused(Destination extra) {
+        migrations.remove(extra);
+        service.forget(extra);
+    }
+
+    /**
+     * {@code main} switches to postcopy, possibly before the silence of its preempt channel has lasted
+     * {@link Destination#EXTRA_SILENCE_MILLIS}: a live connection from its host accepted after it that has not
+     * sent a byte yet (a migration stream starts with its header at once) and could belong to no other
+     * migration is that channel.
+     */
+    @Override
+    public synchronized void atPostcopySwitch(Destination main) {
+        if (main.hasPostcopyChannel()) return;
+        for (Destination extra : silentAfter(main)) {
+            List<Destination> c = siblingsBefore(extra, true);
+            if (c.size() == 1 && c.get(0) == main) {
+                tie(main, extra);
+                return;
+            }
+        }
+    }
+
+    @Override
+    public synchronized boolean untiedChannelFor(Destination main) {
+        return !main.hasPostcopyChannel() && !silentAfter(main).isEmpty();
+    }
+
+    /** Live connections from {@code main}'s host accepted after it that have sent nothing and are tied to none. */
+    private List<Destination> silentAfter(Destination main) {
+        List<Destination> l = new java.util.ArrayList<>();
+        for (IncomingMigration m : migrations) {
+            if (m != main && m instanceof Destination extra && !extra.state().isFinal() && !extra.anyBytes
+                    && extra.preemptOf == null && !extra.hasPostcopyChannel() && sibling(main, extra)) {
+                l.add(extra);
+            }
+        }
+        return l;
     }
 
     /** {@code extra} is {@code main}'s postcopy channel from now on: no migration of its own. */

@@ -70,17 +70,13 @@ public final class MigrationServiceImpl implements MigrationService {
     }
 
     Destination startIncoming(SocketChannel c, IncomingOptions options) {
-        return startIncoming(c, options, null, null, null);
+        return startIncoming(c, options, null);
     }
 
     Destination startIncoming(SocketChannel c, IncomingOptions options,
-            java.util.function.BiFunction<Destination, String, String> onExtraChannel,
-            java.util.function.Function<Destination, String> atPostcopySwitch,
-            java.util.function.Function<Destination, Destination> postcopyChannelOf) {
+            ExtraChannels extraChannels) {
         Destination d = new Destination("in-" + inIds.incrementAndGet(), this, c, options);
-        d.onExtraChannel = onExtraChannel;
-        d.atPostcopySwitch = atPostcopySwitch;
-        d.postcopyChannelOf = postcopyChannelOf;
+        d.extraChannels = extraChannels;
         migrations.add(d);
         AbstractMigration.LOG.info("migration {}: accepted from {}", d.id(), d.peer());
         Thread t = new Thread(d::run, "postcopy-in-" + d.id());

@@ -24,18 +24,17 @@ import java.util.concurrent.TimeUnit;
  * staging area, so that a huge page being gathered from the main stream is never mixed with this one.
  */
 final class PostcopyChannel implements StreamHandler {
-    private static final int RECEIVE_BUFFER = 256 * 1024;
-
     private final Destination main;
     private final SocketChannel channel;
     final String peer;
     private final CountDownLatch ended = new CountDownLatch(1);
     private volatile Throwable failure;
     private volatile boolean eos;
+    private boolean closedBySource;
     volatile long pages, zeroPages;
 
     private long bufAddr;
-    private long stage, stageSize;
+    private long stageMem, stage, stageSize;
     private int stageBlock = -1;
     private long stageHost, stageFill;
 
@@ -45,15 +44,20 @@ final class PostcopyChannel implements StreamHandler {
         this.peer = peer;
     }
 
-    /** Reads the channel to its EOS; on any failure ends the main migration with the reason. */
-    void run() {
-        ByteBuffer buf = ByteBuffer.allocateDirect(Math.max(RECEIVE_BUFFER, StreamDecoder.MIN_BUFFER_CAPACITY));
+    /**
+     * Reads the channel to its EOS; on any failure ends the main migration with the reason.
+     *
+     * @param buf a direct buffer in write mode, holding the bytes already read from the channel
+     */
+    void run(ByteBuffer buf) {
         bufAddr = PageBuffers.address(buf);
         StreamDecoder decoder = null;
         try {
             channel.configureBlocking(true);
+            boolean prefetched = buf.position() > 0;     // the first record, read to tie this channel
             for (;;) {
-                int n = channel.read(buf);
+                int n = prefetched ? 0 : channel.read(buf);
+                prefetched = false;
                 buf.flip();
                 if (decoder == null && buf.hasRemaining()) {
                     List<RamBlockInfo> blocks = main.postcopyChannelBlocks();
@@ -61,29 +65,41 @@ final class PostcopyChannel implements StreamHandler {
                     long largest = 0;
                     for (RamBlockInfo b : blocks) largest = Math.max(largest, b.pageSize());
                     stageSize = largest;
-                    if (largest > Destination.TARGET_PAGE) stage = NativeMemory.allocate(largest);
+                    if (largest > Destination.TARGET_PAGE) {
+                        // page-aligned: a whole huge page is placed with one UFFDIO_COPY straight from here
+                        stageMem = NativeMemory.allocate(largest + Destination.TARGET_PAGE);
+                        stage = (stageMem + Destination.TARGET_PAGE - 1) & -(long) Destination.TARGET_PAGE;
+                    }
                 }
                 boolean done = decoder != null && decoder.decode(buf);
                 buf.compact();
                 if (done) break;
                 if (n < 0) {
-                    if (decoder == null) throw new IOException("closed by the source before any page or EOS");
+                    closedBySource = true;
+                    if (decoder == null) throw new Refused("closed by the source before any page or EOS");
                     decoder.finish();
                 }
             }
             if (stageFill != 0) {
-                throw new IOException("EOS with host page 0x" + Long.toHexString(stageHost) + " incomplete ("
+                throw new Refused("EOS with host page 0x" + Long.toHexString(stageHost) + " incomplete ("
                         + stageFill + " bytes)");
             }
             eos = true;
         } catch (Throwable t) {
             failure = t;
+            if (closedBySource) {
+                // a source that goes away closes both connections: let the main stream's own end tell why
+                long deadline = System.nanoTime() + 1_000_000_000L;
+                while (!main.state().isFinal() && System.nanoTime() < deadline) {
+                    java.util.concurrent.locks.LockSupport.parkNanos(2_000_000);
+                }
+            }
             if (!main.state().isFinal()) {
-                main.failed(new IOException("postcopy-preempt channel " + peer + ": " + AbstractMigration.describe(t), t));
+                main.refuse("postcopy-preempt channel " + peer + ": " + (t instanceof Refused ? t.getMessage() : AbstractMigration.describe(t)));
             }
         } finally {
-            if (stage != 0) NativeMemory.free(stage);
-            stage = 0;
+            if (stageMem != 0) NativeMemory.free(stageMem);
+            stageMem = stage = 0;
             close();
             ended.countDown();
         }
@@ -146,8 +162,8 @@ final class PostcopyChannel implements StreamHandler {
         }
     }
 
-    private IOException nonSameHostPage(RamBlockInfo block, long offset) {
-        return new IOException("page " + block.idstr() + " 0x" + Long.toHexString(offset) + " does not continue "
+    private Refused nonSameHostPage(RamBlockInfo block, long offset) {
+        return new Refused("page " + block.idstr() + " 0x" + Long.toHexString(offset) + " does not continue "
                 + (stageFill == 0 ? "at a host page boundary" : "host page 0x" + Long.toHexString(stageHost)
                 + " (" + stageFill + " of " + stageSize + " bytes)") + ": a requested host page comes whole on this channel");
     }

@@ -45,6 +45,11 @@ public class MigrateCommand extends MigrationCommandSupport {
     @Option(name = "--precopy-only", description = "Precopy only: iterate, pause the guest, send the rest; no postcopy")
     boolean precopyOnly;
 
+    @Option(name = "--no-preempt",
+            description = "Send requested pages on the main connection instead of a postcopy-preempt channel "
+                    + "(for a destination that does not accept one, e.g. QEMU without the capability)")
+    boolean noPreempt;
+
     @Option(name = "--workload", aliases = "-w",
             description = "Start a writing workload of this pattern (sequential, uniform, hotset) on each block "
                     + "first; workloads on the blocks are paused at the switch")
@@ -59,7 +64,7 @@ public class MigrateCommand extends MigrationCommandSupport {
         if (precopyOnly && (postcopyAfter != null || hybrid))
             throw new IllegalArgumentException("--precopy-only excludes --postcopy-after and --hybrid");
         var address = hostPort(target);
-        OutgoingOptions o = OutgoingOptions.defaults();
+        OutgoingOptions o = OutgoingOptions.defaults().withPostcopyPreempt(!noPreempt);
         if (precopyOnly) o = o.withMode(MigrationMode.PRECOPY_ONLY);
         else if (postcopyAfter != null) o = o.withMode(MigrationMode.HYBRID).withPostcopyAfter(duration(postcopyAfter));
         else if (hybrid) o = o.withMode(MigrationMode.HYBRID);

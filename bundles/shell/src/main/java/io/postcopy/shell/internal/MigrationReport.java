@@ -113,10 +113,13 @@ final class MigrationReport {
             }
             CheckCommand.wrap(out, "Devices    ", p.deviceSections() + " loaded, " + opaque.size() + " opaque"
                     + (opaque.isEmpty() ? "" : ": " + sb));
+            out.println("Preempt    " + ((IncomingMigration) m).postcopyChannel().orElse("- (no postcopy-preempt channel)"));
             ((IncomingMigration) m).missing().filter(x -> x.totalBytes() > 0).ifPresent(x -> out.println("Missing    " + x.totalBytes() + " bytes in "
                     + x.ranges().size() + " ranges never received"));
         } else {
             out.println("Devices    " + p.deviceSections() + " saved");
+            out.println("Preempt    " + (((io.postcopy.migration.OutgoingMigration) m).options().postcopyPreempt()
+                    ? "requested pages on a postcopy-preempt channel" : "off"));
         }
         m.failure().ifPresent(f -> CheckCommand.wrap(out, "Failure    ", f));
     }

@@ -24,7 +24,8 @@ import org.osgi.service.metatype.annotations.Designate;
  * and is only read or written while holding the context's monitor, so concurrent placements on one block are
  * serialised and a backend swapped out between two target pages of a huge page loses nothing: whoever places
  * the next target page continues the same temporary page. A target page that does not continue the huge page
- * being gathered is a protocol violation (QEMU: "Non-same host page") and is refused without changing state.
+ * being gathered is a protocol violation (QEMU: "Non-same host page") and is refused without changing state;
+ * a whole huge page placed in one piece is not gathered and may come at any time.
  */
 @Component(service = PlacementBackend.class, configurationPid = HugePagePlacementBackend.PID)
 @Designate(ocd = HugePageBackendConfig.class)
@@ -94,13 +95,14 @@ public class HugePagePlacementBackend implements PlacementBackend {
                 long n = Math.min(end - pos, huge - within);
                 long from = src == 0 ? 0 : src + (pos - offset);
                 if (within == 0) {
-                    if (hp >= 0) throw nonSameHostPage(ctx, hp, fill, pos);
                     if (n == huge && (from & (TARGET_PAGE - 1)) == 0) {
-                        // a whole huge page in one piece: no need to gather it
+                        // a whole huge page in one piece: no need to gather it, and it may come from another
+                        // channel (postcopy-preempt) while this block's main stream gathers a different one
                         newly += copy(ctx, host, from == 0 ? zeroSource(huge) : from, huge, from == 0);
                         pos += n;
                         continue;
                     }
+                    if (hp >= 0) throw nonSameHostPage(ctx, hp, fill, pos);
                     hp = host;
                     fill = 0;
                 } else if (hp != host || fill != within) {
