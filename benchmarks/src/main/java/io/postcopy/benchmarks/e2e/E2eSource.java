@@ -37,7 +37,9 @@ import java.util.regex.Pattern;
  * SHA-256 digests of both sides and writes the JSON result.
  *
  * <pre>--size 1G --mode postcopy|hybrid --precopy-seconds 2 --pattern random|sequential|hotset --threads 1
- * --backend anon|hugepage --json FILE --dest-heap 64m [--warmup 64M] [--dest-jvm-opts "..."] [--cpu-profile]</pre>
+ * --backend anon|hugepage --json FILE --dest-heap 64m [--warmup 64M] [--preempt on|off] [--dest-jvm-opts "..."]
+ * [--cpu-profile]</pre>
+ * {@code --preempt} (default on): requested pages travel on a postcopy-preempt channel of their own.
  * {@code --source-guest-threads N} (default 1): writer threads on the source until the switch; 0 = none.
  * {@code --warmup}: each JVM first migrates a block of this size to itself (class loading, JNR stubs, JIT), as a
  * long-running source and destination would have done already; 0 measures cold JVMs.
@@ -57,6 +59,8 @@ public final class E2eSource {
         String backend = a.getOrDefault("backend", "anon");
         if (!backend.equals("anon") && !backend.equals("hugepage")) throw new IllegalArgumentException("--backend anon|hugepage");
         String destHeap = a.getOrDefault("dest-heap", "64m");
+        String preempt = a.getOrDefault("preempt", "on");
+        if (!preempt.equals("on") && !preempt.equals("off")) throw new IllegalArgumentException("--preempt on|off");
         Path work = Files.createTempDirectory("e2e-");
         Path destJson = work.resolve("destination.json"), destDigest = work.resolve("destination.digest");
         boolean hugepage = backend.equals("hugepage");
@@ -109,7 +113,7 @@ public final class E2eSource {
             boolean profile = a.containsKey("cpu-profile");
             ThreadCpu.Sampler cpuSrc = profile ? new ThreadCpu.Sampler(ProcessHandle.current().pid()) : null;
             ThreadCpu.Sampler cpuDst = profile ? new ThreadCpu.Sampler(dest.pid()) : null;
-            OutgoingOptions oo = OutgoingOptions.defaults().withBlocks(E2eCommon.BLOCK)
+            OutgoingOptions oo = OutgoingOptions.defaults().withBlocks(E2eCommon.BLOCK).withPostcopyPreempt(preempt.equals("on"))
                     .withMode(mode.equals("hybrid") ? MigrationMode.HYBRID : MigrationMode.POSTCOPY)
                     .withGuest(guest == null ? GuestControl.NONE
                             : GuestControl.of(guest::pause, () -> { /* the source guest never runs again */ }));
@@ -145,6 +149,7 @@ public final class E2eSource {
             kv(j, "pattern", E2eCommon.str(pattern));
             kv(j, "threads", Integer.toString(threads));
             kv(j, "backend", E2eCommon.str(backend));
+            kv(j, "preempt", E2eCommon.str(preempt));
             if (mode.equals("hybrid")) kv(j, "precopy_seconds", E2eCommon.num(precopySeconds));
             kv(j, "dest_heap", E2eCommon.str(destHeap));
             kv(j, "warmup", E2eCommon.str(warmup));
