@@ -102,9 +102,17 @@ public final class JavaDestination implements MigrationDestination {
         return l.isEmpty() ? Optional.empty() : Optional.of(l.get(0));
     }
 
-    /** Every connection accepted (QEMU's multifd or preempt channels are extra ones). */
+    /**
+     * Every migration the listener lists: every connection accepted, except a postcopy-preempt channel once
+     * the listener tied it to its migration (QEMU's multifd channels, which we refuse, stay listed).
+     */
     public List<IncomingMigration> listenerMigrations() {
         return listener.migrations();
+    }
+
+    /** The migration's postcopy-preempt channel as it describes it ("peer, N pages, M zero pages"), if it has one. */
+    public Optional<String> postcopyChannel() {
+        return migration().flatMap(IncomingMigration::postcopyChannel);
     }
 
     public IncomingMigration awaitMigration(Duration timeout) throws IOException, InterruptedException {
@@ -208,6 +216,7 @@ public final class JavaDestination implements MigrationDestination {
                         + "requests %d, postcopy %d ms at %.3f GB/s, opaque device sections %d (%d B)",
                 m.state(), blockNames(), p.pages(), p.zeroPages(), p.discardRanges(), p.requests(),
                 p.postcopyNanos() / 1_000_000, p.throughputGBps(), opaqueSections(), opaqueBytes()));
+        m.postcopyChannel().ifPresent(c -> b.append(String.format("%n    postcopy-preempt channel: %s", c)));
         m.statistics().ifPresent(s -> b.append(String.format(
                 "%n    fault service: faults %d, requests %d (dedup received %d, requested %d), fault->placement "
                         + "p50 %.0f us, p99 %.0f us, max %.0f us (%d measured), blocktime %d us",

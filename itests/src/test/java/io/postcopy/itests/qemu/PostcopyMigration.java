@@ -7,8 +7,11 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
@@ -22,14 +25,25 @@ public final class PostcopyMigration {
     /** "High" bandwidth: 100 GiB/s, i.e. no throttling on loopback. */
     public static final long UNLIMITED = 100L << 30;
 
-    /** Pure postcopy (switch at once), or hybrid (precopy for a while, throttled so it cannot finish, then switch). */
-    public record Mode(String name, Duration precopy, long precopyBandwidth) {
+    /**
+     * Pure postcopy (switch at once), or hybrid (precopy for a while, throttled so it cannot finish, then
+     * switch); {@code sourceCapabilities}: capabilities switched on for this migration on the source only,
+     * besides {@link #CAPABILITIES} (e.g. {@code postcopy-preempt}), and off again afterwards.
+     */
+    public record Mode(String name, Duration precopy, long precopyBandwidth, Set<String> sourceCapabilities) {
         public static Mode pure() {
-            return new Mode("pure", Duration.ZERO, UNLIMITED);
+            return new Mode("pure", Duration.ZERO, UNLIMITED, Set.of());
         }
 
         public static Mode hybrid(Duration precopy, long precopyBandwidth) {
-            return new Mode("hybrid", precopy, precopyBandwidth);
+            return new Mode("hybrid", precopy, precopyBandwidth, Set.of());
+        }
+
+        /** This mode with {@code capability} on at the source too. */
+        public Mode withSourceCapability(String capability) {
+            Set<String> caps = new java.util.LinkedHashSet<>(sourceCapabilities);
+            caps.add(capability);
+            return new Mode(name + "+" + capability, precopy, precopyBandwidth, Set.copyOf(caps));
         }
 
         public boolean isPure() {
@@ -55,6 +69,10 @@ public final class PostcopyMigration {
         public long dirtySyncCount;
         public PageDigest.Comparison comparison;
         public StreamStats stats;
+        /** Connections QEMU opened (through the proxy): 1, or 2 with postcopy-preempt. */
+        public List<RecordingProxy.Connection> connections = List.of();
+        /** The extra connections (index 1, 2, ...), decoded as postcopy-preempt channels. */
+        public List<StreamStats.PostcopyChannelStats> extraChannels = new ArrayList<>();
         public String sourceState;
         public String destinationReport;
         public long touchMillis = -1;
@@ -83,6 +101,10 @@ public final class PostcopyMigration {
             }
             b.append("\n    verify: ").append(comparison);
             b.append("\n    codec:  ").append(stats);
+            if (connections.size() > 1) {
+                b.append("\n    extra connections: ").append(connections.subList(1, connections.size()))
+                        .append("; decoded: ").append(extraChannels);
+            }
             b.append("\n    source ").append(sourceState).append("; ").append(destinationReport);
             return b.toString();
         }
@@ -102,12 +124,15 @@ public final class PostcopyMigration {
         r.label = label;
         Qmp src = source.qmp();
         dest.prepare();
-        src.migrateSetCapabilities(CAPABILITIES);
+        Map<String, Boolean> caps = new LinkedHashMap<>(CAPABILITIES);
+        mode.sourceCapabilities().forEach(c -> caps.put(c, true));
+        src.migrateSetCapabilities(caps);
         Map<String, Object> params = new LinkedHashMap<>();
         params.put("max-bandwidth", mode.precopyBandwidth());
         params.put("max-postcopy-bandwidth", 0L); // 0 = unlimited once in postcopy
         src.migrateSetParameters(params);
 
+        Throwable failure = null;
         try (RecordingProxy proxy = new RecordingProxy(dest.port(), workDir)) {
             long t0 = System.nanoTime();
             src.migrate("tcp:127.0.0.1:" + proxy.port());
@@ -192,8 +217,29 @@ public final class PostcopyMigration {
             r.comparison = PageDigest.compare(label + " pc.ram", expected, actual);
 
             r.stats = StreamStats.decode(proxy.streamFile(), proxy.returnPathFile());
+            r.connections = proxy.connections();
+            for (RecordingProxy.Connection c : r.connections.subList(1, r.connections.size())) {
+                r.extraChannels.add(r.stats.decodePostcopyChannel(c.streamFile()));
+            }
             if (!Boolean.getBoolean("qemu.keepStreams") && r.comparison.equal()) {
                 Files.deleteIfExists(proxy.streamFile()); // hundreds of MiB; the return path is small and stays
+            }
+        } catch (IOException | InterruptedException | RuntimeException | Error e) {
+            failure = e;
+            throw e;
+        } finally {
+            if (!mode.sourceCapabilities().isEmpty()) {
+                // off again: the source may be migrated again (the Linux guest is); fails if QEMU still migrates
+                Map<String, Boolean> off = new LinkedHashMap<>();
+                mode.sourceCapabilities().forEach(c -> off.put(c, false));
+                try {
+                    src.migrateSetCapabilities(off);
+                } catch (IOException e) {
+                    if (failure == null) {
+                        throw e;
+                    }
+                    failure.addSuppressed(e);
+                }
             }
         }
         return r;

@@ -21,6 +21,8 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashSet;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -33,7 +35,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code completed}; every page of {@code pc.ram} equal (the source's memory-backend file vs our
  * {@code PageDigest}); QEMU's {@code postcopy-requests} = our request counter = the REQ_PAGES(_ID) decoded
  * from the recorded return path; every PING (also the one in the package) answered by its PONG, in order;
- * SHUT 0; every announced block created; the package's device sections kept opaque and counted.
+ * SHUT 0; every announced block created; the package's device sections kept opaque and counted; the pages
+ * we counted = the pages recorded. With QEMU's postcopy-preempt capability on (source side), the same
+ * migrations again: QEMU opens a second connection (the recording proxy forwards every connection), our
+ * listener ties it to the migration (not listed as one of its own), and the requested pages arrive on it.
  */
 @EnabledIf(value = "io.postcopy.itests.qemu.QemuToQemuPostcopyIT#qemuUsable",
         disabledReason = "QEMU, root or /dev/shm missing: see the SKIPPING banner / target/qemu-runs/SKIPPED.txt")
@@ -48,8 +53,10 @@ class QemuToPostcopyIT {
     static final long WORKLOAD_RATE = 2000;
     /** QEMU must report a refused capability's migration as failed within this. */
     static final Duration REFUSAL_BOUND = Duration.ofSeconds(60);
-    /** ... and a refused postcopy-preempt within this (QEMU opens the channel at once). */
-    static final Duration PREEMPT_REFUSAL_BOUND = Duration.ofSeconds(30);
+    /** QEMU 7.2's capability for a second connection that carries the requested pages (source side only). */
+    static final String PREEMPT = "postcopy-preempt";
+    /** {@link io.postcopy.migration.IncomingMigration#postcopyChannel()}: "peer, N pages, M zero pages". */
+    static final Pattern CHANNEL = Pattern.compile("(\\S+), (\\d+) pages, (\\d+) zero pages");
 
     private QemuProcess linuxSource;
     private final List<String> results = new ArrayList<>();
@@ -79,7 +86,10 @@ class QemuToPostcopyIT {
     @Test
     @Order(1)
     void firmwareGuestPurePostcopy() throws Exception {
-        Run run = firmware("firmware-pure", PostcopyMigration.Mode.pure());
+        assertPurePostcopy(firmware("firmware-pure", PostcopyMigration.Mode.pure()));
+    }
+
+    private static void assertPurePostcopy(Run run) {
         assertTrue(run.r.postcopyRequests > 0, "our workload's faults became requests QEMU served: " + run.r);
         // QEMU may send a little precopy before it acts on migrate-start-postcopy (144 KiB seen once)
         assertTrue(run.r.postcopyBytes > 10 * run.r.precopyBytes, "pure postcopy: (almost) all after the switch: " + run.r);
@@ -96,7 +106,10 @@ class QemuToPostcopyIT {
     @Test
     @Order(3)
     void linuxGuestHybrid() throws Exception {
-        Run run = linux("linux-hybrid", QemuToQemuPostcopyIT.HYBRID);
+        assertHybridDiscards(linux("linux-hybrid", QemuToQemuPostcopyIT.HYBRID));
+    }
+
+    private static void assertHybridDiscards(Run run) {
         StreamStats s = run.r.stats;
         assertTrue(s.discardRanges > s.blocks.size(), "the guest's re-dirtied pages were discarded: "
                 + PostcopyMigration.codecSummary(s));
@@ -110,6 +123,28 @@ class QemuToPostcopyIT {
         assertTrue(run.r.postcopyRequests > 0, "our workload's faults became requests QEMU served: " + run.r);
     }
 
+    // ---------------------------------------------------------------- postcopy-preempt
+
+    /**
+     * postcopy-preempt, pure postcopy: QEMU 7.2 opens its preempt channel right after the main connection and
+     * switches to postcopy a few milliseconds after migrate-start-postcopy (sent at once here), possibly
+     * before the channel's 100 ms of silence have passed (the listener then ties it at the switch). When
+     * preempt was refused, this case left QEMU postcopy-paused. Checked as the migrations above, plus the
+     * channel ({@link #assertPostcopyChannel}).
+     */
+    @Test
+    @Order(5)
+    void firmwareGuestPurePostcopyWithPreempt() throws Exception {
+        assertPurePostcopy(firmware("firmware-pure-preempt", PostcopyMigration.Mode.pure().withSourceCapability(PREEMPT)));
+    }
+
+    /** postcopy-preempt, hybrid: precopy while the guest dirties memory (the channel silent all along), then the switch. */
+    @Test
+    @Order(6)
+    void linuxGuestHybridWithPreempt() throws Exception {
+        assertHybridDiscards(linux("linux-hybrid-preempt", QemuToQemuPostcopyIT.HYBRID.withSourceCapability(PREEMPT)));
+    }
+
     // ---------------------------------------------------------------- capabilities we refuse
 
     /**
@@ -118,7 +153,7 @@ class QemuToPostcopyIT {
      * and a 1 ms downtime limit keep precopy iterating (it cannot converge), so pass 3 comes within seconds.
      */
     @Test
-    @Order(5)
+    @Order(7)
     void xbzrleIsRefusedAndQemuFails() throws Exception {
         QemuGuests.Guest guest = QemuGuests.linux(QemuToQemuPostcopyIT.CACHE, QemuToQemuPostcopyIT.DIRTY_MIB, 64);
         if (linuxSource == null || !linuxSource.alive()) {
@@ -135,28 +170,16 @@ class QemuToPostcopyIT {
 
     /** multifd: QEMU opens extra connections starting with the multifd magic 0x11223344; refused naming multifd. */
     @Test
-    @Order(6)
+    @Order(8)
     void multifdIsRefusedAndQemuFails() throws Exception {
         refusedOnFirmware("multifd");
     }
 
     /** compress: compressed pages (RAM flag 0x100) from the first pass on. */
     @Test
-    @Order(7)
+    @Order(9)
     void compressIsRefusedAndQemuFails() throws Exception {
         refusedOnFirmware("compress");
-    }
-
-    /**
-     * postcopy-preempt: QEMU 7.2 opens a second connection right after the main one and writes nothing on it
-     * until the first requested page in postcopy. The silent channel and the main stream must be refused
-     * before QEMU is in postcopy, where a broken connection leaves it postcopy-paused instead of failed, so
-     * migrate-start-postcopy comes 1 s after migrate here (see docs/interop.md for the immediate case).
-     */
-    @Test
-    @Order(8)
-    void postcopyPreemptIsRefusedAndQemuFails() throws Exception {
-        refusedOnFirmware("postcopy-preempt");
     }
 
     private void refusedOnFirmware(String capability) throws Exception {
@@ -186,23 +209,9 @@ class QemuToPostcopyIT {
             q.migrateSetParameters(params);
             long t0 = System.nanoTime();
             q.migrate("tcp:127.0.0.1:" + dst.port());
-            boolean preempt = "postcopy-preempt".equals(capability);
-            String startPostcopy = "not sent";
-            if (preempt) {
-                // not at once: QEMU 7.2 is in postcopy a few ms after migrate-start-postcopy, before our silence
-                // window (100 ms) on its preempt channel ends, and a refusal at its first discard still left it
-                // postcopy-paused (tried): a source that breaks off in postcopy waits for recovery
-                Thread.sleep(1000);
-                try {
-                    q.migrateStartPostcopy();
-                    startPostcopy = "accepted";
-                } catch (IOException e) {   // the migration may have failed already
-                    startPostcopy = "refused: " + e.getMessage();
-                }
-            }
             java.util.Map<String, Object> info = java.util.Map.of();
             String status = null;
-            long deadline = t0 + (preempt ? PREEMPT_REFUSAL_BOUND : REFUSAL_BOUND).toNanos();
+            long deadline = t0 + REFUSAL_BOUND.toNanos();
             while (System.nanoTime() < deadline) {
                 info = q.queryMigrate();
                 status = String.valueOf(info.get("status"));
@@ -222,11 +231,11 @@ class QemuToPostcopyIT {
                 assertEquals(io.postcopy.migration.MigrationState.FAILED, st, m.id() + ": " + m.failure());
                 failures.add(m.id() + ": " + m.failure().orElse("?"));
             }
-            String line = String.format("  %s refused: QEMU %s after %d ms (%s; migrate-start-postcopy %s); our %d connection(s): %s",
-                    capability, status, millis, info.get("error-desc"), startPostcopy, failures.size(), failures);
+            String line = String.format("  %s refused: QEMU %s after %d ms (%s); our %d connection(s): %s",
+                    capability, status, millis, info.get("error-desc"), failures.size(), failures);
             results.add(line);
             System.out.println(line);
-            assertEquals("failed", status, capability + ": QEMU must see a failed migration within " + (preempt ? PREEMPT_REFUSAL_BOUND : REFUSAL_BOUND) + ": " + info);
+            assertEquals("failed", status, capability + ": QEMU must see a failed migration within " + REFUSAL_BOUND + ": " + info);
             assertTrue(failures.stream().anyMatch(f -> f.contains("capability " + capability + " is not supported")),
                     "a refusal naming " + capability + ": " + failures);
         } finally {
@@ -282,6 +291,37 @@ class QemuToPostcopyIT {
         return migrateAndVerify(label, linuxSource, mode);
     }
 
+    /**
+     * The postcopy-preempt channel of a finished migration, as our destination and the recording see it: the
+     * destination names the proxy's second connection as its channel and received pages on it (requested
+     * pages really travelled there); the recording of that connection decodes as a postcopy channel ended by
+     * one EOS, with the same page counts, only pages we requested on the return path, and nothing sent back.
+     *
+     * @return {pages, zero pages} on the channel
+     */
+    private static long[] assertPostcopyChannel(PostcopyMigration.Result r, JavaDestination dst) {
+        String described = dst.postcopyChannel().orElseThrow(() -> new AssertionError(
+                "postcopy-preempt on, but our migration has no postcopy channel: " + r));
+        Matcher mt = CHANNEL.matcher(described);
+        assertTrue(mt.matches(), "postcopyChannel(): " + described);
+        long pages = Long.parseLong(mt.group(2));
+        long zeroPages = Long.parseLong(mt.group(3));
+        RecordingProxy.Connection extra = r.connections.get(1);
+        assertEquals(extra.destinationSide(), mt.group(1), "the channel is QEMU's second connection: " + r.connections);
+        assertTrue(pages > 0, "requested pages arrived on the postcopy-preempt channel: " + described);
+        assertTrue(r.postcopyRequests > 0, "QEMU served page requests: " + r);
+
+        StreamStats.PostcopyChannelStats rec = r.extraChannels.get(0);
+        assertTrue(rec.eos() && rec.trailing() == 0, "the recorded channel ends with one EOS: " + rec);
+        assertEquals(pages, rec.pages(), "pages on the channel: ours = recorded (" + rec + ")");
+        assertEquals(zeroPages, rec.zeroPages(), "zero pages on the channel: ours = recorded (" + rec + ")");
+        assertEquals(0, extra.returnPathBytes(), "nothing written back on the preempt channel");
+        List<String> unrequested = rec.pageKeys().stream().filter(k -> !r.stats.requestedPages.contains(k)).sorted().toList();
+        assertTrue(unrequested.isEmpty(), "only requested pages on the preempt channel; not requested: "
+                + unrequested.subList(0, Math.min(10, unrequested.size())) + " (" + unrequested.size() + ")");
+        return new long[] {pages, zeroPages};
+    }
+
     private Run migrateAndVerify(String label, QemuProcess src, PostcopyMigration.Mode mode) throws Exception {
         Path dir = RUNS.resolve(label);
         try (JavaDestination dst = new JavaDestination(label + "-dst", WORKLOAD_THREADS, WORKLOAD_RATE)) {
@@ -317,11 +357,29 @@ class QemuToPostcopyIT {
             assertEquals(s.discardRanges, m.progress().discardRanges(), "every discard range applied");
             assertTrue(dst.workloadReads() > 0, "the workload ran from RUN");
 
+            // the connections: one migration listed; with postcopy-preempt a second connection, its channel
+            assertEquals(List.of(m.id()), dst.listenerMigrations().stream().map(IncomingMigration::id).toList(),
+                    "the listener lists the one migration (an extra connection is no migration of its own)");
+            boolean preempt = mode.sourceCapabilities().contains(PREEMPT);
+            assertEquals(preempt ? 2 : 1, r.connections.size(), "connections QEMU opened: " + r.connections);
+            long channelPages = 0;
+            long channelZeroPages = 0;
+            if (preempt) {
+                long[] ch = assertPostcopyChannel(r, dst);
+                channelPages = ch[0];
+                channelZeroPages = ch[1];
+            } else {
+                assertEquals(java.util.Optional.empty(), dst.postcopyChannel(), "no postcopy-preempt channel");
+            }
+            assertEquals(s.pages + channelPages, m.progress().pages(), "pages we counted = pages recorded");
+            assertEquals(s.zeroPages + channelZeroPages, m.progress().zeroPages(), "zero pages we counted = recorded");
+
             String line = String.format("  %s: ours: requests %d, faults %d, fault->placement p50 %.0f us p99 %.0f us max %.0f us;"
-                            + " workload access p99 %.0f us max %.0f us, stalls>1ms %d of %d reads; throughput %.3f GB/s",
+                            + " workload access p99 %.0f us max %.0f us, stalls>1ms %d of %d reads; throughput %.3f GB/s%s",
                     label, ours, fs.faults(), fs.latency().p50(), fs.latency().p99(), fs.latency().max(),
                     dst.workloadLatency().p99Us(), dst.workloadLatency().maxUs(), dst.workloadLatency().stalls(),
-                    dst.workloadReads(), m.progress().throughputGBps());
+                    dst.workloadReads(), m.progress().throughputGBps(),
+                    preempt ? "; preempt channel " + channelPages + " pages + " + channelZeroPages + " zero pages" : "");
             results.add(line);
             System.out.println(line);
             return new Run(r, ours, m.progress().discardRanges(), fs);

@@ -3,81 +3,164 @@ package io.postcopy.itests.qemu;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
 import java.nio.channels.FileChannel;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
- * A TCP proxy for one migration: listens on 127.0.0.1 (ephemeral port), accepts one connection (the
- * source), connects to the destination, forwards both ways and records each direction to a file:
- * {@code stream.bin} (source to destination) and {@code return-path.bin} (destination to source).
+ * A TCP proxy for one migration: listens on 127.0.0.1 (ephemeral port) and forwards EVERY connection the
+ * source opens to the destination, in accept order (each accepted connection is connected to the
+ * destination before the next one is accepted), both ways, recording each direction of each connection
+ * to a file. The first connection is the migration stream: {@code stream.bin} (source to destination) and
+ * {@code return-path.bin} (destination to source). QEMU opens more with some capabilities (postcopy-preempt:
+ * one more right after the main one): connection k (k = 1, 2, ...) is recorded to {@code stream-k.bin} and
+ * {@code return-path-k.bin}. Bytes are forwarded as they come, so a connection that stays silent stays
+ * silent on the destination's side too.
  */
 public final class RecordingProxy implements AutoCloseable {
     private final ServerSocketChannel server;
     private final int targetPort;
-    private final Path streamFile;
-    private final Path returnPathFile;
-    private final AtomicLong streamBytes = new AtomicLong();
-    private final AtomicLong returnPathBytes = new AtomicLong();
+    private final Path dir;
+    private final List<Connection> connections = new CopyOnWriteArrayList<>();
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
     private final Thread acceptor;
-    private volatile SocketChannel a;
-    private volatile SocketChannel b;
-    private volatile Thread up;
-    private volatile Thread down;
+
+    /** One forwarded connection: its recordings and pumps. */
+    public static final class Connection {
+        private final int index;
+        private final Path streamFile;
+        private final Path returnPathFile;
+        private final AtomicLong streamBytes = new AtomicLong();
+        private final AtomicLong returnPathBytes = new AtomicLong();
+        private final SocketChannel a;
+        private volatile SocketChannel b;
+        private volatile String destinationSide = "?";
+        private volatile Thread up;
+        private volatile Thread down;
+
+        Connection(int index, Path dir, SocketChannel a) {
+            this.index = index;
+            this.streamFile = dir.resolve(index == 0 ? "stream.bin" : "stream-" + index + ".bin");
+            this.returnPathFile = dir.resolve(index == 0 ? "return-path.bin" : "return-path-" + index + ".bin");
+            this.a = a;
+        }
+
+        /** 0 for the first connection accepted (the migration stream), then 1, 2, ... */
+        public int index() {
+            return index;
+        }
+
+        /** What the source sent on this connection. */
+        public Path streamFile() {
+            return streamFile;
+        }
+
+        /** What the destination sent back on this connection. */
+        public Path returnPathFile() {
+            return returnPathFile;
+        }
+
+        public long streamBytes() {
+            return streamBytes.get();
+        }
+
+        /** The proxy's end of its connection to the destination ("/127.0.0.1:PORT"): the peer the destination sees. */
+        public String destinationSide() {
+            return destinationSide;
+        }
+
+        public long returnPathBytes() {
+            return returnPathBytes.get();
+        }
+
+        boolean ended(long deadlineMillis) throws InterruptedException {
+            for (Thread t : new Thread[] {up, down}) {
+                if (t == null) {
+                    return false;
+                }
+                t.join(Math.max(1, deadlineMillis - System.currentTimeMillis()));
+                if (t.isAlive()) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        void close() {
+            for (SocketChannel c : new SocketChannel[] {a, b}) {
+                if (c != null) {
+                    try {
+                        c.close();
+                    } catch (IOException ignored) {
+                        // closing
+                    }
+                }
+            }
+        }
+
+        @Override
+        public String toString() {
+            return "connection " + index + " (" + destinationSide + "): " + streamBytes() + " B from the source, "
+                    + returnPathBytes() + " B back";
+        }
+    }
 
     public RecordingProxy(int targetPort, Path dir) throws IOException {
         this.targetPort = targetPort;
-        this.streamFile = dir.resolve("stream.bin");
-        this.returnPathFile = dir.resolve("return-path.bin");
+        this.dir = dir;
         server = ServerSocketChannel.open();
-        server.bind(new InetSocketAddress("127.0.0.1", 0), 1);
+        server.bind(new InetSocketAddress("127.0.0.1", 0), 16);
         acceptor = new Thread(this::run, "proxy-accept");
         acceptor.setDaemon(true);
         acceptor.start();
     }
 
     public int port() {
-        return ((InetSocketAddress) socketAddress()).getPort();
-    }
-
-    private java.net.SocketAddress socketAddress() {
         try {
-            return server.getLocalAddress();
+            return ((InetSocketAddress) server.getLocalAddress()).getPort();
         } catch (IOException e) {
             throw new IllegalStateException(e);
         }
     }
 
+    /** Every connection accepted so far, in accept order. */
+    public List<Connection> connections() {
+        return List.copyOf(connections);
+    }
+
+    /** The migration stream's recording (the first connection). */
     public Path streamFile() {
-        return streamFile;
+        return dir.resolve("stream.bin");
     }
 
+    /** The return path's recording (the first connection). */
     public Path returnPathFile() {
-        return returnPathFile;
-    }
-
-    public long streamBytes() {
-        return streamBytes.get();
-    }
-
-    public long returnPathBytes() {
-        return returnPathBytes.get();
+        return dir.resolve("return-path.bin");
     }
 
     private void run() {
         try {
-            a = server.accept();
-            server.close();
-            b = SocketChannel.open(new InetSocketAddress("127.0.0.1", targetPort));
-            a.socket().setTcpNoDelay(true);
-            b.socket().setTcpNoDelay(true);
-            up = pump(a, b, streamFile, streamBytes, "proxy-stream");
-            down = pump(b, a, returnPathFile, returnPathBytes, "proxy-return-path");
+            while (true) {
+                SocketChannel a = server.accept();
+                Connection c = new Connection(connections.size(), dir, a);
+                connections.add(c);
+                c.b = SocketChannel.open(new InetSocketAddress("127.0.0.1", targetPort));
+                c.destinationSide = String.valueOf(c.b.getLocalAddress());
+                a.socket().setTcpNoDelay(true);
+                c.b.socket().setTcpNoDelay(true);
+                String n = c.index == 0 ? "" : "-" + c.index;
+                c.up = pump(a, c.b, c.streamFile, c.streamBytes, "proxy-stream" + n);
+                c.down = pump(c.b, a, c.returnPathFile, c.returnPathBytes, "proxy-return-path" + n);
+            }
+        } catch (ClosedChannelException e) {
+            // closed: no more connections
         } catch (IOException e) {
             if (server.isOpen()) {
                 failure.compareAndSet(null, e);
@@ -126,16 +209,19 @@ public final class RecordingProxy implements AutoCloseable {
         return t;
     }
 
-    /** Waits until both directions have ended (or the timeout passed); true if they did. */
+    /**
+     * Stops accepting, then waits until both directions of every connection accepted have ended (or the
+     * timeout passed); true if they did and there was at least one connection.
+     */
     public boolean awaitEnd(long timeoutMillis) throws InterruptedException {
         long deadline = System.currentTimeMillis() + timeoutMillis;
+        closeServer();
         acceptor.join(Math.max(1, timeoutMillis));
-        for (Thread t : new Thread[] {up, down}) {
-            if (t == null) {
-                return false;
-            }
-            t.join(Math.max(1, deadline - System.currentTimeMillis()));
-            if (t.isAlive()) {
+        if (acceptor.isAlive() || connections.isEmpty()) {
+            return false;
+        }
+        for (Connection c : connections) {
+            if (!c.ended(deadline)) {
                 return false;
             }
         }
@@ -146,16 +232,17 @@ public final class RecordingProxy implements AutoCloseable {
         return failure.get();
     }
 
+    private void closeServer() {
+        try {
+            server.close();
+        } catch (IOException ignored) {
+            // closing
+        }
+    }
+
     @Override
     public void close() {
-        for (java.nio.channels.Channel c : new java.nio.channels.Channel[] {server, a, b}) {
-            if (c != null) {
-                try {
-                    c.close();
-                } catch (IOException ignored) {
-                    // closing
-                }
-            }
-        }
+        closeServer();
+        connections.forEach(Connection::close);
     }
 }
