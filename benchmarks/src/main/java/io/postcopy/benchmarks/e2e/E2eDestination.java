@@ -49,11 +49,12 @@ public final class E2eDestination {
         try (E2eCommon.Side side = new E2eCommon.Side(hugepage)) {
             AtomicReference<Workload> load = new AtomicReference<>();
             AtomicLong runAt = new AtomicLong();
-            WorkloadOptions wo = WorkloadOptions.builder().threads(threads).pattern(pattern).writeFraction(0)
-                    .checkReads(true).randomSeed(5).build();
+            // --threads 0: no guest here, the stream alone (what the migration moves when nothing competes for CPU)
+            WorkloadOptions wo = threads == 0 ? null : WorkloadOptions.builder().threads(threads).pattern(pattern)
+                    .writeFraction(0).checkReads(true).randomSeed(5).build();
             IncomingListener l = side.service.listen(null, IncomingOptions.defaults().onRun(() -> {
                 runAt.set(System.nanoTime());
-                load.set(Workloads.start(side.registry.byName(E2eCommon.BLOCK), wo));
+                if (wo != null) load.set(Workloads.start(side.registry.byName(E2eCommon.BLOCK), wo));
             }));
             System.out.println("PORT " + l.port());
             System.out.flush();
@@ -97,7 +98,10 @@ public final class E2eDestination {
                 kv(j, "fault_to_place_p99_us", E2eCommon.num(fs.latency().p99()));
                 kv(j, "fault_to_place_max_us", E2eCommon.num(fs.latency().max()));
             }
-            if (w != null) {
+            if (w == null) {
+                kv(j, "workload_threads", "0");
+                kv(j, "workload_read_mismatches", "0");    // no guest: nothing read
+            } else {
                 LatencySummary s = w.latency();
                 kv(j, "workload_threads", Integer.toString(threads));
                 kv(j, "workload_reads", Long.toString(w.reads()));

@@ -40,6 +40,7 @@ import java.util.regex.Pattern;
  * --backend anon|hugepage --json FILE --dest-heap 64m [--warmup 64M] [--preempt on|off] [--dest-jvm-opts "..."]
  * [--cpu-profile]</pre>
  * {@code --preempt} (default on): requested pages travel on a postcopy-preempt channel of their own.
+ * {@code --threads 0}: no guest on the destination, the stream alone (no faults, no latency figures).
  * {@code --source-guest-threads N} (default 1): writer threads on the source until the switch; 0 = none.
  * {@code --warmup}: each JVM first migrates a block of this size to itself (class loading, JNR stubs, JIT), as a
  * long-running source and destination would have done already; 0 measures cold JVMs.

@@ -184,6 +184,9 @@ public final class RecordingProxy implements AutoCloseable {
                     if (n < 0) {
                         break;
                     }
+                    // as the destination does: QEMU sets no TCP_NODELAY, so a delayed ACK here would hold its next
+                    // short write (Nagle) for up to 40 ms and the proxy would add latency a direct connection has not
+                    from.setOption(jdk.net.ExtendedSocketOptions.TCP_QUICKACK, true);
                     buf.flip();
                     ByteBuffer dup = buf.duplicate();
                     while (dup.hasRemaining()) {

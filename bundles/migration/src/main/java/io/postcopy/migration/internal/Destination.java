@@ -221,9 +221,11 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
                 }
             }
             boolean prefetched = buf.position() > 0;     // the first record, read to tie a preempt channel
+            boolean quickAck = QuickAck.supported(channel);
             for (;;) {
                 int n = prefetched ? 0 : channel.read(buf);
                 prefetched = false;
+                if (quickAck && n > 0) QuickAck.now(channel);
                 if (n > 0 && !anyBytes) anyBytes = true;
                 buf.flip();
                 if (decoder == null) {

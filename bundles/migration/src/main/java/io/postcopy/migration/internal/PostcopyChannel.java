@@ -55,9 +55,12 @@ final class PostcopyChannel implements StreamHandler {
         try {
             channel.configureBlocking(true);
             boolean prefetched = buf.position() > 0;     // the first record, read to tie this channel
+            boolean quickAck = QuickAck.supported(channel);
+            if (quickAck) QuickAck.now(channel);
             for (;;) {
                 int n = prefetched ? 0 : channel.read(buf);
                 prefetched = false;
+                if (quickAck && n > 0) QuickAck.now(channel);
                 buf.flip();
                 if (decoder == null && buf.hasRemaining()) {
                     List<RamBlockInfo> blocks = main.postcopyChannelBlocks();
