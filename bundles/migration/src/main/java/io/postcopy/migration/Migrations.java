@@ -26,6 +26,7 @@ public final class Migrations {
                                               int sendBufferSize, int receiveBufferSize, int stagingBatchSize,
                                               int maxPackageSize) {
         return new MigrationServiceImpl(registry, faultService,
-                new Settings("127.0.0.1", sendBufferSize, stagingBatchSize, maxPackageSize, receiveBufferSize));
+                new Settings("127.0.0.1", sendBufferSize, stagingBatchSize, maxPackageSize, receiveBufferSize,
+                        Settings.DEFAULTS.urgentThreadNice()));
     }
 }

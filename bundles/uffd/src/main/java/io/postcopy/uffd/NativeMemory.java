@@ -109,6 +109,24 @@ public final class NativeMemory {
     /** The calling thread's kernel id (what uffd reports with THREAD_ID). */
     public static int gettid() { return LIBC.gettid(); }
 
+    /**
+     * Sets the calling thread's nice value ({@code setpriority(PRIO_PROCESS, gettid(), nice)}: on Linux it
+     * applies to that one thread). A value below the current one needs CAP_SYS_NICE (or RLIMIT_NICE).
+     *
+     * @return false if the kernel refused (EPERM, EACCES): the thread keeps its priority
+     */
+    public static boolean setThreadNice(int nice) {
+        if (LIBC.setpriority(0, LIBC.gettid(), nice) == 0) return true;
+        int errno = Native.errno();
+        if (errno == Errno.EPERM || errno == Errno.EACCES) return false;
+        throw new UffdException("setpriority", "PRIO_PROCESS, tid, " + nice, errno);
+    }
+
+    /** The calling thread's nice value. */
+    public static int threadNice() {
+        return LIBC.getpriority(0, LIBC.gettid());
+    }
+
     // --- raw memory: jffi's MemoryIO, backed by Unsafe ---
 
     public static long allocate(long size) { return MEM.allocateMemory(size, true); }

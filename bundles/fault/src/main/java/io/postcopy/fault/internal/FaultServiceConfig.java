@@ -12,4 +12,9 @@ public @interface FaultServiceConfig {
     @AttributeDefinition(name = "Backend wait (ms)", description = "How long a placement waits for a placement backend "
             + "that supports its block (e.g. while a backend bundle is updated) before the migration fails")
     long backendWaitMillis() default 30000;
+
+    @AttributeDefinition(name = "Fault thread nice", description = "Nice value of the fault thread (-20..19). Below 0 "
+            + "it wins the CPU from the guest's and the bulk stream's threads, so a fault becomes a request at once; "
+            + "needs CAP_SYS_NICE, else the thread keeps the default priority (logged once)")
+    int faultThreadNice() default -5;
 }

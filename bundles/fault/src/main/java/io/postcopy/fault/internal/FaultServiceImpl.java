@@ -29,6 +29,7 @@ public final class FaultServiceImpl implements FaultService {
     private final HugePagePolicy hugePages;
     private volatile int faultBatch = 64;
     private volatile long backendWaitNanos = TimeUnit.SECONDS.toNanos(30);
+    private volatile int faultThreadNice = -5;
     private final List<Ranked> backends = new ArrayList<>();   // guarded by this; sorted by ranking, highest first
     private volatile List<Ranked> snapshot = List.of();
     private final List<Incoming> incoming = new CopyOnWriteArrayList<>();
@@ -41,7 +42,9 @@ public final class FaultServiceImpl implements FaultService {
         this.hugePages = hugePages;
     }
 
-    public void configure(int faultBatch, long backendWaitMillis) {
+    public void configure(int faultBatch, long backendWaitMillis, int faultThreadNice) {
+        if (faultThreadNice < -20 || faultThreadNice > 19) throw new IllegalArgumentException("faultThreadNice " + faultThreadNice + " not in -20..19");
+        this.faultThreadNice = faultThreadNice;
         if (faultBatch < 1 || faultBatch > 4096) throw new IllegalArgumentException("faultBatch " + faultBatch + " not in 1..4096");
         this.faultBatch = faultBatch;
         this.backendWaitNanos = TimeUnit.MILLISECONDS.toNanos(backendWaitMillis);
@@ -53,6 +56,7 @@ public final class FaultServiceImpl implements FaultService {
     HugePagePolicy hugePages() { return hugePages; }
     int faultBatch() { return faultBatch; }
     long backendWaitNanos() { return backendWaitNanos; }
+    int faultThreadNice() { return faultThreadNice; }
 
     HostSupportReport probe(long targetPageSize) {
         return HostSupport.probe(targetPageSize);

@@ -258,12 +258,24 @@ final class Incoming implements IncomingPostcopy {
 
     // ---- the fault thread: the seed's postcopy_ram_fault_thread ----
 
+    private static volatile boolean niceRefused;
+
+    /** The fault thread turns faults into requests: it should not wait for a CPU behind the guest or the stream. */
+    private void urgent(int nice) {
+        if (nice == 0 || niceRefused) return;
+        if (!io.postcopy.uffd.NativeMemory.setThreadNice(nice)) {
+            niceRefused = true;
+            LOG.warn("migration {}: the fault thread keeps the default priority: nice {} refused (needs CAP_SYS_NICE)", id, nice);
+        }
+    }
+
     private void faultLoop(CountDownLatch running) {
         Userfaultfd u = uffd;
         BlockState last = null;
         try (io.postcopy.uffd.UffdMessages msgs = new io.postcopy.uffd.UffdMessages(service.faultBatch());
              io.postcopy.uffd.Poller poller = new io.postcopy.uffd.Poller(u.fd(), quit.fd())) {
             boolean tids = u.enabled(UffdFeature.THREAD_ID);
+            urgent(service.faultThreadNice());
             running.countDown();
             for (;;) {
                 if (poller.poll(-1) == 0) continue;

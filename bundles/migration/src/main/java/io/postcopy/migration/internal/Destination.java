@@ -636,6 +636,10 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         else p.placePages(local[bi], offset, src, length);
     }
 
+    int urgentThreadNice() {
+        return service.settings().urgentThreadNice();
+    }
+
     boolean hasPostcopyChannel() {
         return postcopyChannel != null;
     }

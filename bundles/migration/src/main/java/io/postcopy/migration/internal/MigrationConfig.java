@@ -25,6 +25,14 @@ public @interface MigrationConfig {
     @AttributeDefinition(description = "SO_RCVBUF of accepted connections (bytes); 0 = kernel default")
     int receiveBufferSize() default 128 * 1024;
 
+    /**
+     * A requested page passes the source's return-path thread and the destination's postcopy-preempt channel
+     * thread; below 0 they win the CPU from the guest's and the bulk stream's threads.
+     */
+    @AttributeDefinition(description = "Nice value (-20..19) of the threads a requested page passes (source return path, "
+            + "destination postcopy-preempt channel); needs CAP_SYS_NICE below 0, else they keep the default (logged once)")
+    int urgentThreadNice() default -5;
+
     @AttributeDefinition(description = "Bytes of contiguous pages gathered before one placement; 4096 = one UFFDIO_COPY per page")
     int stagingBatchSize() default 65536;
 }

@@ -37,7 +37,8 @@ public class MigrationServiceComponent implements MigrationService {
     }
 
     private static Settings settings(MigrationConfig c) {
-        return new Settings(c.listenAddress(), c.sendBufferSize(), c.stagingBatchSize(), c.maxPackageSize(), c.receiveBufferSize());
+        return new Settings(c.listenAddress(), c.sendBufferSize(), c.stagingBatchSize(), c.maxPackageSize(), c.receiveBufferSize(),
+                c.urgentThreadNice());
     }
 
     private synchronized void openConfigured(MigrationConfig c) {

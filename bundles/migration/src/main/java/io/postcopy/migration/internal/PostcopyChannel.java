@@ -53,6 +53,7 @@ final class PostcopyChannel implements StreamHandler {
         bufAddr = PageBuffers.address(buf);
         StreamDecoder decoder = null;
         try {
+            Urgent.thread(main.urgentThreadNice(), "postcopy-preempt channel " + peer);
             channel.configureBlocking(true);
             boolean prefetched = buf.position() > 0;     // the first record, read to tie this channel
             boolean quickAck = QuickAck.supported(channel);

@@ -8,15 +8,19 @@ package io.postcopy.migration.internal;
  * @param stagingBatchSize bytes of contiguous pages gathered before one placement on the destination
  * @param maxPackageSize   cap on an incoming PACKAGED blob
  * @param receiveBufferSize SO_RCVBUF of accepted connections; 0 = kernel default
+ * @param urgentThreadNice nice value of the threads on a requested page's way (the source's return-path
+ *                         thread, the destination's postcopy-preempt channel thread); 0 = unchanged
  */
 public record Settings(String listenAddress, int sendBufferSize, int stagingBatchSize, int maxPackageSize,
-                       int receiveBufferSize) {
-    public static final Settings DEFAULTS = new Settings("127.0.0.1", 128 * 1024, 64 * 1024, 64 << 20, 128 * 1024);
+                       int receiveBufferSize, int urgentThreadNice) {
+    public static final Settings DEFAULTS = new Settings("127.0.0.1", 128 * 1024, 64 * 1024, 64 << 20, 128 * 1024, -5);
 
     public Settings {
         if (stagingBatchSize < 4096 || stagingBatchSize % 4096 != 0)
             throw new IllegalArgumentException("stagingBatchSize must be a multiple of 4096: " + stagingBatchSize);
         if (sendBufferSize < 0 || receiveBufferSize < 0 || maxPackageSize <= 0)
             throw new IllegalArgumentException("bad sendBufferSize " + sendBufferSize + " or maxPackageSize " + maxPackageSize);
+        if (urgentThreadNice < -20 || urgentThreadNice > 19)
+            throw new IllegalArgumentException("urgentThreadNice " + urgentThreadNice + " not in -20..19");
     }
 }

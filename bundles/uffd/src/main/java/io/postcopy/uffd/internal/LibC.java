@@ -29,4 +29,6 @@ public interface LibC {
     int memcmp(long a, long b, long n);
     long sysconf(int name);
     int gettid();
+    @SaveError int setpriority(int which, int who, int prio);
+    @SaveError int getpriority(int which, int who);
 }
