@@ -56,10 +56,6 @@ class QemuToKarafIT {
     /** postcopy:status detail, destination side: {@code Preempt    /127.0.0.1:PORT, N pages, M zero pages}. */
     static final Pattern PREEMPT = Pattern.compile("\\nPreempt    /127\\.0\\.0\\.1:(\\d+), (\\d+) pages, (\\d+) zero pages\\r?\\n");
 
-    /** The RAM blocks of QEMU 7.2 {@code -machine pc -nodefaults} with the firmware guest (docs/interop.md). */
-    static final List<String> QEMU_BLOCKS = List.of("pc.ram", "/rom@etc/acpi/tables", "pc.bios", "pc.rom",
-            "/rom@etc/table-loader", "/rom@etc/acpi/rsdp");
-
     private static final Set<Integer> TAKEN = new HashSet<>();
     private static KarafInstance karaf;
     private static QemuProcess source;
@@ -98,8 +94,10 @@ class QemuToKarafIT {
         long t0 = System.nanoTime();
         // Karaf: the destination, as an administrator types it
         int port = KarafInstance.freePort(TAKEN);
-        String l = karaf.client("postcopy:listen --workload uniform " + port);
-        assertTrue(l.contains("Listening on 127.0.0.1:" + port + " as listen-" + port + ", uniform reader at RUN"), l);
+        // one reader, on pc.ram only (QEMU's ROM blocks need none), reads not checked: QEMU's memory is no workload image
+        String l = karaf.client("postcopy:listen --workload uniform --workload-blocks pc.ram --no-check " + port);
+        assertTrue(l.contains("Listening on 127.0.0.1:" + port + " as listen-" + port
+                + ", uniform reader at RUN on pc.ram, reads not checked"), l);
         assertFalse(l.contains("block prefix"), "no prefix: QEMU's block names are kept\n" + l);
 
         // QEMU: the firmware-only guest, as in QemuToPostcopyIT
@@ -141,13 +139,11 @@ class QemuToKarafIT {
         // the source is paused for good: its pc.ram file is the content the destination must hold
         byte[] expected = PageDigest.ofFile(source.ramFile(), 0, RAM);
 
-        // The listener's read-only workloads (one flat-out reader per migrated block: 6 threads on QEMU's 6 blocks)
-        // have done their part (faults during postcopy); stopped, one bin/client call, so that they do not slow
-        // every later command down. The one on pc.ram read and never wrote.
-        StringBuilder stop = new StringBuilder();
-        for (String b : QEMU_BLOCKS) stop.append(stop.length() == 0 ? "" : "; ").append("postcopy:workload stop ").append(b);
-        String stopped = karaf.client(stop.toString());
-        for (String b : QEMU_BLOCKS) assertTrue(stopped.contains("Stopped workload on block " + b + ": "), stopped);
+        // The listener's reader has done its part (faults during postcopy); stopped, so that it does not slow every
+        // later command down. It read and never wrote; the ROM blocks got none.
+        String stopped = karaf.client("postcopy:workload stop pc.ram; postcopy:workload list");
+        assertTrue(stopped.contains("Stopped workload on block pc.ram: "), stopped);
+        assertTrue(stopped.contains("no workloads"), "the ROM blocks got no reader:\n" + stopped);
         assertFalse(stopped.contains("\nFailed: "), stopped);
         Matcher ws = Pattern.compile("Stopped workload on block pc\\.ram: (\\d+) reads, (\\d+) writes").matcher(stopped);
         assertTrue(ws.find(), stopped);

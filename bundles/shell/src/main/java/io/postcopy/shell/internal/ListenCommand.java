@@ -10,7 +10,10 @@ import io.postcopy.workload.Workload;
 import io.postcopy.workload.WorkloadOptions;
 import io.postcopy.workload.WorkloadService;
 import java.net.InetSocketAddress;
+import java.util.HashSet;
+import java.util.List;
 import java.util.Locale;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicReference;
 import org.apache.karaf.shell.api.action.Argument;
 import org.apache.karaf.shell.api.action.Command;
@@ -42,6 +45,16 @@ public class ListenCommand extends MigrationCommandSupport {
     @Completion(PatternCompleter.class)
     String workload;
 
+    @Option(name = "--workload-blocks", multiValued = true,
+            description = "Only these blocks (the source's names, comma separated or repeated) get a reader; default "
+                    + "all (QEMU also sends small ROM blocks: --workload-blocks pc.ram)")
+    List<String> workloadBlocks;
+
+    @Option(name = "--no-check",
+            description = "Do not check what the reader reads against the workload's page images (for memory our "
+                    + "workload did not write, e.g. a QEMU guest's): reads only fault pages in")
+    boolean noCheck;
+
     @Reference
     WorkloadService workloads;
 
@@ -49,7 +62,10 @@ public class ListenCommand extends MigrationCommandSupport {
     protected Object run() {
         int p = port(port, 0);
         WorkloadOptions wo = workload == null ? null : WorkloadOptions.builder().threads(1)
-                .pattern(WorkloadCommand.pattern(workload)).writeFraction(0).checkReads(true).build();
+                .pattern(WorkloadCommand.pattern(workload)).writeFraction(0).checkReads(!noCheck).build();
+        Set<String> only = new HashSet<>();
+        if (workloadBlocks != null) for (String b : workloadBlocks) for (String n : b.split(",")) if (!n.isBlank()) only.add(prefix + n.trim());
+        this.readerBlocks = only;
         AtomicReference<IncomingListener> self = new AtomicReference<>();
         GuestControl guest = GuestControl.of(() -> eachBlock(self.get(), false, null), () -> eachBlock(self.get(), true, wo));
         IncomingListener l = migrations.listen(new InetSocketAddress(bind, p),
@@ -57,11 +73,15 @@ public class ListenCommand extends MigrationCommandSupport {
         self.set(l);
         out().println("Listening on " + l.address().getAddress().getHostAddress() + ":" + l.port() + " as listen-"
                 + l.port() + (prefix.isEmpty() ? "" : ", block prefix \"" + prefix + "\"")
-                + (workload == null ? "" : ", " + workload.toLowerCase(Locale.ROOT) + " reader at RUN"));
+                + (workload == null ? "" : ", " + workload.toLowerCase(Locale.ROOT) + " reader at RUN"
+                        + (readerBlocks.isEmpty() ? "" : " on " + String.join(", ", new java.util.TreeSet<>(readerBlocks)))
+                        + (noCheck ? ", reads not checked" : "")));
         out().println("Migrations appear as in-N in postcopy:status; postcopy:cancel listen-" + l.port()
                 + " closes it");
         return null;
     }
+
+    private Set<String> readerBlocks = Set.of();
 
     /** The guest of the listener's live migrations: their blocks' workloads, started or resumed, or paused. */
     private void eachBlock(IncomingListener l, boolean resume, WorkloadOptions startWith) {
@@ -74,7 +94,7 @@ public class ListenCommand extends MigrationCommandSupport {
                     if (w != null) w.pause();
                 } else if (w != null) {
                     w.resume();
-                } else if (startWith != null) {
+                } else if (startWith != null && (readerBlocks.isEmpty() || readerBlocks.contains(b.idstr()))) {
                     workloads.start(b.idstr(), startWith);
                 }
             }
