@@ -258,4 +258,13 @@ public final class KarafInstance {
         });
         if (jvm.isEmpty()) System.out.println(this + ": no karaf.pid; bin/stop only");
     }
+
+    /** Removes {@code dir} and everything in it (a passed run's folders); says so if it cannot. */
+    public static void deleteTree(Path dir) {
+        try (var files = java.nio.file.Files.walk(dir)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        } catch (IOException e) {
+            System.out.println("could not remove " + dir + ": " + e);
+        }
+    }
 }

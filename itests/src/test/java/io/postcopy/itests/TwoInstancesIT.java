@@ -6,10 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 import java.io.File;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Comparator;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -63,11 +61,7 @@ class TwoInstancesIT {
             if (i != null) i.stop();
         }
         if (passed && run != null) { // a failed run keeps its folders (karaf.log, start.out) for the diagnosis
-            try (var files = Files.walk(run)) {
-                files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-            } catch (IOException e) {
-                System.out.println("could not remove " + run + ": " + e);
-            }
+            KarafInstance.deleteTree(run);
         }
     }
 

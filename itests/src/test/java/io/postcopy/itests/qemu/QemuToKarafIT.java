@@ -7,13 +7,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledIf;
 
 import java.io.File;
-import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.Comparator;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -81,11 +79,7 @@ class QemuToKarafIT {
             karaf.stop(); // bin/stop, the JVM of karaf.pid killed if still there after 30 s
         }
         if (passed && run != null) { // a failed run keeps its folders (karaf.log, qemu.log) for the diagnosis
-            try (var files = Files.walk(run)) {
-                files.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
-            } catch (IOException e) {
-                System.out.println("could not remove " + run + ": " + e);
-            }
+            KarafInstance.deleteTree(run);
         }
     }
 

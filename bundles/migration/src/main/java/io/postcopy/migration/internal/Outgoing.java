@@ -468,33 +468,38 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
 
     /** One block page as PAGE/ZERO records, read straight from the block's memory. */
     private void sendPage(int bi, long page, boolean postcopy) throws IOException {
-        RamBlockInfo info = infos[bi];
-        long off = page << shift[bi];
-        long addr = blocks.get(bi).hostAddress() + off;
         int targets = 1 << (shift[bi] - TARGET_SHIFT);
         if (!partOpen) {
             enc.writeSectionPart(SectionType.PART, DeviceStates.RAM_SECTION_ID);
             partOpen = true;
             partRecords = 0;
         }
-        long np = pages, nz = zeroPages;
-        for (int k = 0; k < targets; k++, off += TARGET_PAGE, addr += TARGET_PAGE) {
-            if (NativeMemory.isZero(addr, TARGET_PAGE)) {
-                enc.writeZero(info, off, 0);
-                nz++;
-            } else {
-                enc.writePage(info, off, addr);
-                np++;
-                if (postcopy) postcopyPageBytes += TARGET_PAGE;
-            }
-        }
-        pages = np;
-        zeroPages = nz;
+        int zeros = writeBlockPage(enc, bi, page);
+        pages += targets - zeros;
+        zeroPages += zeros;
+        if (postcopy) postcopyPageBytes += (long) (targets - zeros) * TARGET_PAGE;
         sent[bi].set(page);
         stale[bi].clear(page);
         unsentPages -= targets;
         partRecords += targets;
         if (partRecords >= RECORDS_PER_SECTION) endPart();
+    }
+
+    /** One block page as PAGE/ZERO records on {@code e}, read straight from the block; returns the zero target pages. */
+    private int writeBlockPage(StreamEncoder e, int bi, long page) throws IOException {
+        RamBlockInfo info = infos[bi];
+        long off = page << shift[bi];
+        long addr = blocks.get(bi).hostAddress() + off;
+        int targets = 1 << (shift[bi] - TARGET_SHIFT), zeros = 0;
+        for (int k = 0; k < targets; k++, off += TARGET_PAGE, addr += TARGET_PAGE) {
+            if (NativeMemory.isZero(addr, TARGET_PAGE)) {
+                e.writeZero(info, off, 0);
+                zeros++;
+            } else {
+                e.writePage(info, off, addr);
+            }
+        }
+        return zeros;
     }
 
     private void endPart() throws IOException {
@@ -577,23 +582,11 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
                 requestsSkipped++;     // on its way on the main stream, or everything is sent
                 return;
             }
-            RamBlockInfo info = infos[bi];
-            long off = page << shift[bi];
-            long addr = blocks.get(bi).hostAddress() + off;
             int targets = 1 << (shift[bi] - TARGET_SHIFT);
-            long np = preemptPages, nz = preemptZeroPages;
-            for (int k = 0; k < targets; k++, off += TARGET_PAGE, addr += TARGET_PAGE) {
-                if (NativeMemory.isZero(addr, TARGET_PAGE)) {
-                    preemptEnc.writeZero(info, off, 0);
-                    nz++;
-                } else {
-                    preemptEnc.writePage(info, off, addr);
-                    np++;
-                }
-            }
+            int zeros = writeBlockPage(preemptEnc, bi, page);
             preemptEnc.flush();
-            preemptPages = np;
-            preemptZeroPages = nz;
+            preemptPages += targets - zeros;
+            preemptZeroPages += zeros;
             requestedPages++;
             lastRequested = ((long) bi << 48) | page;
         }
