@@ -63,9 +63,14 @@ public enum RamFlag {
         return supported;
     }
 
-    /** The lowest flag set in {@code flags} that this codec refuses, or {@code null}. */
+    private static final RamFlag[] ALL = values();
+
+    /** The lowest flag set in {@code flags} that this codec refuses, or {@code null}. Called per record: no allocation. */
     public static RamFlag firstUnsupported(int flags) {
-        for (RamFlag f : values()) {
+        if ((flags & UNSUPPORTED_MASK) == 0) {
+            return null;
+        }
+        for (RamFlag f : ALL) {
             if (!f.supported && (flags & f.bit) != 0) {
                 return f;
             }
