@@ -69,7 +69,11 @@ class CancelAndCutTest {
         assertThat(out.get().failure()).hasValue("cancelled on the source");
         IncomingMigration in = waitFor(l);
         assertThat(in.awaitCompletion(Duration.ofSeconds(30))).isEqualTo(MigrationState.FAILED);
-        assertThat(in.failure()).hasValueSatisfying(f -> assertThat(f).startsWith("connection closed by the source in POSTCOPY: TRUNCATED at offset "));
+        // the source closes its sockets: FIN (end of input), or RST when the destination's requests were still
+        // unread there (the kernel resets such a connection on close)
+        assertThat(in.failure()).hasValueSatisfying(f -> assertThat(f).satisfiesAnyOf(
+                g -> assertThat(g).startsWith("connection closed by the source in POSTCOPY: TRUNCATED at offset "),
+                g -> assertThat(g).startsWith("connection to the source failed in POSTCOPY: SocketException: Connection reset")));
         assertMissing(in);
         assertThat(dst.registry.byName("pc.ram")).isNull();
         assertThat(reader.get().isRunning()).isFalse();
