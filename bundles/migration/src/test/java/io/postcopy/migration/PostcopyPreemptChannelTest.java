@@ -160,6 +160,31 @@ class PostcopyPreemptChannelTest {
     }
 
     /**
+     * Nothing was requested (the migration converged in precopy): the source writes the channel's EOS right after
+     * the main stream's EOF, which can reach us before the main thread has read LISTEN. Not a violation: the
+     * channel waits for LISTEN, and the migration completes (seen in TwoInstancesIT).
+     */
+    @Test
+    void eosOnTheChannelBeforeTheMainStreamReachedListenIsFine() throws Exception {
+        IncomingListener listener = dst.service.listen(null, IncomingOptions.defaults());
+        try (SocketChannel main = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()));
+             SocketChannel extra = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
+            write(main, setupAndPrecopy());
+            IncomingMigration in = awaitMain(listener);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while (in.postcopyChannel().isEmpty() && System.nanoTime() < deadline) Thread.sleep(5);
+            assertThat(in.postcopyChannel()).as("tied by its silence").isPresent();
+            write(extra, HexFormat.of().parseHex("0000000000000010"));     // EOS, while the main stream is in precopy
+            Thread.sleep(50);
+            assertThat(in.state()).as("%s", in.failure()).isEqualTo(MigrationState.PRECOPY);
+            write(main, switchToPostcopy());
+            write(main, end());
+            assertThat(in.awaitCompletion(Duration.ofSeconds(10))).as("%s", in.failure()).isEqualTo(MigrationState.COMPLETED);
+            assertThat(in.postcopyChannel()).hasValueSatisfying(c -> assertThat(c).endsWith(", 0 pages, 0 zero pages"));
+        }
+    }
+
+    /**
      * Two sources on one host, accepted main A, main B, then the channels of A and B: neither channel can be
      * tied by host and time, each is tied by its first page (B's channel sends first).
      */

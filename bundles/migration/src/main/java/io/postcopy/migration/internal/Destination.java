@@ -623,6 +623,11 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         postcopyChannel = new PostcopyChannel(this, extra.channel, extra.peer);
     }
 
+    /** From the postcopy channel's thread: waits until this migration listens (LISTEN read) or has ended. */
+    void awaitListeningOrEnd() {
+        while (!listening && !state().isFinal()) java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+    }
+
     /** From the postcopy channel's thread, at its first bytes: the block list, once postcopy listens. */
     List<RamBlockInfo> postcopyChannelBlocks() throws IOException {
         if (!listening) throw new Refused("bytes on the postcopy-preempt channel before POSTCOPY_LISTEN");

@@ -63,7 +63,17 @@ final class PostcopyChannel implements StreamHandler {
                 prefetched = false;
                 if (quickAck && n > 0) QuickAck.now(channel);
                 buf.flip();
+                if (decoder == null && buf.remaining() < 8 && n >= 0) {
+                    buf.compact();       // the first record's header first
+                    continue;
+                }
                 if (decoder == null && buf.hasRemaining()) {
+                    if (buf.getLong(buf.position()) == io.postcopy.codec.RamFlag.EOS.bit()) {
+                        // EOS first: nothing was requested. The source writes it right after the main stream's
+                        // EOF, so it can come before the main thread has read LISTEN (a migration that converged
+                        // in precopy): wait for that instead of calling it a protocol violation
+                        main.awaitListeningOrEnd();
+                    }
                     List<RamBlockInfo> blocks = main.postcopyChannelBlocks();
                     decoder = StreamDecoder.forPostcopyChannel(this, DecoderOptions.defaults(), blocks);
                     long largest = 0;
