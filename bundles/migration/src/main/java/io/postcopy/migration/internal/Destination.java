@@ -623,6 +623,10 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         postcopyChannel = new PostcopyChannel(this, extra.channel, extra.peer);
     }
 
+    boolean isListening() {
+        return listening;
+    }
+
     /** From the postcopy channel's thread: waits until this migration listens (LISTEN read) or has ended. */
     void awaitListeningOrEnd() {
         while (!listening && !state().isFinal()) java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);

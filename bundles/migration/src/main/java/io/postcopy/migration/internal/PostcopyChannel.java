@@ -90,6 +90,12 @@ final class PostcopyChannel implements StreamHandler {
                 if (done) break;
                 if (n < 0) {
                     closedBySource = true;
+                    if (decoder == null && !main.isListening()) {
+                        // postcopy never started (a precopy-only end): QEMU closes the unused channel without EOS
+                        AbstractMigration.LOG.info("postcopy-preempt channel {} closed unused", peer);
+                        eos = true;
+                        break;
+                    }
                     if (decoder == null) throw new Refused("closed by the source before any page or EOS");
                     decoder.finish();
                 }
