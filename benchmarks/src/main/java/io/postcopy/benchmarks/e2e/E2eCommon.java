@@ -37,8 +37,10 @@ final class E2eCommon {
     /** One side: its own registry, fault service (with the anon and, if asked, the hugepage backend) and service. */
     static final class Side implements AutoCloseable {
         final RamBlockRegistry registry = RamBlocks.newRegistry();
+        /** -De2e.fifo=N (set by --realtime N): the threads on a request's way run SCHED_FIFO N; 0 = nice -5. */
+        final int fifo = Integer.getInteger("e2e.fifo", 0);
         final FaultService faults = FaultHandlers.newService(registry, Policies.newBalloonInhibitor(),
-                Policies.newMemoryLockPolicy(false), Policies.newHugePagePolicy(true));
+                Policies.newMemoryLockPolicy(false), Policies.newHugePagePolicy(true), -5, fifo);
         final MigrationService service;
 
         Side(boolean hugepage) {
@@ -46,7 +48,7 @@ final class E2eCommon {
             if (hugepage) faults.addBackend(new HugePagePlacementBackend(), 10);
             int snd = Integer.getInteger("e2e.sndbuf", 128 * 1024), rcv = Integer.getInteger("e2e.rcvbuf", 128 * 1024);
             int staging = Integer.getInteger("e2e.staging", 64 * 1024);
-            service = Migrations.newService(registry, faults, snd, rcv, staging, 64 << 20);
+            service = Migrations.newService(registry, faults, snd, rcv, staging, 64 << 20, -5, fifo);
         }
 
         @Override

@@ -40,6 +40,7 @@ import java.util.regex.Pattern;
  * --backend anon|hugepage --json FILE --dest-heap 64m [--warmup 64M] [--preempt on|off] [--dest-jvm-opts "..."]
  * [--cpu-profile]</pre>
  * {@code --preempt} (default on): requested pages travel on a postcopy-preempt channel of their own.
+ * {@code --realtime N}: the threads on a request's way (fault, return path, preempt channel) run SCHED_FIFO N.
  * {@code --threads 0}: no guest on the destination, the stream alone (no faults, no latency figures).
  * {@code --source-guest-threads N} (default 1): writer threads on the source until the switch; 0 = none.
  * {@code --warmup}: each JVM first migrates a block of this size to itself (class loading, JNR stubs, JIT), as a
@@ -51,6 +52,7 @@ public final class E2eSource {
 
     public static void main(String[] argv) throws Exception {
         Map<String, String> a = E2eCommon.args(argv);
+        if (a.containsKey("realtime")) System.setProperty("e2e.fifo", a.get("realtime"));   // before any Side
         long size = E2eCommon.parseSize(a.getOrDefault("size", "1G"));
         String mode = a.getOrDefault("mode", "postcopy");
         if (!mode.equals("postcopy") && !mode.equals("hybrid")) throw new IllegalArgumentException("--mode postcopy|hybrid");
@@ -82,7 +84,7 @@ public final class E2eSource {
             cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
             cmd.add("-Xmx" + destHeap);
             for (String o : a.getOrDefault("dest-jvm-opts", "").trim().split("\\s+")) if (!o.isEmpty()) cmd.add(o);
-            for (String p : new String[] {"e2e.sndbuf", "e2e.rcvbuf", "e2e.staging"})
+            for (String p : new String[] {"e2e.sndbuf", "e2e.rcvbuf", "e2e.staging", "e2e.fifo"})
                 if (System.getProperty(p) != null) cmd.add("-D" + p + "=" + System.getProperty(p));
             cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), E2eDestination.class.getName(),
                     "--result", destJson.toString(), "--digest", destDigest.toString(), "--pattern", pattern,
@@ -151,6 +153,7 @@ public final class E2eSource {
             kv(j, "threads", Integer.toString(threads));
             kv(j, "backend", E2eCommon.str(backend));
             kv(j, "preempt", E2eCommon.str(preempt));
+            kv(j, "realtime", a.getOrDefault("realtime", "0"));
             if (mode.equals("hybrid")) kv(j, "precopy_seconds", E2eCommon.num(precopySeconds));
             kv(j, "dest_heap", E2eCommon.str(destHeap));
             kv(j, "warmup", E2eCommon.str(warmup));

@@ -14,4 +14,16 @@ public final class FaultHandlers {
                                           MemoryLockPolicy memoryLock, HugePagePolicy hugePages) {
         return new FaultServiceImpl(registry, balloon, memoryLock, hugePages);
     }
+
+    /**
+     * As above, with the fault thread's scheduling (the configuration's {@code faultThreadNice} and
+     * {@code faultThreadFifoPriority}: 0 = the nice value applies, 1..99 = SCHED_FIFO at that priority).
+     */
+    public static FaultService newService(RamBlockRegistry registry, BalloonInhibitor balloon,
+                                          MemoryLockPolicy memoryLock, HugePagePolicy hugePages, int faultThreadNice,
+                                          int faultThreadFifoPriority) {
+        FaultServiceImpl s = new FaultServiceImpl(registry, balloon, memoryLock, hugePages);
+        s.configure(64, 30_000, faultThreadNice, faultThreadFifoPriority);
+        return s;
+    }
 }

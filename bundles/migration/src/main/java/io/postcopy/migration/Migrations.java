@@ -27,6 +27,18 @@ public final class Migrations {
                                               int maxPackageSize) {
         return new MigrationServiceImpl(registry, faultService,
                 new Settings("127.0.0.1", sendBufferSize, stagingBatchSize, maxPackageSize, receiveBufferSize,
-                        Settings.DEFAULTS.urgentThreadNice()));
+                        Settings.DEFAULTS.urgentThreadNice(), 0));
+    }
+
+    /**
+     * As above, with the scheduling of the threads a requested page passes (the configuration's
+     * {@code urgentThreadNice} and {@code urgentThreadFifoPriority}: 0 = the nice value applies, 1..99 = SCHED_FIFO).
+     */
+    public static MigrationService newService(RamBlockRegistry registry, FaultService faultService,
+                                              int sendBufferSize, int receiveBufferSize, int stagingBatchSize,
+                                              int maxPackageSize, int urgentThreadNice, int urgentThreadFifoPriority) {
+        return new MigrationServiceImpl(registry, faultService,
+                new Settings("127.0.0.1", sendBufferSize, stagingBatchSize, maxPackageSize, receiveBufferSize,
+                        urgentThreadNice, urgentThreadFifoPriority));
     }
 }

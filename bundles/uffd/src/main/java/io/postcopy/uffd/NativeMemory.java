@@ -122,6 +122,28 @@ public final class NativeMemory {
         throw new UffdException("setpriority", "PRIO_PROCESS, tid, " + nice, errno);
     }
 
+    /**
+     * Makes the calling thread SCHED_FIFO at {@code priority} (1..99): it then runs as soon as it wakes, ahead of
+     * every ordinary thread (the kernel's RT throttling still leaves them 5 % of each CPU). For threads that sleep
+     * most of the time and do a short piece of work per wake-up. Needs CAP_SYS_NICE (or RLIMIT_RTPRIO).
+     *
+     * @return false if the kernel refused (EPERM): the thread keeps its policy
+     */
+    public static boolean setThreadRealtime(int priority) {
+        if (priority < 1 || priority > 99) throw new IllegalArgumentException("SCHED_FIFO priority " + priority + " not in 1..99");
+        long a = Native.scratch();
+        MEM.putInt(a, priority);               // struct sched_param { int sched_priority; }
+        if (LIBC.sched_setscheduler(0, 1 /* SCHED_FIFO */, a) == 0) return true;
+        int errno = Native.errno();
+        if (errno == Errno.EPERM || errno == Errno.EACCES) return false;
+        throw new UffdException("sched_setscheduler", "SCHED_FIFO, " + priority, errno);
+    }
+
+    /** The calling thread's scheduling policy (0 SCHED_OTHER, 1 SCHED_FIFO, ...). */
+    public static int threadPolicy() {
+        return LIBC.sched_getscheduler(0);
+    }
+
     /** The calling thread's nice value. */
     public static int threadNice() {
         return LIBC.getpriority(0, LIBC.gettid());

@@ -55,4 +55,23 @@ class ThreadNiceTest {
         }
         u.join();
     }
+
+    @Test
+    void realtimeAppliesToTheCallingThreadOnly() throws Exception {
+        AtomicInteger policy = new AtomicInteger(-1), tid = new AtomicInteger();
+        AtomicReference<Boolean> set = new AtomicReference<>();
+        Thread t = new Thread(() -> {
+            tid.set(NativeMemory.gettid());
+            set.set(NativeMemory.setThreadRealtime(1));
+            policy.set(NativeMemory.threadPolicy());
+        });
+        t.start();
+        t.join();
+        boolean root = "root".equals(System.getProperty("user.name"));
+        assertThat(set.get()).as("SCHED_FIFO as %s", System.getProperty("user.name")).isEqualTo(root);
+        assertThat(policy.get()).isEqualTo(root ? 1 : 0);
+        assertThat(NativeMemory.threadPolicy()).as("this thread is untouched").isZero();
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> NativeMemory.setThreadRealtime(0))
+                .isInstanceOf(IllegalArgumentException.class);
+    }
 }

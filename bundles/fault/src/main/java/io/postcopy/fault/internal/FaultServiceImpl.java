@@ -29,7 +29,7 @@ public final class FaultServiceImpl implements FaultService {
     private final HugePagePolicy hugePages;
     private volatile int faultBatch = 64;
     private volatile long backendWaitNanos = TimeUnit.SECONDS.toNanos(30);
-    private volatile int faultThreadNice = -5;
+    private volatile int faultThreadNice = -5, faultThreadFifoPriority;
     private final List<Ranked> backends = new ArrayList<>();   // guarded by this; sorted by ranking, highest first
     private volatile List<Ranked> snapshot = List.of();
     private final List<Incoming> incoming = new CopyOnWriteArrayList<>();
@@ -43,6 +43,13 @@ public final class FaultServiceImpl implements FaultService {
     }
 
     public void configure(int faultBatch, long backendWaitMillis, int faultThreadNice) {
+        configure(faultBatch, backendWaitMillis, faultThreadNice, 0);
+    }
+
+    public void configure(int faultBatch, long backendWaitMillis, int faultThreadNice, int faultThreadFifoPriority) {
+        if (faultThreadFifoPriority < 0 || faultThreadFifoPriority > 99)
+            throw new IllegalArgumentException("faultThreadFifoPriority " + faultThreadFifoPriority + " not in 0..99");
+        this.faultThreadFifoPriority = faultThreadFifoPriority;
         if (faultThreadNice < -20 || faultThreadNice > 19) throw new IllegalArgumentException("faultThreadNice " + faultThreadNice + " not in -20..19");
         this.faultThreadNice = faultThreadNice;
         if (faultBatch < 1 || faultBatch > 4096) throw new IllegalArgumentException("faultBatch " + faultBatch + " not in 1..4096");
@@ -57,6 +64,7 @@ public final class FaultServiceImpl implements FaultService {
     int faultBatch() { return faultBatch; }
     long backendWaitNanos() { return backendWaitNanos; }
     int faultThreadNice() { return faultThreadNice; }
+    int faultThreadFifoPriority() { return faultThreadFifoPriority; }
 
     HostSupportReport probe(long targetPageSize) {
         return HostSupport.probe(targetPageSize);

@@ -261,11 +261,13 @@ final class Incoming implements IncomingPostcopy {
     private static volatile boolean niceRefused;
 
     /** The fault thread turns faults into requests: it should not wait for a CPU behind the guest or the stream. */
-    private void urgent(int nice) {
-        if (nice == 0 || niceRefused) return;
-        if (!io.postcopy.uffd.NativeMemory.setThreadNice(nice)) {
+    private void urgent(int nice, int fifo) {
+        if ((nice == 0 && fifo == 0) || niceRefused) return;
+        boolean ok = fifo > 0 ? io.postcopy.uffd.NativeMemory.setThreadRealtime(fifo) : io.postcopy.uffd.NativeMemory.setThreadNice(nice);
+        if (!ok) {
             niceRefused = true;
-            LOG.warn("migration {}: the fault thread keeps the default priority: nice {} refused (needs CAP_SYS_NICE)", id, nice);
+            LOG.warn("migration {}: the fault thread keeps the default priority: {} refused (needs CAP_SYS_NICE)", id,
+                    fifo > 0 ? "SCHED_FIFO " + fifo : "nice " + nice);
         }
     }
 
@@ -275,7 +277,7 @@ final class Incoming implements IncomingPostcopy {
         try (io.postcopy.uffd.UffdMessages msgs = new io.postcopy.uffd.UffdMessages(service.faultBatch());
              io.postcopy.uffd.Poller poller = new io.postcopy.uffd.Poller(u.fd(), quit.fd())) {
             boolean tids = u.enabled(UffdFeature.THREAD_ID);
-            urgent(service.faultThreadNice());
+            urgent(service.faultThreadNice(), service.faultThreadFifoPriority());
             running.countDown();
             for (;;) {
                 if (poller.poll(-1) == 0) continue;

@@ -645,8 +645,8 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         else p.placePages(local[bi], offset, src, length);
     }
 
-    int urgentThreadNice() {
-        return service.settings().urgentThreadNice();
+    Settings settings() {
+        return service.settings();
     }
 
     boolean hasPostcopyChannel() {

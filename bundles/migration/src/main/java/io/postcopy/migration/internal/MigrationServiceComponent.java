@@ -38,7 +38,7 @@ public class MigrationServiceComponent implements MigrationService {
 
     private static Settings settings(MigrationConfig c) {
         return new Settings(c.listenAddress(), c.sendBufferSize(), c.stagingBatchSize(), c.maxPackageSize(), c.receiveBufferSize(),
-                c.urgentThreadNice());
+                c.urgentThreadNice(), c.urgentThreadFifoPriority());
     }
 
     private synchronized void openConfigured(MigrationConfig c) {

@@ -513,7 +513,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
 
     private void returnPath() {
         SocketChannel c = channel;
-        if (preemptEnc != null) Urgent.thread(service.settings().urgentThreadNice(), "return-path thread of " + id);
+        if (preemptEnc != null) Urgent.thread(service.settings(), "return-path thread of " + id);
         ReturnPathDecoder dec = new ReturnPathDecoder((m, off) -> onReturnMessage(m), new BlockValidator(List.of(infos)),
                 Wire.DEFAULT_MAX_PACKAGED_SIZE);
         try {

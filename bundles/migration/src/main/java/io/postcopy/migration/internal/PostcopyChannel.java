@@ -52,8 +52,9 @@ final class PostcopyChannel implements StreamHandler {
     void run(ByteBuffer buf) {
         bufAddr = PageBuffers.address(buf);
         StreamDecoder decoder = null;
+        Thread.currentThread().setName("postcopy-preempt-" + main.id());   // was the connection's own name
         try {
-            Urgent.thread(main.urgentThreadNice(), "postcopy-preempt channel " + peer);
+            Urgent.thread(main.settings(), "postcopy-preempt channel " + peer);
             channel.configureBlocking(true);
             boolean prefetched = buf.position() > 0;     // the first record, read to tie this channel
             boolean quickAck = QuickAck.supported(channel);

@@ -10,10 +10,11 @@ package io.postcopy.migration.internal;
  * @param receiveBufferSize SO_RCVBUF of accepted connections; 0 = kernel default
  * @param urgentThreadNice nice value of the threads on a requested page's way (the source's return-path
  *                         thread, the destination's postcopy-preempt channel thread); 0 = unchanged
+ * @param urgentThreadFifoPriority 0: the nice value applies; 1..99: those threads run SCHED_FIFO at that priority
  */
 public record Settings(String listenAddress, int sendBufferSize, int stagingBatchSize, int maxPackageSize,
-                       int receiveBufferSize, int urgentThreadNice) {
-    public static final Settings DEFAULTS = new Settings("127.0.0.1", 128 * 1024, 64 * 1024, 64 << 20, 128 * 1024, -5);
+                       int receiveBufferSize, int urgentThreadNice, int urgentThreadFifoPriority) {
+    public static final Settings DEFAULTS = new Settings("127.0.0.1", 128 * 1024, 64 * 1024, 64 << 20, 128 * 1024, -5, 0);
 
     public Settings {
         if (stagingBatchSize < 4096 || stagingBatchSize % 4096 != 0)
@@ -22,5 +23,7 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
             throw new IllegalArgumentException("bad sendBufferSize " + sendBufferSize + " or maxPackageSize " + maxPackageSize);
         if (urgentThreadNice < -20 || urgentThreadNice > 19)
             throw new IllegalArgumentException("urgentThreadNice " + urgentThreadNice + " not in -20..19");
+        if (urgentThreadFifoPriority < 0 || urgentThreadFifoPriority > 99)
+            throw new IllegalArgumentException("urgentThreadFifoPriority " + urgentThreadFifoPriority + " not in 0..99");
     }
 }

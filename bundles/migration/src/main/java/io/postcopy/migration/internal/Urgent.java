@@ -8,11 +8,13 @@ final class Urgent {
 
     private Urgent() {}
 
-    static void thread(int nice, String what) {
-        if (nice == 0 || refused) return;
-        if (!NativeMemory.setThreadNice(nice)) {
+    static void thread(Settings s, String what) {
+        int nice = s.urgentThreadNice(), fifo = s.urgentThreadFifoPriority();
+        if ((nice == 0 && fifo == 0) || refused) return;
+        if (!(fifo > 0 ? NativeMemory.setThreadRealtime(fifo) : NativeMemory.setThreadNice(nice))) {
             refused = true;
-            AbstractMigration.LOG.warn("{} keeps the default priority: nice {} refused (needs CAP_SYS_NICE)", what, nice);
+            AbstractMigration.LOG.warn("{} keeps the default priority: {} refused (needs CAP_SYS_NICE)", what,
+                    fifo > 0 ? "SCHED_FIFO " + fifo : "nice " + nice);
         }
     }
 }

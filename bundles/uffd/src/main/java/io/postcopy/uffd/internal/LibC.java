@@ -31,4 +31,6 @@ public interface LibC {
     int gettid();
     @SaveError int setpriority(int which, int who, int prio);
     @SaveError int getpriority(int which, int who);
+    @SaveError int sched_setscheduler(int pid, int policy, long param);
+    int sched_getscheduler(int pid);
 }
