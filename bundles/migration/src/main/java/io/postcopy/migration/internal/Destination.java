@@ -314,17 +314,19 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     }
 
     boolean hasStreamBlock(String wireName) {
+        return streamBlockIndex(wireName) >= 0;
+    }
+
+    /** The index of block {@code wireName} in the stream's block list, or -1 (also before MEM_SIZE). */
+    private int streamBlockIndex(String wireName) {
         List<RamBlockInfo> blocks = streamBlocks;
-        if (blocks != null) for (RamBlockInfo b : blocks) if (b.idstr().equals(wireName)) return true;
-        return false;
+        if (blocks != null) for (RamBlockInfo b : blocks) if (b.idstr().equals(wireName)) return b.index();
+        return -1;
     }
 
     /** Whether this migration requested page {@code offset} of its block {@code wireName} lately. */
     boolean requestedLately(String wireName, long offset) {
-        List<RamBlockInfo> blocks = streamBlocks;
-        if (blocks == null) return false;
-        int bi = -1;
-        for (RamBlockInfo b : blocks) if (b.idstr().equals(wireName)) bi = b.index();
+        int bi = streamBlockIndex(wireName);
         if (bi < 0) return false;
         long want = ((long) bi << 48) | (offset >>> 12);
         synchronized (rpLock) {
