@@ -37,13 +37,15 @@ final class E2eCommon {
     /** One side: its own registry, fault service (with the anon and, if asked, the hugepage backend) and service. */
     static final class Side implements AutoCloseable {
         final RamBlockRegistry registry = RamBlocks.newRegistry();
-        /** -De2e.fifo=N (set by --realtime N): the threads on a request's way run SCHED_FIFO N; 0 = nice -5. */
-        final int fifo = Integer.getInteger("e2e.fifo", 0);
+        /** -De2e.fifo=N (set by --realtime N): the threads on a request's way run SCHED_FIFO N within the
+         *  real-time budget (-De2e.rtpercent, --realtime-percent; the service defaults 1 and 50); 0 = nice -5. */
+        final int fifo = Integer.getInteger("e2e.fifo", 1);
         final FaultService faults = FaultHandlers.newService(registry, Policies.newBalloonInhibitor(),
                 Policies.newMemoryLockPolicy(false), Policies.newHugePagePolicy(true), -5, fifo);
         final MigrationService service;
 
         Side(boolean hugepage) {
+            io.postcopy.uffd.UrgentThread.budget(Integer.getInteger("e2e.rtpercent", 50), io.postcopy.uffd.UrgentThread.DEFAULT_BURST_NANOS);
             faults.addBackend(new AnonPlacementBackend(), 0);
             if (hugepage) faults.addBackend(new HugePagePlacementBackend(), 10);
             int snd = Integer.getInteger("e2e.sndbuf", 128 * 1024), rcv = Integer.getInteger("e2e.rcvbuf", 128 * 1024);

@@ -118,6 +118,7 @@ public final class E2eDestination {
             kv(j, "heap_max_bytes", Long.toString(Runtime.getRuntime().maxMemory()));
             kv(j, "heap_peak_used_bytes", Long.toString(peakBeforeDigest));
             kv(j, "heap_peak_used_bytes_after_digest", Long.toString(E2eCommon.peakHeapUsed()));
+            kv(j, "realtime_demotions", Long.toString(io.postcopy.uffd.UrgentThread.demotions()));
             kv(j, "gc_count", Long.toString(ManagementFactory.getGarbageCollectorMXBeans().stream()
                     .mapToLong(g -> Math.max(0, g.getCollectionCount())).sum()));
             j.setLength(j.length() - 2);

@@ -40,7 +40,8 @@ import java.util.regex.Pattern;
  * --backend anon|hugepage --json FILE --dest-heap 64m [--warmup 64M] [--preempt on|off] [--dest-jvm-opts "..."]
  * [--cpu-profile]</pre>
  * {@code --preempt} (default on): requested pages travel on a postcopy-preempt channel of their own.
- * {@code --realtime N}: the threads on a request's way (fault, return path, preempt channel) run SCHED_FIFO N.
+ * {@code --realtime N} (default 1, the services' default): the threads on a request's way (fault, return path,
+ * preempt channel) run SCHED_FIFO N while within {@code --realtime-percent} (default 50) % of one CPU; 0 = nice -5.
  * {@code --threads 0}: no guest on the destination, the stream alone (no faults, no latency figures).
  * {@code --source-guest-threads N} (default 1): writer threads on the source until the switch; 0 = none.
  * {@code --warmup}: each JVM first migrates a block of this size to itself (class loading, JNR stubs, JIT), as a
@@ -53,6 +54,7 @@ public final class E2eSource {
     public static void main(String[] argv) throws Exception {
         Map<String, String> a = E2eCommon.args(argv);
         if (a.containsKey("realtime")) System.setProperty("e2e.fifo", a.get("realtime"));   // before any Side
+        if (a.containsKey("realtime-percent")) System.setProperty("e2e.rtpercent", a.get("realtime-percent"));
         long size = E2eCommon.parseSize(a.getOrDefault("size", "1G"));
         String mode = a.getOrDefault("mode", "postcopy");
         if (!mode.equals("postcopy") && !mode.equals("hybrid")) throw new IllegalArgumentException("--mode postcopy|hybrid");
@@ -84,7 +86,7 @@ public final class E2eSource {
             cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
             cmd.add("-Xmx" + destHeap);
             for (String o : a.getOrDefault("dest-jvm-opts", "").trim().split("\\s+")) if (!o.isEmpty()) cmd.add(o);
-            for (String p : new String[] {"e2e.sndbuf", "e2e.rcvbuf", "e2e.staging", "e2e.fifo"})
+            for (String p : new String[] {"e2e.sndbuf", "e2e.rcvbuf", "e2e.staging", "e2e.fifo", "e2e.rtpercent"})
                 if (System.getProperty(p) != null) cmd.add("-D" + p + "=" + System.getProperty(p));
             cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), E2eDestination.class.getName(),
                     "--result", destJson.toString(), "--digest", destDigest.toString(), "--pattern", pattern,
@@ -153,7 +155,9 @@ public final class E2eSource {
             kv(j, "threads", Integer.toString(threads));
             kv(j, "backend", E2eCommon.str(backend));
             kv(j, "preempt", E2eCommon.str(preempt));
-            kv(j, "realtime", a.getOrDefault("realtime", "0"));
+            kv(j, "realtime", a.getOrDefault("realtime", "1"));
+            kv(j, "realtime_percent", a.getOrDefault("realtime-percent", "50"));
+            kv(j, "realtime_demotions", Long.toString(io.postcopy.uffd.UrgentThread.demotions()));
             if (mode.equals("hybrid")) kv(j, "precopy_seconds", E2eCommon.num(precopySeconds));
             kv(j, "dest_heap", E2eCommon.str(destHeap));
             kv(j, "warmup", E2eCommon.str(warmup));
@@ -190,6 +194,7 @@ public final class E2eSource {
             kv(j, "dest_heap_max_bytes", raw(dj, "heap_max_bytes"));
             kv(j, "dest_heap_peak_used_bytes", raw(dj, "heap_peak_used_bytes"));
             kv(j, "dest_gc_count", raw(dj, "gc_count"));
+            kv(j, "dest_realtime_demotions", raw(dj, "realtime_demotions"));
             if (profile) {
                 kv(j, "cpu_ms_by_thread_source", ThreadCpu.json(cpuSrc.result()));
                 kv(j, "cpu_ms_by_thread_destination", ThreadCpu.json(cpuDst.result()));

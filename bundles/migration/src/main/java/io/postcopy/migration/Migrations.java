@@ -27,7 +27,7 @@ public final class Migrations {
                                               int maxPackageSize) {
         return new MigrationServiceImpl(registry, faultService,
                 new Settings("127.0.0.1", sendBufferSize, stagingBatchSize, maxPackageSize, receiveBufferSize,
-                        Settings.DEFAULTS.urgentThreadNice(), 0));
+                        Settings.DEFAULTS.urgentThreadNice(), Settings.DEFAULTS.urgentThreadFifoPriority()));
     }
 
     /**

@@ -118,6 +118,52 @@ class PostcopyMigrationTest {
         assertThat(p.postcopyPageBytes()).isEqualTo(p.pages() * 4096);
     }
 
+    /** Comm (thread name, 15 chars) -> scheduling policy of this JVM's threads, from /proc (0 OTHER, 1 FIFO). */
+    static java.util.Map<String, Integer> threadPolicies() {
+        java.util.Map<String, Integer> m = new java.util.HashMap<>();
+        java.io.File[] tasks = new java.io.File("/proc/self/task").listFiles();
+        if (tasks == null) return m;
+        for (java.io.File t : tasks) {
+            try {
+                String stat = java.nio.file.Files.readString(t.toPath().resolve("stat"));
+                String comm = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+                String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                m.merge(comm, Integer.parseInt(f[38]), Math::max);    // field 41: policy
+            } catch (java.io.IOException | RuntimeException gone) {
+                // the thread ended while we looked
+            }
+        }
+        return m;
+    }
+
+    @Test
+    void threadsOnARequestsWayRunRealTimeByDefault() throws Exception {
+        java.util.Map<String, Integer> seen = new java.util.concurrent.ConcurrentHashMap<>();
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        Thread sampler = new Thread(() -> {
+            while (!stop.get()) {
+                threadPolicies().forEach((k, v) -> seen.merge(k, v, Math::max));
+                java.util.concurrent.locks.LockSupport.parkNanos(500_000);
+            }
+        });
+        sampler.start();
+        try {
+            migrate(MigrationMode.POSTCOPY, null);
+        } finally {
+            stop.set(true);
+            sampler.join();
+        }
+        int want = "root".equals(System.getProperty("user.name")) ? 1 : 0;
+        if (want == 0) System.err.println("NOT ROOT: SCHED_FIFO is refused, checking that the threads kept running");
+        // names are cut to 15 characters by the kernel
+        for (String t : new String[] {"postcopy-fault-", "postcopy-rp-out", "postcopy-preemp"}) {
+            assertThat(seen).as("threads seen: %s", seen.keySet()).containsKey(t);
+            assertThat(seen.get(t)).as("policy of %s", t).isEqualTo(want);
+        }
+        assertThat(seen.get("postcopy-in-in-")).as("the bulk stream stays SCHED_OTHER").isZero();
+        assertThat(seen.get("postcopy-out-ou")).isZero();
+    }
+
     @Test
     void purePostcopyWithoutPreemptChannel() throws Exception {
         OutgoingMigration out = migrate(MigrationMode.POSTCOPY, null, false);

@@ -106,6 +106,13 @@ public final class NativeMemory {
         if (LIBC.munlockall() < 0) throw new UffdException("munlockall", "", Native.errno());
     }
 
+    /** CPU time the calling thread has used, in nanoseconds ({@code CLOCK_THREAD_CPUTIME_ID}). */
+    public static long threadCpuNanos() {
+        long a = Native.scratch();
+        if (LIBC.clock_gettime(3 /* CLOCK_THREAD_CPUTIME_ID */, a) != 0) throw new UffdException("clock_gettime", "CLOCK_THREAD_CPUTIME_ID", Native.errno());
+        return MEM.getLong(a) * 1_000_000_000L + MEM.getLong(a + 8);
+    }
+
     /** The calling thread's kernel id (what uffd reports with THREAD_ID). */
     public static int gettid() { return LIBC.gettid(); }
 
@@ -137,6 +144,28 @@ public final class NativeMemory {
         int errno = Native.errno();
         if (errno == Errno.EPERM || errno == Errno.EACCES) return false;
         throw new UffdException("sched_setscheduler", "SCHED_FIFO, " + priority, errno);
+    }
+
+    private static final long NR_SCHED_SETATTR = 314;   // x86_64
+
+    /**
+     * Puts the calling thread back in the fair class, SCHED_OTHER at {@code nice}, from any policy, in one
+     * {@code sched_setattr} call (a thread leaving SCHED_FIFO would otherwise pass through nice 0). A nice value
+     * below the current one needs CAP_SYS_NICE.
+     *
+     * @return false if the kernel refused (EPERM, EACCES): the thread keeps its scheduling
+     */
+    public static boolean setThreadFair(int nice) {
+        if (nice < -20 || nice > 19) throw new IllegalArgumentException("nice " + nice + " not in -20..19");
+        long a = Native.scratch();
+        MEM.setMemory(a, 48, (byte) 0);       // struct sched_attr, SCHED_ATTR_SIZE_VER0
+        MEM.putInt(a, 48);                    // size
+        MEM.putInt(a + 4, 0);                 // sched_policy SCHED_OTHER
+        MEM.putInt(a + 16, nice);             // sched_nice
+        if (LIBC.syscall(NR_SCHED_SETATTR, 0, a, 0, 0, 0, 0) == 0) return true;
+        int errno = Native.errno();
+        if (errno == Errno.EPERM || errno == Errno.EACCES) return false;
+        throw new UffdException("sched_setattr", "SCHED_OTHER, nice " + nice, errno);
     }
 
     /** The calling thread's scheduling policy (0 SCHED_OTHER, 1 SCHED_FIFO, ...). */

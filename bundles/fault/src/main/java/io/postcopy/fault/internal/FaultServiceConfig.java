@@ -19,7 +19,8 @@ public @interface FaultServiceConfig {
     int faultThreadNice() default -5;
 
     @AttributeDefinition(name = "Fault thread SCHED_FIFO priority", description = "0: off (the nice value applies). "
-            + "1..99: the fault thread runs SCHED_FIFO at that priority, so it never waits for a CPU behind ordinary "
-            + "threads (measured: fault-to-placement p99 ~4 ms -> ~1.1 ms on 2 busy CPUs); needs CAP_SYS_NICE")
-    int faultThreadFifoPriority() default 0;
+            + "1..99: the fault thread runs SCHED_FIFO at that priority while within the JVM's real-time CPU budget "
+            + "(the migration service's realtimeCpuPercent), so it never waits for a CPU behind ordinary threads; "
+            + "needs CAP_SYS_NICE")
+    int faultThreadFifoPriority() default 1;
 }

@@ -29,7 +29,7 @@ public final class FaultServiceImpl implements FaultService {
     private final HugePagePolicy hugePages;
     private volatile int faultBatch = 64;
     private volatile long backendWaitNanos = TimeUnit.SECONDS.toNanos(30);
-    private volatile int faultThreadNice = -5, faultThreadFifoPriority;
+    private volatile int faultThreadNice = -5, faultThreadFifoPriority = 1;
     private final List<Ranked> backends = new ArrayList<>();   // guarded by this; sorted by ranking, highest first
     private volatile List<Ranked> snapshot = List.of();
     private final List<Incoming> incoming = new CopyOnWriteArrayList<>();
@@ -43,7 +43,7 @@ public final class FaultServiceImpl implements FaultService {
     }
 
     public void configure(int faultBatch, long backendWaitMillis, int faultThreadNice) {
-        configure(faultBatch, backendWaitMillis, faultThreadNice, 0);
+        configure(faultBatch, backendWaitMillis, faultThreadNice, 1);
     }
 
     public void configure(int faultBatch, long backendWaitMillis, int faultThreadNice, int faultThreadFifoPriority) {

@@ -258,17 +258,16 @@ final class Incoming implements IncomingPostcopy {
 
     // ---- the fault thread: the seed's postcopy_ram_fault_thread ----
 
-    private static volatile boolean niceRefused;
+    private static volatile boolean priorityRefused;
 
     /** The fault thread turns faults into requests: it should not wait for a CPU behind the guest or the stream. */
-    private void urgent(int nice, int fifo) {
-        if ((nice == 0 && fifo == 0) || niceRefused) return;
-        boolean ok = fifo > 0 ? io.postcopy.uffd.NativeMemory.setThreadRealtime(fifo) : io.postcopy.uffd.NativeMemory.setThreadNice(nice);
-        if (!ok) {
-            niceRefused = true;
-            LOG.warn("migration {}: the fault thread keeps the default priority: {} refused (needs CAP_SYS_NICE)", id,
-                    fifo > 0 ? "SCHED_FIFO " + fifo : "nice " + nice);
+    private io.postcopy.uffd.UrgentThread urgent(int nice, int fifo) {
+        io.postcopy.uffd.UrgentThread t = io.postcopy.uffd.UrgentThread.enter(fifo, nice);
+        if (t.refused() && !priorityRefused) {
+            priorityRefused = true;
+            LOG.warn("migration {}: the fault thread keeps the default priority: {}", id, t.scheduling());
         }
+        return t;
     }
 
     private void faultLoop(CountDownLatch running) {
@@ -277,7 +276,7 @@ final class Incoming implements IncomingPostcopy {
         try (io.postcopy.uffd.UffdMessages msgs = new io.postcopy.uffd.UffdMessages(service.faultBatch());
              io.postcopy.uffd.Poller poller = new io.postcopy.uffd.Poller(u.fd(), quit.fd())) {
             boolean tids = u.enabled(UffdFeature.THREAD_ID);
-            urgent(service.faultThreadNice(), service.faultThreadFifoPriority());
+            io.postcopy.uffd.UrgentThread urgent = urgent(service.faultThreadNice(), service.faultThreadFifoPriority());
             running.countDown();
             for (;;) {
                 if (poller.poll(-1) == 0) continue;
@@ -290,6 +289,7 @@ final class Incoming implements IncomingPostcopy {
                                 + io.postcopy.uffd.UffdMessages.eventName(msgs.event(i)));
                     last = fault(msgs.faultAddress(i), tids ? msgs.faultThreadId(i) : 0, last);
                 }
+                urgent.charge();
             }
         } catch (Throwable t) {
             fail(t);

@@ -34,9 +34,18 @@ public @interface MigrationConfig {
     int urgentThreadNice() default -5;
 
     @AttributeDefinition(description = "0: off (the nice value applies). 1..99: the threads a requested page passes run "
-            + "SCHED_FIFO at that priority, never waiting for a CPU behind ordinary threads (measured: fault-to-placement "
-            + "p99 ~4 ms -> ~1.1 ms on 2 busy CPUs); needs CAP_SYS_NICE")
-    int urgentThreadFifoPriority() default 0;
+            + "SCHED_FIFO at that priority while within realtimeCpuPercent, never waiting for a CPU behind ordinary "
+            + "threads (measured: fault-to-placement p99 ~3-4 ms -> ~0.5 ms on 2 busy CPUs); needs CAP_SYS_NICE")
+    int urgentThreadFifoPriority() default 1;
+
+    /**
+     * Real-time threads fed from the network must not be able to starve the host: past this budget they drop to
+     * their nice value until it refills (io.postcopy.uffd.UrgentThread).
+     */
+    @AttributeDefinition(description = "Percent of one CPU (1..100) that all SCHED_FIFO urgent threads of this JVM "
+            + "(fault threads included) may use together, averaged, in bursts of at most 10 ms; over it they run at "
+            + "their nice value until the budget refills")
+    int realtimeCpuPercent() default 50;
 
     @AttributeDefinition(description = "Bytes of contiguous pages gathered before one placement; 4096 = one UFFDIO_COPY per page")
     int stagingBatchSize() default 65536;

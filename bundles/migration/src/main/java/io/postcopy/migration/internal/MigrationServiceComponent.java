@@ -21,6 +21,7 @@ import org.osgi.service.component.annotations.ReferenceCardinality;
 import org.osgi.service.component.annotations.ReferencePolicy;
 import org.osgi.service.component.annotations.ReferencePolicyOption;
 import org.osgi.service.metatype.annotations.Designate;
+import io.postcopy.uffd.UrgentThread;
 
 /** The migration service in OSGi; {@link DeviceStateHandler} services are picked up as a whiteboard. */
 @Component(service = MigrationService.class, immediate = true, configurationPid = "io.postcopy.migration")
@@ -37,6 +38,7 @@ public class MigrationServiceComponent implements MigrationService {
     }
 
     private static Settings settings(MigrationConfig c) {
+        UrgentThread.budget(c.realtimeCpuPercent(), UrgentThread.DEFAULT_BURST_NANOS);
         return new Settings(c.listenAddress(), c.sendBufferSize(), c.stagingBatchSize(), c.maxPackageSize(), c.receiveBufferSize(),
                 c.urgentThreadNice(), c.urgentThreadFifoPriority());
     }

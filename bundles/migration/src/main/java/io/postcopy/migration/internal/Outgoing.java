@@ -513,7 +513,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
 
     private void returnPath() {
         SocketChannel c = channel;
-        if (preemptEnc != null) Urgent.thread(service.settings(), "return-path thread of " + id);
+        if (preemptEnc != null) urgent = Urgent.thread(service.settings(), "return-path thread of " + id);
         ReturnPathDecoder dec = new ReturnPathDecoder((m, off) -> onReturnMessage(m), new BlockValidator(List.of(infos)),
                 Wire.DEFAULT_MAX_PACKAGED_SIZE);
         try {
@@ -532,11 +532,16 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
         }
     }
 
+    /** The return-path thread's scheduling while it writes requested pages on the preempt channel; else null. */
+    private io.postcopy.uffd.UrgentThread urgent;
+
     private void onReturnMessage(ReturnPathMessage m) throws IOException {
         if (m instanceof ReturnPathMessage.ReqPagesId r) {
             request(r.block(), r.start(), true);
+            if (urgent != null) urgent.charge();
         } else if (m instanceof ReturnPathMessage.ReqPages r) {
             request(null, r.start(), false);
+            if (urgent != null) urgent.charge();
         } else if (m instanceof ReturnPathMessage.Pong p) {
             pongs++;
             LOG.debug("migration {}: PONG {}", id, p.value());

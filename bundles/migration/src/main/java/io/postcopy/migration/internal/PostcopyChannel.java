@@ -54,7 +54,7 @@ final class PostcopyChannel implements StreamHandler {
         StreamDecoder decoder = null;
         Thread.currentThread().setName("postcopy-preempt-" + main.id());   // was the connection's own name
         try {
-            Urgent.thread(main.settings(), "postcopy-preempt channel " + peer);
+            io.postcopy.uffd.UrgentThread urgent = Urgent.thread(main.settings(), "postcopy-preempt channel " + peer);
             channel.configureBlocking(true);
             boolean prefetched = buf.position() > 0;     // the first record, read to tie this channel
             boolean quickAck = QuickAck.supported(channel);
@@ -88,6 +88,7 @@ final class PostcopyChannel implements StreamHandler {
                 }
                 boolean done = decoder != null && decoder.decode(buf);
                 buf.compact();
+                urgent.charge();
                 if (done) break;
                 if (n < 0) {
                     closedBySource = true;

@@ -11,10 +11,11 @@ package io.postcopy.migration.internal;
  * @param urgentThreadNice nice value of the threads on a requested page's way (the source's return-path
  *                         thread, the destination's postcopy-preempt channel thread); 0 = unchanged
  * @param urgentThreadFifoPriority 0: the nice value applies; 1..99: those threads run SCHED_FIFO at that priority
+ *                         while within the JVM's real-time budget ({@link io.postcopy.uffd.UrgentThread})
  */
 public record Settings(String listenAddress, int sendBufferSize, int stagingBatchSize, int maxPackageSize,
                        int receiveBufferSize, int urgentThreadNice, int urgentThreadFifoPriority) {
-    public static final Settings DEFAULTS = new Settings("127.0.0.1", 128 * 1024, 64 * 1024, 64 << 20, 128 * 1024, -5, 0);
+    public static final Settings DEFAULTS = new Settings("127.0.0.1", 128 * 1024, 64 * 1024, 64 << 20, 128 * 1024, -5, 1);
 
     public Settings {
         if (stagingBatchSize < 4096 || stagingBatchSize % 4096 != 0)

@@ -1,6 +1,6 @@
 package io.postcopy.migration.internal;
 
-import io.postcopy.uffd.NativeMemory;
+import io.postcopy.uffd.UrgentThread;
 
 /** Raises the calling thread's priority: it carries requested pages, for which a guest is waiting. */
 final class Urgent {
@@ -8,13 +8,13 @@ final class Urgent {
 
     private Urgent() {}
 
-    static void thread(Settings s, String what) {
-        int nice = s.urgentThreadNice(), fifo = s.urgentThreadFifoPriority();
-        if ((nice == 0 && fifo == 0) || refused) return;
-        if (!(fifo > 0 ? NativeMemory.setThreadRealtime(fifo) : NativeMemory.setThreadNice(nice))) {
+    /** The calling thread's scheduling handle; {@link UrgentThread#charge()} it after each piece of work. */
+    static UrgentThread thread(Settings s, String what) {
+        UrgentThread u = UrgentThread.enter(s.urgentThreadFifoPriority(), s.urgentThreadNice());
+        if (u.refused() && !refused) {
             refused = true;
-            AbstractMigration.LOG.warn("{} keeps the default priority: {} refused (needs CAP_SYS_NICE)", what,
-                    fifo > 0 ? "SCHED_FIFO " + fifo : "nice " + nice);
+            AbstractMigration.LOG.warn("{} keeps the default priority: {}", what, u.scheduling());
         }
+        return u;
     }
 }

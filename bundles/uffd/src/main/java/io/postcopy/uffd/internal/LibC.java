@@ -33,4 +33,5 @@ public interface LibC {
     @SaveError int getpriority(int which, int who);
     @SaveError int sched_setscheduler(int pid, int policy, long param);
     int sched_getscheduler(int pid);
+    @SaveError int clock_gettime(int clockId, long timespec);
 }
