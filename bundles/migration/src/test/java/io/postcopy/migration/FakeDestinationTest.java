@@ -191,4 +191,103 @@ class FakeDestinationTest {
         });
         assertThat(out.failure()).hasValue("destination reported failure: SHUT status 3");
     }
+
+    /**
+     * A page requested while it is still in flight on the main stream (the destination has not placed it yet, so
+     * it faulted) is sent again on the postcopy-preempt channel, once; a page not sent yet goes there only.
+     */
+    @Test
+    void aRequestedPageStillInFlightIsSentAgainOnThePreemptChannelOnce() throws Exception {
+        long size = 8 << 20, inFlight = 0x10000, notYet = size - 4096;
+        RamBlock ram = src.registry.create("pc.ram", size, RamBlock.Backing.ANONYMOUS);
+        Workload.fill(ram, 1);
+        java.util.List<Long> main = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        java.util.List<Long> preempt = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        java.util.concurrent.atomic.AtomicReference<java.util.List<io.postcopy.codec.RamBlockInfo>> blocks =
+                new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.atomic.AtomicReference<Throwable> problem = new java.util.concurrent.atomic.AtomicReference<>();
+        java.util.concurrent.CountDownLatch channelDone = new java.util.concurrent.CountDownLatch(1);
+        try (ServerSocketChannel server = ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0))) {
+            Thread t = new Thread(() -> {
+                try (SocketChannel c = server.accept(); SocketChannel pc = server.accept()) {
+                    Thread ch = new Thread(() -> {
+                        try {
+                            while (blocks.get() == null) Thread.sleep(1);
+                            StreamDecoder d = StreamDecoder.forPostcopyChannel(new StreamHandler() {
+                                @Override
+                                public void onPage(io.postcopy.codec.RamBlockInfo b, long offset, ByteBuffer src, int position, int length) {
+                                    preempt.add(offset);
+                                }
+
+                                @Override
+                                public void onZero(io.postcopy.codec.RamBlockInfo b, long offset, int fill, int length) {
+                                    preempt.add(offset);
+                                }
+                            }, io.postcopy.codec.DecoderOptions.defaults(), blocks.get());
+                            ByteBuffer buf = ByteBuffer.allocate(1 << 16);
+                            for (boolean done = false; !done; ) {
+                                if (pc.read(buf) < 0) throw new IOException("preempt channel closed before EOS");
+                                buf.flip();
+                                done = d.decode(buf);
+                                buf.compact();
+                            }
+                        } catch (Throwable e) {
+                            problem.compareAndSet(null, e);
+                        } finally {
+                            channelDone.countDown();
+                        }
+                    });
+                    ch.start();
+                    new StreamDecoder(new StreamHandler() {
+                        @Override
+                        public void onRamBlockList(java.util.List<io.postcopy.codec.RamBlockInfo> l) {
+                            blocks.set(l);
+                        }
+
+                        @Override
+                        public void onPage(io.postcopy.codec.RamBlockInfo b, long offset, ByteBuffer src, int position, int length)
+                                throws IOException {
+                            main.add(offset);
+                            if (offset == inFlight) {
+                                // on its way from the source's view: requested twice, as a faulting guest might
+                                send(c, new ReturnPathMessage.ReqPagesId("pc.ram", inFlight, 4096));
+                                send(c, new ReturnPathMessage.ReqPages(inFlight, 4096));
+                                send(c, new ReturnPathMessage.ReqPages(notYet, 4096));
+                            }
+                        }
+
+                        @Override
+                        public void onEof() throws IOException {
+                            try {
+                                channelDone.await(20, TimeUnit.SECONDS);
+                            } catch (InterruptedException e) {
+                                Thread.currentThread().interrupt();
+                            }
+                            send(c, new ReturnPathMessage.Shut(0));
+                        }
+                    }).decode(c);
+                    c.shutdownOutput();
+                    c.read(ByteBuffer.allocate(16));
+                } catch (Throwable e) {
+                    problem.compareAndSet(null, e);
+                }
+            });
+            t.setDaemon(true);
+            t.start();
+            OutgoingMigration out = src.service.migrate(new InetSocketAddress("127.0.0.1",
+                            ((InetSocketAddress) server.getLocalAddress()).getPort()),
+                    OutgoingOptions.defaults().withMode(MigrationMode.POSTCOPY).withShutTimeout(Duration.ofSeconds(20)));
+            assertThat(out.awaitCompletion(Duration.ofSeconds(30))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
+            t.join(10_000);
+        }
+        assertThat(problem.get()).isNull();
+        assertThat(preempt).as("pages on the preempt channel").containsExactlyInAnyOrder(inFlight, notYet);
+        assertThat(main).as("the main stream sends every other page once").hasSize((int) (size / 4096) - 1).doesNotHaveDuplicates()
+                .doesNotContain(notYet);
+        assertThat(out(src).requestedPages()).isEqualTo(2);
+    }
+
+    private static MigrationProgress out(Endpoint e) {
+        return e.service.migrations().get(0).progress();
+    }
 }

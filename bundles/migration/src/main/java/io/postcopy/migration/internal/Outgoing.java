@@ -56,6 +56,9 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     private List<RamBlock> blocks;
     private RamBlockInfo[] infos;
     private PageBitmap[] sent, stale;
+    /** Pages sent a second time on the preempt channel because they were requested while in flight. */
+    private PageBitmap[] resent;
+    private volatile long resentRequests;
     private int[] shift;
     private DirtyTracker[] trackers;
 
@@ -149,6 +152,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
         infos = new RamBlockInfo[n];
         sent = new PageBitmap[n];
         stale = new PageBitmap[n];
+        resent = new PageBitmap[n];
         shift = new int[n];
         long total = 0;
         for (int i = 0; i < n; i++) {
@@ -156,6 +160,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             infos[i] = new RamBlockInfo(i, b.idstr(), b.usedLength(), b.pageSize());
             sent[i] = new PageBitmap(b.pages());
             stale[i] = new PageBitmap(b.pages());
+            resent[i] = new PageBitmap(b.pages());
             shift[i] = Long.numberOfTrailingZeros(b.pageSize());
             total += b.usedLength() >>> TARGET_SHIFT;
         }
@@ -269,8 +274,9 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
                 }
             }
             if (state() == MigrationState.COMPLETED) {
-                LOG.info("migration {}: {} pages + {} zero pages, {} discard ranges, {} requests ({} served out of order), "
-                                + "postcopy {} ms at {} GB/s", id, pages, zeroPages, discardRanges, requests, requestedPages,
+                LOG.info("migration {}: {} pages + {} zero pages, {} discard ranges, {} requests ({} served out of order, "
+                                + "{} of them sent again because they were still in flight), postcopy {} ms at {} GB/s", id,
+                        pages + preemptPages, zeroPages + preemptZeroPages, discardRanges, requests, requestedPages, resentRequests,
                         postcopyNanos() / 1_000_000, String.format("%.2f", progress().throughputGBps()));
             }
         }
@@ -580,18 +586,33 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
      * With the postcopy-preempt channel: the return-path reader sends a requested page itself, on that
      * channel, at once (QEMU 7.2 lets its migration thread do it, behind whatever it is writing). Claiming
      * the page and writing it happen under one lock, so the sender's EOS there follows every claimed page.
+     *
+     * <p>A requested page the main stream already sent is still on its way: the destination faults only on
+     * pages it does not have. It is sent again here, once (QEMU skips it, so the guest waits for the bulk bytes
+     * ahead of it: up to the socket buffers' depth). The destination keeps whichever copy lands first; the
+     * other finds the page present (EEXIST) and is dropped. The guest is paused, so both copies are equal. This
+     * is what lets the main stream use deep socket buffers without making requested pages wait.
      */
     private void sendRequested(int bi, long page) throws IOException {
         synchronized (preemptLock) {
-            if (preemptClosed || sent[bi].testAndSet(page)) {
-                requestsSkipped++;     // on its way on the main stream, or everything is sent
+            if (preemptClosed) {
+                requestsSkipped++;     // everything is sent
+                return;
+            }
+            boolean inFlight = sent[bi].testAndSet(page);
+            if (inFlight && resent[bi].testAndSet(page)) {
+                requestsSkipped++;     // sent twice already: a request repeated by the peer gets nothing more
                 return;
             }
             int targets = 1 << (shift[bi] - TARGET_SHIFT);
             int zeros = writeBlockPage(preemptEnc, bi, page);
             preemptEnc.flush();
-            preemptPages += targets - zeros;
-            preemptZeroPages += zeros;
+            if (inFlight) {
+                resentRequests++;
+            } else {
+                preemptPages += targets - zeros;
+                preemptZeroPages += zeros;
+            }
             requestedPages++;
             lastRequested = ((long) bi << 48) | page;
         }
