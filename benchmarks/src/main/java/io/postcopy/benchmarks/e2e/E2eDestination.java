@@ -67,6 +67,7 @@ public final class E2eDestination {
             MigrationState st = in.awaitCompletion(Duration.ofMinutes(20));
             long endAt = System.nanoTime();
             Workload w = load.get();
+            long preemptions = guestPreemptions();
             if (w != null) w.stop();
             MigrationProgress p = in.progress();
             FaultStatistics fs = in.statistics().orElse(null);
@@ -108,6 +109,7 @@ public final class E2eDestination {
                 kv(j, "workload_read_mismatches", Long.toString(w.readMismatches()));
                 kv(j, "workload_failure", E2eCommon.str(w.failure() == null ? null : w.failure().toString()));
                 kv(j, "workload_stalls", Long.toString(s.stalls()));
+                kv(j, "workload_preemptions", Long.toString(preemptions));
                 kv(j, "fault_latency_count", Long.toString(s.count()));
                 kv(j, "fault_latency_p50_us", E2eCommon.num(s.p50Us()));
                 kv(j, "fault_latency_p99_us", E2eCommon.num(s.p99Us()));
@@ -134,5 +136,27 @@ public final class E2eDestination {
 
     private static void kv(StringBuilder j, String k, String v) {
         j.append("  \"").append(k).append("\": ").append(v).append(",\n");
+    }
+
+    /**
+     * How often the kernel took the CPU from the guest's threads (nonvoluntary_ctxt_switches of the live threads
+     * named workload-pc.ram*): each one stalls the access in progress for a time slice, whatever the migration
+     * does, so it tells the workload's own latency tail from the fault path's.
+     */
+    static long guestPreemptions() {
+        long n = 0;
+        java.io.File[] tasks = new java.io.File("/proc/self/task").listFiles();
+        if (tasks == null) return -1;
+        for (java.io.File t : tasks) {
+            try {
+                if (!java.nio.file.Files.readString(t.toPath().resolve("comm")).startsWith("workload-" + E2eCommon.BLOCK)) continue;
+                for (String line : java.nio.file.Files.readAllLines(t.toPath().resolve("status"))) {
+                    if (line.startsWith("nonvoluntary_ctxt_switches:")) n += Long.parseLong(line.substring(27).trim());
+                }
+            } catch (java.io.IOException | RuntimeException gone) {
+                // the thread ended while we looked
+            }
+        }
+        return n;
     }
 }

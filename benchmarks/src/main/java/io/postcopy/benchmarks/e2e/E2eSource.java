@@ -194,6 +194,7 @@ public final class E2eSource {
             kv(j, "dest_heap_max_bytes", raw(dj, "heap_max_bytes"));
             kv(j, "dest_heap_peak_used_bytes", raw(dj, "heap_peak_used_bytes"));
             kv(j, "dest_gc_count", raw(dj, "gc_count"));
+            kv(j, "dest_workload_preemptions", raw(dj, "workload_preemptions"));
             kv(j, "dest_realtime_demotions", raw(dj, "realtime_demotions"));
             if (profile) {
                 kv(j, "cpu_ms_by_thread_source", ThreadCpu.json(cpuSrc.result()));

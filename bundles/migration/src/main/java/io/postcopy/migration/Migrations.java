@@ -27,7 +27,8 @@ public final class Migrations {
                                               int maxPackageSize) {
         return new MigrationServiceImpl(registry, faultService,
                 new Settings("127.0.0.1", sendBufferSize, stagingBatchSize, maxPackageSize, receiveBufferSize,
-                        Settings.DEFAULTS.urgentThreadNice(), Settings.DEFAULTS.urgentThreadFifoPriority()));
+                        Settings.DEFAULTS.urgentThreadNice(), Settings.DEFAULTS.urgentThreadFifoPriority(),
+                        Settings.DEFAULTS.preemptReceiveBufferSize()));
     }
 
     /**
@@ -39,6 +40,6 @@ public final class Migrations {
                                               int maxPackageSize, int urgentThreadNice, int urgentThreadFifoPriority) {
         return new MigrationServiceImpl(registry, faultService,
                 new Settings("127.0.0.1", sendBufferSize, stagingBatchSize, maxPackageSize, receiveBufferSize,
-                        urgentThreadNice, urgentThreadFifoPriority));
+                        urgentThreadNice, urgentThreadFifoPriority, Settings.DEFAULTS.preemptReceiveBufferSize()));
     }
 }

@@ -627,6 +627,14 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     void attachPostcopyChannel(Destination extra) {
         extra.preemptOf = this;
         postcopyChannel = new PostcopyChannel(this, extra.channel, extra.peer);
+        int deeper = settings().preemptReceiveBufferSize();
+        if (deeper > 0) {
+            try {
+                channel.setOption(java.net.StandardSocketOptions.SO_RCVBUF, deeper);   // bulk pages only from now on
+            } catch (IOException e) {
+                LOG.debug("migration {}: SO_RCVBUF {} refused: {}", id, deeper, e.toString());
+            }
+        }
     }
 
     boolean isListening() {

@@ -26,6 +26,15 @@ public @interface MigrationConfig {
     int receiveBufferSize() default 128 * 1024;
 
     /**
+     * With a postcopy-preempt channel, requested pages (and those requested while in flight) bypass the main
+     * connection, so its depth no longer sets a guest's wait; a deeper buffer means fewer, larger reads
+     * (measured: stream alone ~1.45 -> ~1.7 GB/s).
+     */
+    @AttributeDefinition(description = "SO_RCVBUF (bytes) a main connection gets once a postcopy-preempt channel is tied "
+            + "to it; 0 = keep receiveBufferSize")
+    int preemptReceiveBufferSize() default 1 << 20;
+
+    /**
      * A requested page passes the source's return-path thread and the destination's postcopy-preempt channel
      * thread; below 0 they win the CPU from the guest's and the bulk stream's threads.
      */

@@ -53,8 +53,10 @@ public final class MigrationServiceImpl implements MigrationService {
             ServerSocketChannel server = ServerSocketChannel.open();
             try {
                 if (settings.receiveBufferSize() > 0) {
-                    // set before bind/accept so that the window scale of accepted connections fits it
-                    server.setOption(java.net.StandardSocketOptions.SO_RCVBUF, settings.receiveBufferSize());
+                    // set before bind/accept so that the window scale of accepted connections fits it, and the
+                    // larger size a main connection gets with a preempt channel (startIncoming sets the smaller)
+                    server.setOption(java.net.StandardSocketOptions.SO_RCVBUF,
+                            Math.max(settings.receiveBufferSize(), settings.preemptReceiveBufferSize()));
                 }
                 server.bind(a);
                 Listener l = new Listener(this, server, options);
@@ -75,6 +77,14 @@ public final class MigrationServiceImpl implements MigrationService {
 
     Destination startIncoming(SocketChannel c, IncomingOptions options,
             ExtraChannels extraChannels) {
+        Settings s = settings;
+        if (s.receiveBufferSize() > 0 && s.preemptReceiveBufferSize() > s.receiveBufferSize()) {
+            try {
+                c.setOption(java.net.StandardSocketOptions.SO_RCVBUF, s.receiveBufferSize());
+            } catch (IOException e) {
+                AbstractMigration.LOG.debug("SO_RCVBUF {} refused: {}", s.receiveBufferSize(), e.toString());
+            }
+        }
         Destination d = new Destination("in-" + inIds.incrementAndGet(), this, c, options);
         d.extraChannels = extraChannels;
         migrations.add(d);

@@ -12,15 +12,18 @@ package io.postcopy.migration.internal;
  *                         thread, the destination's postcopy-preempt channel thread); 0 = unchanged
  * @param urgentThreadFifoPriority 0: the nice value applies; 1..99: those threads run SCHED_FIFO at that priority
  *                         while within the JVM's real-time budget ({@link io.postcopy.uffd.UrgentThread})
+ * @param preemptReceiveBufferSize SO_RCVBUF of a main connection once a postcopy-preempt channel is tied to it:
+ *                         requested pages no longer wait behind its bytes, so it may hold more; 0 = unchanged
  */
 public record Settings(String listenAddress, int sendBufferSize, int stagingBatchSize, int maxPackageSize,
-                       int receiveBufferSize, int urgentThreadNice, int urgentThreadFifoPriority) {
-    public static final Settings DEFAULTS = new Settings("127.0.0.1", 128 * 1024, 64 * 1024, 64 << 20, 128 * 1024, -5, 1);
+                       int receiveBufferSize, int urgentThreadNice, int urgentThreadFifoPriority,
+                       int preemptReceiveBufferSize) {
+    public static final Settings DEFAULTS = new Settings("127.0.0.1", 128 * 1024, 64 * 1024, 64 << 20, 128 * 1024, -5, 1, 1 << 20);
 
     public Settings {
         if (stagingBatchSize < 4096 || stagingBatchSize % 4096 != 0)
             throw new IllegalArgumentException("stagingBatchSize must be a multiple of 4096: " + stagingBatchSize);
-        if (sendBufferSize < 0 || receiveBufferSize < 0 || maxPackageSize <= 0)
+        if (sendBufferSize < 0 || receiveBufferSize < 0 || preemptReceiveBufferSize < 0 || maxPackageSize <= 0)
             throw new IllegalArgumentException("bad sendBufferSize " + sendBufferSize + " or maxPackageSize " + maxPackageSize);
         if (urgentThreadNice < -20 || urgentThreadNice > 19)
             throw new IllegalArgumentException("urgentThreadNice " + urgentThreadNice + " not in -20..19");
