@@ -28,7 +28,7 @@ public final class Migrations {
         return new MigrationServiceImpl(registry, faultService,
                 new Settings("127.0.0.1", sendBufferSize, stagingBatchSize, maxPackageSize, receiveBufferSize,
                         Settings.DEFAULTS.urgentThreadNice(), Settings.DEFAULTS.urgentThreadFifoPriority(),
-                        Settings.DEFAULTS.preemptReceiveBufferSize()));
+                        Settings.DEFAULTS.preemptReceiveBufferSize(), Settings.DEFAULTS.retainEndedMigrations()));
     }
 
     /**
@@ -40,6 +40,7 @@ public final class Migrations {
                                               int maxPackageSize, int urgentThreadNice, int urgentThreadFifoPriority) {
         return new MigrationServiceImpl(registry, faultService,
                 new Settings("127.0.0.1", sendBufferSize, stagingBatchSize, maxPackageSize, receiveBufferSize,
-                        urgentThreadNice, urgentThreadFifoPriority, Settings.DEFAULTS.preemptReceiveBufferSize()));
+                        urgentThreadNice, urgentThreadFifoPriority, Settings.DEFAULTS.preemptReceiveBufferSize(),
+                        Settings.DEFAULTS.retainEndedMigrations()));
     }
 }

@@ -36,6 +36,7 @@ final class Listener implements IncomingListener, ExtraChannels {
             for (;;) {
                 SocketChannel c = server.accept();
                 Destination d = service.startIncoming(c, options, this);
+                Settings.pruneEnded(migrations, service.settings().retainEndedMigrations());
                 migrations.add(d);
             }
         } catch (ClosedChannelException e) {

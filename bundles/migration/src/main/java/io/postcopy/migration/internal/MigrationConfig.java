@@ -34,6 +34,10 @@ public @interface MigrationConfig {
             + "to it; 0 = keep receiveBufferSize")
     int preemptReceiveBufferSize() default 1 << 20;
 
+    @AttributeDefinition(description = "Ended migrations kept for postcopy:status (per service and per listener); the "
+            + "oldest are dropped when a new migration starts")
+    int retainEndedMigrations() default 64;
+
     /**
      * A requested page passes the source's return-path thread and the destination's postcopy-preempt channel
      * thread; below 0 they win the CPU from the guest's and the bulk stream's threads.

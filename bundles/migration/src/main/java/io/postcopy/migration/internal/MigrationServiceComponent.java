@@ -40,7 +40,8 @@ public class MigrationServiceComponent implements MigrationService {
     private static Settings settings(MigrationConfig c) {
         UrgentThread.budget(c.realtimeCpuPercent(), UrgentThread.DEFAULT_BURST_NANOS);
         return new Settings(c.listenAddress(), c.sendBufferSize(), c.stagingBatchSize(), c.maxPackageSize(), c.receiveBufferSize(),
-                c.urgentThreadNice(), c.urgentThreadFifoPriority(), c.preemptReceiveBufferSize());
+                c.urgentThreadNice(), c.urgentThreadFifoPriority(), c.preemptReceiveBufferSize(),
+                c.retainEndedMigrations());
     }
 
     private synchronized void openConfigured(MigrationConfig c) {

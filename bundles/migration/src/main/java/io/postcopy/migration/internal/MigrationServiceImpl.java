@@ -87,6 +87,7 @@ public final class MigrationServiceImpl implements MigrationService {
         }
         Destination d = new Destination("in-" + inIds.incrementAndGet(), this, c, options);
         d.extraChannels = extraChannels;
+        Settings.pruneEnded(migrations, s.retainEndedMigrations());
         migrations.add(d);
         AbstractMigration.LOG.info("migration {}: accepted from {}", d.id(), d.peer());
         Thread t = new Thread(d::run, "postcopy-in-" + d.id());
@@ -108,6 +109,7 @@ public final class MigrationServiceImpl implements MigrationService {
     public OutgoingMigration migrate(InetSocketAddress target, OutgoingOptions options) {
         Outgoing o = new Outgoing("out-" + outIds.incrementAndGet(), this, target, options, List.copyOf(handlers));
         o.resolveBlocks();
+        Settings.pruneEnded(migrations, settings.retainEndedMigrations());
         migrations.add(o);
         AbstractMigration.LOG.info("migration {}: to {}, {} mode", o.id(), o.peer(), options.mode());
         Thread t = new Thread(o::run, "postcopy-out-" + o.id());
