@@ -212,6 +212,7 @@ public class MigrationCommandsIT {
         assertTrue(error("postcopy:migrate --precopy-only --hybrid 127.0.0.1:1").endsWith(
                 "--precopy-only excludes --postcopy-after and --hybrid"));
         assertTrue(error("postcopy:migrate localhost").endsWith("\"localhost\" is not HOST:PORT (like 127.0.0.1:4444)"));
+        assertTrue(error("postcopy:migrate --max-bandwidth 0 127.0.0.1:1").endsWith("--max-bandwidth \"0\" is zero; it must be positive"));
         assertTrue(error("postcopy:listen 70000").endsWith("port 70000 is not in 0..65535"));
     }
 
@@ -251,7 +252,8 @@ public class MigrationCommandsIT {
         // the listener goes on: a valid migration to the same port completes
         ok("postcopy:block-create it-good 16M");
         ok("postcopy:workload --seed 3 fill it-good");
-        String m = ok("postcopy:migrate --blocks it-good 127.0.0.1:" + port);
+        String m = ok("postcopy:migrate --max-bandwidth 64M --blocks it-good 127.0.0.1:" + port);
+        assertTrue(m, m.trim().endsWith("1 block(s), 16 MiB, postcopy, at most 64 MiB/s"));
         String out = group("Started migration (out-\\d+) to ", m);
         String watch = ok("postcopy:status --watch " + out);
         assertTrue(watch, watch.contains("): COMPLETED"));

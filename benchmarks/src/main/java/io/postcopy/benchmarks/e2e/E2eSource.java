@@ -42,6 +42,7 @@ import java.util.regex.Pattern;
  * {@code --preempt} (default on): requested pages travel on a postcopy-preempt channel of their own.
  * {@code --realtime N} (default 1, the services' default): the threads on a request's way (fault, return path,
  * preempt channel) run SCHED_FIFO N while within {@code --realtime-percent} (default 50) % of one CPU; 0 = nice -5.
+ * {@code --max-bandwidth SIZE} (per second, binary units): pace the background pages (requested ones never wait).
  * {@code --threads 0}: no guest on the destination, the stream alone (no faults, no latency figures).
  * {@code --source-guest-threads N} (default 1): writer threads on the source until the switch; 0 = none.
  * {@code --warmup}: each JVM first migrates a block of this size to itself (class loading, JNR stubs, JIT), as a
@@ -123,6 +124,7 @@ public final class E2eSource {
                     .withGuest(guest == null ? GuestControl.NONE
                             : GuestControl.of(guest::pause, () -> { /* the source guest never runs again */ }));
             if (mode.equals("hybrid")) oo = oo.withPostcopyAfter(Duration.ofMillis((long) (precopySeconds * 1000)));
+            if (a.containsKey("max-bandwidth")) oo = oo.withMaxBandwidth(E2eCommon.parseSize(a.get("max-bandwidth")));
             long t0 = System.nanoTime();
             OutgoingMigration out = side.service.migrate(new InetSocketAddress("127.0.0.1", port), oo);
             MigrationState st = out.awaitCompletion(Duration.ofMinutes(20));
@@ -155,6 +157,7 @@ public final class E2eSource {
             kv(j, "threads", Integer.toString(threads));
             kv(j, "backend", E2eCommon.str(backend));
             kv(j, "preempt", E2eCommon.str(preempt));
+            kv(j, "max_bandwidth", a.containsKey("max-bandwidth") ? Long.toString(E2eCommon.parseSize(a.get("max-bandwidth"))) : "0");
             kv(j, "realtime", a.getOrDefault("realtime", "1"));
             kv(j, "realtime_percent", a.getOrDefault("realtime-percent", "50"));
             kv(j, "realtime_demotions", Long.toString(io.postcopy.uffd.UrgentThread.demotions()));

@@ -17,10 +17,14 @@ import java.util.Objects;
  * @param shutTimeout    how long to wait for the destination's SHUT after EOF
  * @param postcopyPreempt open a second connection (QEMU's postcopy-preempt channel) that carries the
  *                       requested pages, so that they never queue behind background pages
+ * @param maxBandwidth   bytes per second the main stream may carry (QEMU's max-bandwidth and
+ *                       max-postcopy-bandwidth in one), 0 = no limit. Requested pages are never held back: it
+ *                       paces the background pages, leaving CPU and network to the guest at the cost of a longer
+ *                       migration
  */
 public record OutgoingOptions(List<String> blocks, MigrationMode mode, Duration postcopyAfter, int maxIterations,
                               GuestControl guest, int sendBufferSize, String machineName, Duration shutTimeout,
-                              boolean postcopyPreempt) {
+                              boolean postcopyPreempt, long maxBandwidth) {
     public OutgoingOptions {
         blocks = List.copyOf(blocks);
         Objects.requireNonNull(mode, "mode");
@@ -28,42 +32,55 @@ public record OutgoingOptions(List<String> blocks, MigrationMode mode, Duration 
         Objects.requireNonNull(shutTimeout, "shutTimeout");
         if (maxIterations < 1) throw new IllegalArgumentException("maxIterations must be >= 1");
         if (sendBufferSize < 0) throw new IllegalArgumentException("sendBufferSize must be >= 0");
+        if (maxBandwidth < 0) throw new IllegalArgumentException("maxBandwidth must be >= 0");
+    }
+
+    /** The 1.1 constructor, without {@code maxBandwidth} (no limit). */
+    public OutgoingOptions(List<String> blocks, MigrationMode mode, Duration postcopyAfter, int maxIterations,
+                           GuestControl guest, int sendBufferSize, String machineName, Duration shutTimeout,
+                           boolean postcopyPreempt) {
+        this(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, 0);
     }
 
     public static OutgoingOptions defaults() {
         return new OutgoingOptions(List.of(), MigrationMode.POSTCOPY, null, 30, GuestControl.NONE, 0, "postcopy-osgi",
-                Duration.ofMinutes(5), true);
+                Duration.ofMinutes(5), true, 0);
     }
 
     public OutgoingOptions withBlocks(String... names) {
-        return new OutgoingOptions(List.of(names), mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt);
+        return new OutgoingOptions(List.of(names), mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth);
     }
 
     public OutgoingOptions withMode(MigrationMode m) {
-        return new OutgoingOptions(blocks, m, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt);
+        return new OutgoingOptions(blocks, m, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth);
     }
 
     public OutgoingOptions withPostcopyAfter(Duration d) {
-        return new OutgoingOptions(blocks, mode, d, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt);
+        return new OutgoingOptions(blocks, mode, d, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth);
     }
 
     public OutgoingOptions withMaxIterations(int n) {
-        return new OutgoingOptions(blocks, mode, postcopyAfter, n, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt);
+        return new OutgoingOptions(blocks, mode, postcopyAfter, n, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth);
     }
 
     public OutgoingOptions withGuest(GuestControl g) {
-        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, g, sendBufferSize, machineName, shutTimeout, postcopyPreempt);
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, g, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth);
     }
 
     public OutgoingOptions withSendBufferSize(int bytes) {
-        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, bytes, machineName, shutTimeout, postcopyPreempt);
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, bytes, machineName, shutTimeout, postcopyPreempt, maxBandwidth);
     }
 
     public OutgoingOptions withShutTimeout(Duration d) {
-        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, d, postcopyPreempt);
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, d, postcopyPreempt, maxBandwidth);
     }
 
     public OutgoingOptions withPostcopyPreempt(boolean on) {
-        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, on);
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, on, maxBandwidth);
+    }
+
+    public OutgoingOptions withMaxBandwidth(long bytesPerSecond) {
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout,
+                postcopyPreempt, bytesPerSecond);
     }
 }

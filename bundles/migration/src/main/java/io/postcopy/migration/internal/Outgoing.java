@@ -326,6 +326,10 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             for (long p = s.nextClearBit(0); p >= 0; p = s.nextClearBit(p + 1)) {
                 if (cancelled) throw new IOException("cancelled");
                 if ((p & 255) == 0 && (switchRequested || System.nanoTime() >= deadline)) return false;
+                while (holdBack()) {
+                    if (cancelled) throw new IOException("cancelled");
+                    if (switchRequested || System.nanoTime() >= deadline) return false;
+                }
                 sendPage(bi, p, false);
             }
         }
@@ -407,6 +411,31 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
                 batcher.rangeCount(), batcher.commandCount(), handlers.size());
     }
 
+    // ---- pacing: OutgoingOptions.maxBandwidth ----
+
+    private long paceFromNanos, paceFromBytes = -1;
+
+    /**
+     * True, after a pause of at most 1 ms, while the main stream is more than 1 ms ahead of
+     * {@code maxBandwidth}; the caller checks its other duties (requests, a switch) and asks again. What is buffered
+     * goes out before the pause, so the stream is smooth, not bursty.
+     */
+    private boolean holdBack() throws IOException {
+        long rate = options.maxBandwidth();
+        if (rate <= 0 || (paused && state() != MigrationState.POSTCOPY)) return false;   // never stretch downtime
+        long now = System.nanoTime(), pos = enc.position();
+        if (paceFromBytes < 0) {
+            paceFromBytes = pos;
+            paceFromNanos = now;
+            return false;
+        }
+        long ahead = (long) ((pos - paceFromBytes) * 1e9 / rate) - (now - paceFromNanos);
+        if (ahead <= 1_000_000) return false;
+        enc.flush();
+        java.util.concurrent.locks.LockSupport.parkNanos(Math.min(ahead - 1_000_000, 1_000_000));
+        return true;
+    }
+
     // ---- postcopy: background pages, requested pages first ----
 
     private void postcopyPass() throws IOException {
@@ -424,6 +453,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
                 }
                 continue;
             }
+            if (holdBack()) continue;          // requests are served above, never held back
             long lr = lastRequested;
             if (lr != seenRequested) {
                 seenRequested = lr;             // locality: go on after the page the postcopy channel took

@@ -50,6 +50,11 @@ public class MigrateCommand extends MigrationCommandSupport {
                     + "(for a destination that does not accept one, e.g. QEMU without the capability)")
     boolean noPreempt;
 
+    @Option(name = "--max-bandwidth",
+            description = "Bytes per second the main stream may carry (e.g. 500M), requested pages never held back; "
+                    + "leaves CPU and network to the guest at the cost of a longer migration (default: no limit)")
+    String maxBandwidth;
+
     @Option(name = "--workload", aliases = "-w",
             description = "Start a writing workload of this pattern (sequential, uniform, hotset) on each block "
                     + "first; workloads on the blocks are paused at the switch")
@@ -65,6 +70,7 @@ public class MigrateCommand extends MigrationCommandSupport {
             throw new IllegalArgumentException("--precopy-only excludes --postcopy-after and --hybrid");
         var address = hostPort(target);
         OutgoingOptions o = OutgoingOptions.defaults().withPostcopyPreempt(!noPreempt);
+        if (maxBandwidth != null) o = o.withMaxBandwidth(Sizes.parse("--max-bandwidth", maxBandwidth));
         if (precopyOnly) o = o.withMode(MigrationMode.PRECOPY_ONLY);
         else if (postcopyAfter != null) o = o.withMode(MigrationMode.HYBRID).withPostcopyAfter(duration(postcopyAfter));
         else if (hybrid) o = o.withMode(MigrationMode.HYBRID);
@@ -99,7 +105,8 @@ public class MigrateCommand extends MigrationCommandSupport {
             case PRECOPY_ONLY -> "precopy only";
         };
         out().println("Started migration " + m.id() + " to " + target + ": " + names.size() + " block(s), "
-                + Sizes.human(bytes) + ", " + mode.toLowerCase(Locale.ROOT));
+                + Sizes.human(bytes) + ", " + mode.toLowerCase(Locale.ROOT)
+                + (o.maxBandwidth() > 0 ? ", at most " + Sizes.human(o.maxBandwidth()) + "/s" : ""));
         return null;
     }
 }
