@@ -257,6 +257,8 @@ public class MigrationCommandsIT {
         String out = group("Started migration (out-\\d+) to ", m);
         String watch = ok("postcopy:status --watch " + out);
         assertTrue(watch, watch.contains("): COMPLETED"));
+        String st = ok("postcopy:status " + out);
+        assertTrue(st, st.contains("Bandwidth  at most 64 MiB/s (background pages)"));
         String v = ok("postcopy:workload verify it-bad/it-good");
         assertTrue(v, v.startsWith("OK block it-bad/it-good: 4096 pages, 0 zero, 4096 filled"));
         ok("postcopy:cancel listen-" + port);

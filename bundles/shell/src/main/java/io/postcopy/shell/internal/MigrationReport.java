@@ -118,8 +118,9 @@ final class MigrationReport {
                     + x.ranges().size() + " ranges never received"));
         } else {
             out.println("Devices    " + p.deviceSections() + " saved");
-            out.println("Preempt    " + (((io.postcopy.migration.OutgoingMigration) m).options().postcopyPreempt()
-                    ? "requested pages on a postcopy-preempt channel" : "off"));
+            io.postcopy.migration.OutgoingOptions o = ((io.postcopy.migration.OutgoingMigration) m).options();
+            out.println("Preempt    " + (o.postcopyPreempt() ? "requested pages on a postcopy-preempt channel" : "off"));
+            if (o.maxBandwidth() > 0) out.println("Bandwidth  at most " + Sizes.human(o.maxBandwidth()) + "/s (background pages)");
         }
         m.failure().ifPresent(f -> CheckCommand.wrap(out, "Failure    ", f));
     }
