@@ -194,7 +194,8 @@ class FakeDestinationTest {
 
     /**
      * A page requested while it is still in flight on the main stream (the destination has not placed it yet, so
-     * it faulted) is sent again on the postcopy-preempt channel, once; a page not sent yet goes there only.
+     * it faulted) is sent again on the postcopy-preempt channel, once; a page not sent yet goes there only, once,
+     * however often it is requested.
      */
     @Test
     void aRequestedPageStillInFlightIsSentAgainOnThePreemptChannelOnce() throws Exception {
@@ -252,6 +253,7 @@ class FakeDestinationTest {
                                 // on its way from the source's view: requested twice, as a faulting guest might
                                 send(c, new ReturnPathMessage.ReqPagesId("pc.ram", inFlight, 4096));
                                 send(c, new ReturnPathMessage.ReqPages(inFlight, 4096));
+                                send(c, new ReturnPathMessage.ReqPages(notYet, 4096));
                                 send(c, new ReturnPathMessage.ReqPages(notYet, 4096));
                             }
                         }

@@ -56,7 +56,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     private List<RamBlock> blocks;
     private RamBlockInfo[] infos;
     private PageBitmap[] sent, stale;
-    /** Pages sent a second time on the preempt channel because they were requested while in flight. */
+    /** Pages sent on the preempt channel (first sends and pages requested while in flight on the main stream). */
     private PageBitmap[] resent;
     private volatile long resentRequests;
     private int[] shift;
@@ -631,7 +631,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             }
             boolean inFlight = sent[bi].testAndSet(page);
             if (inFlight && resent[bi].testAndSet(page)) {
-                requestsSkipped++;     // sent twice already: a request repeated by the peer gets nothing more
+                requestsSkipped++;     // already sent on this channel: a repeated request gets nothing more
                 return;
             }
             int targets = 1 << (shift[bi] - TARGET_SHIFT);
@@ -640,6 +640,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             if (inFlight) {
                 resentRequests++;
             } else {
+                resent[bi].set(page);      // on the channel now: a repeated request gets nothing more either
                 preemptPages += targets - zeros;
                 preemptZeroPages += zeros;
             }
