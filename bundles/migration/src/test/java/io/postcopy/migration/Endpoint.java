@@ -29,6 +29,17 @@ final class Endpoint implements AutoCloseable {
         service = Migrations.newService(registry, faults, sendBuffer, receiveBuffer, stagingBatchSize, 64 << 20);
     }
 
+    /**
+     * The destination guest that {@code IncomingOptions.onRun} starts: it is resumed from a thread of its own at
+     * RUN, so a migration that ends right after RUN can complete first. Null if it never came.
+     */
+    static io.postcopy.workload.Workload awaitGuest(java.util.concurrent.atomic.AtomicReference<io.postcopy.workload.Workload> ref)
+            throws InterruptedException {
+        long until = System.nanoTime() + 10_000_000_000L;
+        while (ref.get() == null && System.nanoTime() < until) Thread.sleep(5);
+        return ref.get();
+    }
+
     /** Pages whose bytes differ between two blocks, compared with native memcmp (either may be uffd memory). */
     static long mismatchedPages(RamBlock a, RamBlock b) {
         if (a.usedLength() != b.usedLength()) throw new AssertionError("lengths differ");

@@ -76,7 +76,8 @@ class HugePageMigrationTest {
         RamBlock d = dst.registry.byName("mem0");
         assertThat(d.backing()).isEqualTo(RamBlock.Backing.HUGETLB);
         assertThat(d.pageSize()).isEqualTo(2 << 20);
-        Workload w = reader.get();
+        Workload w = Endpoint.awaitGuest(reader);
+        assertThat(w).as("destination guest resumed at RUN").isNotNull();
         w.stop();
         assertThat(w.readMismatches()).isZero();
         assertThat(Endpoint.mismatchedPages(ram, d)).isZero();

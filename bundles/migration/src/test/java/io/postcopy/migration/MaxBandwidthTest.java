@@ -44,7 +44,8 @@ class MaxBandwidthTest {
         assertThat(out.awaitCompletion(Duration.ofSeconds(30))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
         IncomingMigration in = l.migrations().get(0);
         assertThat(in.awaitCompletion(Duration.ofSeconds(10))).as("%s", in.failure()).isEqualTo(MigrationState.COMPLETED);
-        Workload r = reader.get();
+        Workload r = Endpoint.awaitGuest(reader);
+        assertThat(r).as("destination guest resumed at RUN").isNotNull();
         r.stop();
         assertThat(r.readMismatches()).isZero();
         assertThat(Endpoint.mismatchedPages(ram, dst.registry.byName("pc.ram"))).isZero();
