@@ -57,7 +57,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     private RamBlockInfo[] infos;
     private PageBitmap[] sent, stale;
     /** Pages sent on the preempt channel (first sends and pages requested while in flight on the main stream). */
-    private PageBitmap[] resent;
+    private PageBitmap[] onChannel;
     private volatile long resentRequests;
     private int[] shift;
     private DirtyTracker[] trackers;
@@ -152,7 +152,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
         infos = new RamBlockInfo[n];
         sent = new PageBitmap[n];
         stale = new PageBitmap[n];
-        resent = new PageBitmap[n];
+        onChannel = new PageBitmap[n];
         shift = new int[n];
         long total = 0;
         for (int i = 0; i < n; i++) {
@@ -160,7 +160,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             infos[i] = new RamBlockInfo(i, b.idstr(), b.usedLength(), b.pageSize());
             sent[i] = new PageBitmap(b.pages());
             stale[i] = new PageBitmap(b.pages());
-            resent[i] = new PageBitmap(b.pages());
+            onChannel[i] = new PageBitmap(b.pages());
             shift[i] = Long.numberOfTrailingZeros(b.pageSize());
             total += b.usedLength() >>> TARGET_SHIFT;
         }
@@ -630,7 +630,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
                 return;
             }
             boolean inFlight = sent[bi].testAndSet(page);
-            if (inFlight && resent[bi].testAndSet(page)) {
+            if (inFlight && onChannel[bi].testAndSet(page)) {
                 requestsSkipped++;     // already sent on this channel: a repeated request gets nothing more
                 return;
             }
@@ -640,7 +640,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             if (inFlight) {
                 resentRequests++;
             } else {
-                resent[bi].set(page);      // on the channel now: a repeated request gets nothing more either
+                onChannel[bi].set(page);      // on the channel now: a repeated request gets nothing more either
                 preemptPages += targets - zeros;
                 preemptZeroPages += zeros;
             }
