@@ -6,10 +6,8 @@ import io.postcopy.codec.RamBlockInfo;
 import io.postcopy.codec.SectionType;
 import io.postcopy.codec.StreamEncoder;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.Channels;
 import java.util.List;
 import java.util.Random;
 
@@ -21,16 +19,8 @@ final class Samples {
     static final RamBlockInfo RAM = new RamBlockInfo(0, "pc.ram", 1L << 30, 4096);
     static final RamBlockInfo ROM = new RamBlockInfo(1, "/rom@etc/acpi/tables", 1 << 17, 4096);
 
-    interface Body {
-        void write(StreamEncoder e) throws IOException;
-    }
-
-    static byte[] encode(Body body) throws IOException {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        StreamEncoder e = new StreamEncoder(Channels.newChannel(out));
-        body.write(e);
-        e.flush();
-        return out.toByteArray();
+    static byte[] encode(StreamEncoder.Body body) throws IOException {
+        return StreamEncoder.encode(body);
     }
 
     static byte[] head() throws IOException {

@@ -27,6 +27,24 @@ public final class StreamEncoder {
     private RamBlockInfo lastBlock;
     private long written;
 
+    /** What {@link #encode} writes: records on the encoder it is given. */
+    @FunctionalInterface
+    public interface Body {
+        void write(StreamEncoder e) throws IOException;
+    }
+
+    /**
+     * A stream (or a part of one) built in memory: {@code body} writes on a fresh encoder, whose bytes come back
+     * flushed. For recorded streams, fixtures and tools; a migration writes to its socket instead.
+     */
+    public static byte[] encode(Body body) throws IOException {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream();
+        StreamEncoder e = new StreamEncoder(java.nio.channels.Channels.newChannel(bytes));
+        body.write(e);
+        e.flush();
+        return bytes.toByteArray();
+    }
+
     public StreamEncoder(WritableByteChannel out) {
         this(out, 256 * 1024, Wire.DEFAULT_TARGET_PAGE_SIZE);
     }

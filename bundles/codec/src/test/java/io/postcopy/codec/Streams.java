@@ -1,9 +1,7 @@
 package io.postcopy.codec;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.Channels;
 import java.util.List;
 import java.util.Random;
 
@@ -16,16 +14,8 @@ final class Streams {
     static final RamBlockInfo ROM = new RamBlockInfo(1, "/rom@etc/acpi/tables", 4 * 4096, 4096);
     static final List<RamBlockInfo> BLOCKS = List.of(RAM, ROM);
 
-    interface Body {
-        void write(StreamEncoder e) throws IOException;
-    }
-
-    static byte[] encode(Body body) throws IOException {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        StreamEncoder e = new StreamEncoder(Channels.newChannel(out));
-        body.write(e);
-        e.flush();
-        return out.toByteArray();
+    static byte[] encode(StreamEncoder.Body body) throws IOException {
+        return StreamEncoder.encode(body);
     }
 
     static ByteBuffer page(long seed) {

@@ -14,7 +14,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 /** Byte-exact vectors, written by hand from the layouts in DESIGN.md section 4 and docs/protocol.md. */
 class WireVectorsTest {
 
-    private static String enc(Streams.Body body) throws IOException {
+    private static String enc(StreamEncoder.Body body) throws IOException {
         return hex(Streams.encode(body));
     }
 

@@ -10,11 +10,9 @@ import io.postcopy.codec.SectionType;
 import io.postcopy.codec.StreamEncoder;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.uffd.NativeMemory;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
-import java.nio.channels.Channels;
 import java.nio.channels.SocketChannel;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -44,16 +42,8 @@ class PostcopyPreemptChannelTest {
         dst.close();
     }
 
-    interface Body {
-        void write(StreamEncoder e) throws IOException;
-    }
-
-    static byte[] encode(Body body) throws IOException {
-        ByteArrayOutputStream bos = new ByteArrayOutputStream();
-        StreamEncoder e = new StreamEncoder(Channels.newChannel(bos));
-        body.write(e);
-        e.flush();
-        return bos.toByteArray();
+    static byte[] encode(StreamEncoder.Body body) throws IOException {
+        return StreamEncoder.encode(body);
     }
 
     static ByteBuffer page(int n) {
