@@ -106,6 +106,16 @@ class PostcopyPreemptChannelTest {
         return listener.migrations().get(0);
     }
 
+    /** Page p of {@code b} is {@link #page}(p), for every p. */
+    static void assertEveryPage(RamBlock b) {
+        ByteBuffer want = ByteBuffer.allocateDirect(4096);
+        for (int p = 0; p < PAGES; p++) {
+            want.clear().put(page(p)).flip();
+            assertThat(NativeMemory.nativeCompare(b.hostAddress() + p * 4096L, io.postcopy.codec.PageBuffers.address(want), 4096))
+                    .as("page %d of %s", p, b.idstr()).isZero();
+        }
+    }
+
     static void awaitState(IncomingMigration m, MigrationState s) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
         while (m.state() != s && !m.state().isFinal() && System.nanoTime() < deadline) Thread.sleep(2);
@@ -137,12 +147,7 @@ class PostcopyPreemptChannelTest {
             assertThat(in.awaitCompletion(Duration.ofSeconds(10))).as("%s", in.failure()).isEqualTo(MigrationState.COMPLETED);
             assertThat(listener.migrations()).as("the extra connection is no migration of its own").containsExactly(in);
             assertThat(in.postcopyChannel()).hasValueSatisfying(s -> assertThat(s).endsWith(", 2 pages, 0 zero pages"));
-            RamBlock b = dst.registry.byName("pc.ram");
-            for (int p = 0; p < PAGES; p++) {
-                ByteBuffer want = ByteBuffer.allocateDirect(4096).put(page(p)).flip();
-                assertThat(NativeMemory.nativeCompare(b.hostAddress() + p * 4096L, io.postcopy.codec.PageBuffers.address(want), 4096))
-                        .as("page %d", p).isZero();
-            }
+            assertEveryPage(dst.registry.byName("pc.ram"));
             List<ReturnPathMessage> rp = new ArrayList<>();
             new ReturnPathDecoder((m, off) -> rp.add(m)).decode(main);
             assertThat(rp).contains(new ReturnPathMessage.Pong(3)).last().isEqualTo(new ReturnPathMessage.Shut(0));
@@ -213,6 +218,69 @@ class PostcopyPreemptChannelTest {
                     assertThat(listener.migrations()).containsExactly(inA, inB);
                 }
             }
+        }
+    }
+
+    /**
+     * A migration that completed on its main stream alone, its channel still open and untied (the source writes
+     * EOS there after the main stream's EOF): that EOS, or a page, is no migration of its own and no error.
+     * Seen in CI: two sources into one listener, one finished within the channel's 100 ms of silence, and its
+     * EOS was decoded as a stream that failed on "magic".
+     */
+    @Test
+    void eosOnTheChannelOfAMigrationThatHasEndedIsNoMigration() throws Exception {
+        IncomingListener listener = dst.service.listen(null, IncomingOptions.defaults());
+        try (SocketChannel main = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
+            write(main, setupAndPrecopy());
+            write(main, end());
+            IncomingMigration in = awaitMain(listener);
+            assertThat(in.awaitCompletion(Duration.ofSeconds(10))).as("%s", in.failure()).isEqualTo(MigrationState.COMPLETED);
+            try (SocketChannel extra = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
+                Thread.sleep(2 * 100);     // silent long enough to be asked about: its only candidate has ended
+                write(extra, HexFormat.of().parseHex("0000000000000010"));
+                assertThat(extra.read(ByteBuffer.allocate(1))).as("closed by the destination").isEqualTo(-1);
+            }
+            assertThat(listener.migrations()).containsExactly(in);
+            assertThat(in.state()).isEqualTo(MigrationState.COMPLETED);
+        }
+    }
+
+    /**
+     * Main A completed, main B runs, then A's late channel (accepted after both) stays silent: it must not be
+     * tied to B by host and time (B would then fail on A's page "before POSTCOPY_LISTEN", or miss its own
+     * channel); its first page names A's block, it is drained and closed.
+     */
+    @Test
+    void theLateChannelOfAnEndedMigrationIsNotTiedToALiveOne() throws Exception {
+        RamBlockInfo a = new RamBlockInfo(0, "a.ram", PAGES * 4096L, 4096), b = new RamBlockInfo(0, "b.ram", PAGES * 4096L, 4096);
+        IncomingListener listener = dst.service.listen(null, IncomingOptions.defaults());
+        try (SocketChannel mainA = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()));
+             SocketChannel mainB = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
+            write(mainA, setupAndPrecopy(a));
+            write(mainA, end());
+            while (listener.migrations().size() < 2) Thread.sleep(2);
+            IncomingMigration inA = listener.migrations().get(0), inB = listener.migrations().get(1);
+            assertThat(inA.awaitCompletion(Duration.ofSeconds(10))).as("%s", inA.failure()).isEqualTo(MigrationState.COMPLETED);
+            write(mainB, setupAndPrecopy(b, 9));
+            try (SocketChannel extraA = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
+                Thread.sleep(2 * 100);
+                assertThat(inB.postcopyChannel()).as("not B's: A owns it as much").isEmpty();
+                write(extraA, encode(e -> e.writePage(a, 5 * 4096L, page(5), 0)));
+                write(extraA, HexFormat.of().parseHex("0000000000000010"));
+                extraA.shutdownOutput();
+                assertThat(extraA.read(ByteBuffer.allocate(1))).as("drained and closed").isEqualTo(-1);
+            }
+            write(mainB, encode(e -> {
+                e.writeSectionPart(SectionType.PART, 2);
+                e.writePage(b, 9 * 4096L, page(9), 0);
+                e.writeEos().writeFooter(2);
+            }));
+            write(mainB, end());
+            assertThat(inB.awaitCompletion(Duration.ofSeconds(10))).as("%s", inB.failure()).isEqualTo(MigrationState.COMPLETED);
+            assertThat(inB.postcopyChannel()).isEmpty();
+            assertThat(listener.migrations()).containsExactly(inA, inB);
+            assertThat(inA.state()).isEqualTo(MigrationState.COMPLETED);
+            assertEveryPage(dst.registry.byName("b.ram"));
         }
     }
 

@@ -71,6 +71,8 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     private volatile PostcopyChannel postcopyChannel;
     /** Set on an extra connection the listener tied to {@code preemptOf} as its postcopy channel. */
     volatile Destination preemptOf;
+    /** Set with {@link #preemptOf} when that migration had ended already: this channel's bytes are of no use. */
+    volatile boolean ofEndedMigration;
     /** How long the main stream's EOF waits for the postcopy channel's EOS (QEMU sends it right after EOF). */
     static final long POSTCOPY_CHANNEL_EOS_MILLIS = 30_000;
     /** From POSTCOPY_ADVISE (0: none, or the short form); the OR of the block page sizes read ahead (0: unknown). */
@@ -209,6 +211,12 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
                 boolean silent = !readableWithin(EXTRA_SILENCE_MILLIS);
                 Destination main = silent || preemptOf != null ? x.postcopyChannelOf(this) : null;
                 if (main == null && x.candidates(this) > 0) main = tieByFirstRecord(x, buf);
+                if (main != null && ofEndedMigration) {
+                    LOG.info("migration {}: {} is its postcopy-preempt channel, come after its end: drained and closed",
+                            main.id(), peer);
+                    drainQuietly(buf);
+                    return;
+                }
                 if (main != null) {
                     LOG.info("migration {}: {} is its postcopy-preempt channel", main.id(), peer);
                     main.postcopyChannel.run(buf);
@@ -306,6 +314,21 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
                     + Long.toHexString(offset) + ") is a page no live migration requested: tied to no migration");
         }
         return main;
+    }
+
+    /**
+     * Reads and drops what the peer still sends, until it closes: closing with unread bytes would reset the
+     * connection under a source that may still be writing its last pages and EOS there, and fail it.
+     */
+    private void drainQuietly(ByteBuffer buf) {
+        try {
+            buf.clear();
+            while (channel.read(buf) >= 0) buf.clear();
+        } catch (IOException e) {
+            LOG.debug("{}: {}", peer, e.toString());
+        } finally {
+            closeQuietly();
+        }
     }
 
     /** Reads until {@code buf} (in write mode) holds {@code n} bytes; false at EOF before that. */

@@ -59,7 +59,7 @@ final class Listener implements IncomingListener, ExtraChannels {
     @Override
     public String notAStream(Destination extra, String seen) {
         if (seen == null || !seen.startsWith("0x11223344")) return null;
-        for (Destination main : siblingsBefore(extra, false)) {
+        for (Destination main : siblingsBefore(extra, false, false)) {
             main.refuse("QEMU opened a multifd channel (" + extra.id() + ", " + extra.peer()
                     + ") for this migration: capability multifd is not supported, turn it off on the source");
         }
@@ -67,13 +67,16 @@ final class Listener implements IncomingListener, ExtraChannels {
     }
 
     /**
-     * Live connections from {@code extra}'s host accepted before it, within {@link #EXTRA_SIBLING_NANOS}, that
-     * are no extra channel themselves (and, if {@code untied}, have no postcopy channel yet), newest first.
+     * Connections from {@code extra}'s host accepted before it, within {@link #EXTRA_SIBLING_NANOS}, that are
+     * no extra channel themselves (and, if {@code untied}, have no postcopy channel yet), newest first; live
+     * ones only unless {@code ended}. A migration that ended without its channel tied (it completed on the main
+     * stream alone) still owns that channel, whose EOS or late pages may come after the end: counting it keeps
+     * that channel from being tied to another live migration by host and time.
      */
-    private List<Destination> siblingsBefore(Destination extra, boolean untied) {
+    private List<Destination> siblingsBefore(Destination extra, boolean untied, boolean ended) {
         List<Destination> l = new java.util.ArrayList<>();
         for (IncomingMigration m : migrations) {
-            if (m != extra && m instanceof Destination main && !main.state().isFinal() && main.preemptOf == null
+            if (m != extra && m instanceof Destination main && (ended || !main.state().isFinal()) && main.preemptOf == null
                     && !(untied && main.hasPostcopyChannel()) && sibling(main, extra)) {
                 l.add(main);
             }
@@ -96,22 +99,22 @@ final class Listener implements IncomingListener, ExtraChannels {
     @Override
     public synchronized Destination postcopyChannelOf(Destination extra) {
         if (extra.preemptOf != null) return extra.preemptOf;
-        List<Destination> c = siblingsBefore(extra, true);
-        if (c.size() != 1) return null;
+        List<Destination> c = siblingsBefore(extra, true, true);
+        if (c.size() != 1 || c.get(0).state().isFinal()) return null;   // an ended one: wait for its first record
         tie(c.get(0), extra);
         return c.get(0);
     }
 
     @Override
     public synchronized int candidates(Destination extra) {
-        return extra.preemptOf != null ? 1 : siblingsBefore(extra, true).size();
+        return extra.preemptOf != null ? 1 : siblingsBefore(extra, true, true).size();
     }
 
     @Override
     public synchronized Destination postcopyChannelByFirstPage(Destination extra, String block, long offset) {
         if (extra.preemptOf != null) return extra.preemptOf;
         Destination found = null;
-        for (Destination main : siblingsBefore(extra, true)) {
+        for (Destination main : siblingsBefore(extra, true, true)) {
             if (main.requestedLately(block, offset)) {
                 if (found != null) return null;     // two migrations requested that very page: no guess
                 found = main;
@@ -119,7 +122,7 @@ final class Listener implements IncomingListener, ExtraChannels {
         }
         if (found == null) {
             // not requested (lately): the one migration that has a block of that name, if only one has
-            for (Destination main : siblingsBefore(extra, true)) {
+            for (Destination main : siblingsBefore(extra, true, true)) {
                 if (main.hasStreamBlock(block)) {
                     if (found != null) return null;
                     found = main;
@@ -146,7 +149,7 @@ final class Listener implements IncomingListener, ExtraChannels {
     public synchronized void atPostcopySwitch(Destination main) {
         if (main.hasPostcopyChannel()) return;
         for (Destination extra : silentAfter(main)) {
-            List<Destination> c = siblingsBefore(extra, true);
+            List<Destination> c = siblingsBefore(extra, true, true);
             if (c.size() == 1 && c.get(0) == main) {
                 tie(main, extra);
                 return;
@@ -171,9 +174,17 @@ final class Listener implements IncomingListener, ExtraChannels {
         return l;
     }
 
-    /** {@code extra} is {@code main}'s postcopy channel from now on: no migration of its own. */
+    /**
+     * {@code extra} is {@code main}'s postcopy channel from now on: no migration of its own. The channel of a
+     * migration that has ended is only marked as such, for its thread to drain and close.
+     */
     private void tie(Destination main, Destination extra) {
-        main.attachPostcopyChannel(extra);
+        if (main.state().isFinal()) {
+            extra.preemptOf = main;
+            extra.ofEndedMigration = true;
+        } else {
+            main.attachPostcopyChannel(extra);
+        }
         migrations.remove(extra);
         service.forget(extra);
     }
