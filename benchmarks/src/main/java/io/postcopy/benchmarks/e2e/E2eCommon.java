@@ -45,12 +45,17 @@ final class E2eCommon {
         final MigrationService service;
 
         Side(boolean hugepage) {
-            io.postcopy.uffd.UrgentThread.budget(Integer.getInteger("e2e.rtpercent", 50), io.postcopy.uffd.UrgentThread.DEFAULT_BURST_NANOS);
             faults.addBackend(new AnonPlacementBackend(), 0);
             if (hugepage) faults.addBackend(new HugePagePlacementBackend(), 10);
-            int snd = Integer.getInteger("e2e.sndbuf", 128 * 1024), rcv = Integer.getInteger("e2e.rcvbuf", 128 * 1024);
-            int staging = Integer.getInteger("e2e.staging", 64 * 1024);
-            service = Migrations.newService(registry, faults, snd, rcv, staging, 64 << 20, -5, fifo);
+            // the service's configuration as an administrator sets it (PID io.postcopy.migration)
+            service = Migrations.newService(registry, faults, java.util.Map.of(
+                    "sendBufferSize", Integer.getInteger("e2e.sndbuf", 128 * 1024),
+                    "receiveBufferSize", Integer.getInteger("e2e.rcvbuf", 128 * 1024),
+                    "stagingBatchSize", Integer.getInteger("e2e.staging", 64 * 1024),
+                    "urgentThreadNice", -5,
+                    "urgentThreadFifoPriority", fifo,
+                    "realtimeCpuPercent", Integer.getInteger("e2e.rtpercent", 50),
+                    "bulkThreadNice", Integer.getInteger("e2e.bulknice", 0)));
         }
 
         @Override

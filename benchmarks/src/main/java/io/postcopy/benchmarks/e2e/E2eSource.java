@@ -42,6 +42,8 @@ import java.util.regex.Pattern;
  * {@code --preempt} (default on): requested pages travel on a postcopy-preempt channel of their own.
  * {@code --realtime N} (default 1, the services' default): the threads on a request's way (fault, return path,
  * preempt channel) run SCHED_FIFO N while within {@code --realtime-percent} (default 50) % of one CPU; 0 = nice -5.
+ * {@code --bulk-nice N} (default 0, the services' default): the threads moving background pages in postcopy run
+ * at nice N (the service setting {@code bulkThreadNice}), so the destination's guest wins the CPU from them.
  * {@code --max-bandwidth SIZE} (per second, binary units): pace the background pages (requested ones never wait).
  * {@code --threads 0}: no guest on the destination, the stream alone (no faults, no latency figures).
  * {@code --source-guest-threads N} (default 1): writer threads on the source until the switch; 0 = none.
@@ -56,6 +58,7 @@ public final class E2eSource {
         Map<String, String> a = E2eCommon.args(argv);
         if (a.containsKey("realtime")) System.setProperty("e2e.fifo", a.get("realtime"));   // before any Side
         if (a.containsKey("realtime-percent")) System.setProperty("e2e.rtpercent", a.get("realtime-percent"));
+        if (a.containsKey("bulk-nice")) System.setProperty("e2e.bulknice", a.get("bulk-nice"));
         long size = E2eCommon.parseSize(a.getOrDefault("size", "1G"));
         String mode = a.getOrDefault("mode", "postcopy");
         if (!mode.equals("postcopy") && !mode.equals("hybrid")) throw new IllegalArgumentException("--mode postcopy|hybrid");
@@ -87,7 +90,7 @@ public final class E2eSource {
             cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
             cmd.add("-Xmx" + destHeap);
             for (String o : a.getOrDefault("dest-jvm-opts", "").trim().split("\\s+")) if (!o.isEmpty()) cmd.add(o);
-            for (String p : new String[] {"e2e.sndbuf", "e2e.rcvbuf", "e2e.staging", "e2e.fifo", "e2e.rtpercent"})
+            for (String p : new String[] {"e2e.sndbuf", "e2e.rcvbuf", "e2e.staging", "e2e.fifo", "e2e.rtpercent", "e2e.bulknice"})
                 if (System.getProperty(p) != null) cmd.add("-D" + p + "=" + System.getProperty(p));
             cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), E2eDestination.class.getName(),
                     "--result", destJson.toString(), "--digest", destDigest.toString(), "--pattern", pattern,
@@ -161,6 +164,7 @@ public final class E2eSource {
             kv(j, "realtime", a.getOrDefault("realtime", "1"));
             kv(j, "realtime_percent", a.getOrDefault("realtime-percent", "50"));
             kv(j, "realtime_demotions", Long.toString(io.postcopy.uffd.UrgentThread.demotions()));
+            kv(j, "bulk_nice", a.getOrDefault("bulk-nice", "0"));
             if (mode.equals("hybrid")) kv(j, "precopy_seconds", E2eCommon.num(precopySeconds));
             kv(j, "dest_heap", E2eCommon.str(destHeap));
             kv(j, "warmup", E2eCommon.str(warmup));

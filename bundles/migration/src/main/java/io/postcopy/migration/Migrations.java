@@ -19,6 +19,23 @@ public final class Migrations {
     }
 
     /**
+     * As {@link #newService(RamBlockRegistry, FaultService)}, configured as the OSGi service is: {@code config}
+     * holds attributes of PID {@code io.postcopy.migration} by name ({@code "bulkThreadNice"}, {@code
+     * "sendBufferSize"}, ... — docs/admin-guide.md, "Configuration"), numbers or decimal strings; absent ones keep
+     * their defaults. {@code realtimeCpuPercent}, if given, sets the JVM-wide real-time budget. An unknown key or
+     * a bad value throws IllegalArgumentException naming it.
+     */
+    public static MigrationService newService(RamBlockRegistry registry, FaultService faultService,
+                                              java.util.Map<String, ?> config) {
+        Settings s = Settings.from(config);
+        if (config.containsKey("realtimeCpuPercent")) {
+            io.postcopy.uffd.UrgentThread.budget(Settings.realtimeCpuPercent(config),
+                    io.postcopy.uffd.UrgentThread.DEFAULT_BURST_NANOS);
+        }
+        return new MigrationServiceImpl(registry, faultService, s);
+    }
+
+    /**
      * As {@link #newService(RamBlockRegistry, FaultService)}, with service defaults (the configuration's
      * attributes): socket buffer sizes (0 = kernel default), the staging batch size, the package cap.
      */
@@ -28,7 +45,7 @@ public final class Migrations {
         return new MigrationServiceImpl(registry, faultService,
                 new Settings("127.0.0.1", sendBufferSize, stagingBatchSize, maxPackageSize, receiveBufferSize,
                         Settings.DEFAULTS.urgentThreadNice(), Settings.DEFAULTS.urgentThreadFifoPriority(),
-                        Settings.DEFAULTS.preemptReceiveBufferSize(), Settings.DEFAULTS.retainEndedMigrations()));
+                        Settings.DEFAULTS.preemptReceiveBufferSize(), Settings.DEFAULTS.retainEndedMigrations(), Settings.DEFAULTS.bulkThreadNice()));
     }
 
     /**
@@ -41,6 +58,6 @@ public final class Migrations {
         return new MigrationServiceImpl(registry, faultService,
                 new Settings("127.0.0.1", sendBufferSize, stagingBatchSize, maxPackageSize, receiveBufferSize,
                         urgentThreadNice, urgentThreadFifoPriority, Settings.DEFAULTS.preemptReceiveBufferSize(),
-                        Settings.DEFAULTS.retainEndedMigrations()));
+                        Settings.DEFAULTS.retainEndedMigrations(), Settings.DEFAULTS.bulkThreadNice()));
     }
 }

@@ -29,6 +29,13 @@ final class Endpoint implements AutoCloseable {
         service = Migrations.newService(registry, faults, sendBuffer, receiveBuffer, stagingBatchSize, 64 << 20);
     }
 
+    /** With the service configured as PID io.postcopy.migration would be ({@link Migrations#newService(RamBlockRegistry, FaultService, java.util.Map)}). */
+    Endpoint(java.util.Map<String, ?> config) {
+        faults.addBackend(new AnonPlacementBackend(), 0);
+        faults.addBackend(new HugePagePlacementBackend(), 100);
+        service = Migrations.newService(registry, faults, config);
+    }
+
     /**
      * The destination guest that {@code IncomingOptions.onRun} starts: it is resumed from a thread of its own at
      * RUN, so a migration that ends right after RUN can complete first. Null if it never came.

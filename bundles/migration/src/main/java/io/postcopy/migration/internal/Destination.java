@@ -735,6 +735,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             p.run();
             running = true;
             resumeGuest(true);
+            Urgent.bulk(settings(), "stream thread of " + id);   // the guest runs: its faults come first
         } else if (c instanceof Command.Packaged) {
             if (inPackage) throw new Refused("nested PACKAGED");
             // the blob follows: onPackage

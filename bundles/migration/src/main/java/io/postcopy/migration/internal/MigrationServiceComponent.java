@@ -41,7 +41,7 @@ public class MigrationServiceComponent implements MigrationService {
         UrgentThread.budget(c.realtimeCpuPercent(), UrgentThread.DEFAULT_BURST_NANOS);
         return new Settings(c.listenAddress(), c.sendBufferSize(), c.stagingBatchSize(), c.maxPackageSize(), c.receiveBufferSize(),
                 c.urgentThreadNice(), c.urgentThreadFifoPriority(), c.preemptReceiveBufferSize(),
-                c.retainEndedMigrations());
+                c.retainEndedMigrations(), c.bulkThreadNice());
     }
 
     private synchronized void openConfigured(MigrationConfig c) {

@@ -439,6 +439,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     // ---- postcopy: background pages, requested pages first ----
 
     private void postcopyPass() throws IOException {
+        Urgent.bulk(service.settings(), "sender of " + id);
         long seenRequested = -1;
         int bi = 0;
         long cursor = 0;

@@ -16,11 +16,18 @@ package io.postcopy.migration.internal;
  *                         requested pages no longer wait behind its bytes, so it may hold more; 0 = unchanged
  * @param retainEndedMigrations ended migrations kept for status (per service and per listener); older ones are
  *                         dropped when a new one starts, so a long-running server does not keep them all
+ * @param bulkThreadNice   nice value (0..19) of the threads that move background pages once a guest may wait on
+ *                         them: the destination's stream thread from RUN, the source's sender in postcopy. Above
+ *                         0 a guest's threads are entitled to more CPU than the stream (EEVDF places a waking
+ *                         thread by its lag: with equal weights a busy guest woken from a fault often waits
+ *                         milliseconds behind the stream); 0 = unchanged
  */
 public record Settings(String listenAddress, int sendBufferSize, int stagingBatchSize, int maxPackageSize,
                        int receiveBufferSize, int urgentThreadNice, int urgentThreadFifoPriority,
-                       int preemptReceiveBufferSize, int retainEndedMigrations) {
-    public static final Settings DEFAULTS = new Settings("127.0.0.1", 128 * 1024, 64 * 1024, 64 << 20, 128 * 1024, -5, 1, 1 << 20, 64);
+                       int preemptReceiveBufferSize, int retainEndedMigrations, int bulkThreadNice) {
+    public static final Settings DEFAULTS = new Settings("127.0.0.1", 128 * 1024, 64 * 1024, 64 << 20, 128 * 1024, -5, 1, 1 << 20, 64, 0);
+    /** The JVM-wide real-time budget's default (percent of one CPU), a setting outside this record. */
+    public static final int DEFAULT_REALTIME_CPU_PERCENT = 50;
 
     public Settings {
         if (stagingBatchSize < 4096 || stagingBatchSize % 4096 != 0)
@@ -33,6 +40,52 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
             throw new IllegalArgumentException("urgentThreadNice " + urgentThreadNice + " not in -20..19");
         if (urgentThreadFifoPriority < 0 || urgentThreadFifoPriority > 99)
             throw new IllegalArgumentException("urgentThreadFifoPriority " + urgentThreadFifoPriority + " not in 0..99");
+        if (bulkThreadNice < 0 || bulkThreadNice > 19)
+            throw new IllegalArgumentException("bulkThreadNice " + bulkThreadNice + " not in 0..19");
+    }
+
+    /** The keys of {@link #from}: the attributes of the configuration (PID {@code io.postcopy.migration}) it reads. */
+    public static final java.util.Set<String> KEYS = java.util.Set.of("listenAddress", "sendBufferSize",
+            "stagingBatchSize", "maxPackageSize", "receiveBufferSize", "urgentThreadNice", "urgentThreadFifoPriority",
+            "preemptReceiveBufferSize", "retainEndedMigrations", "bulkThreadNice", "realtimeCpuPercent");
+
+    /**
+     * Settings from configuration properties as the OSGi configuration names them (absent keys keep
+     * {@link #DEFAULTS}; values are numbers or their decimal strings); {@code realtimeCpuPercent} is read by
+     * {@link #realtimeCpuPercent(java.util.Map)}. An unknown key or a bad value is an IllegalArgumentException
+     * naming it.
+     */
+    public static Settings from(java.util.Map<String, ?> c) {
+        for (String k : c.keySet()) {
+            if (!KEYS.contains(k)) throw new IllegalArgumentException("unknown migration setting \"" + k + "\"; known: "
+                    + new java.util.TreeSet<>(KEYS));
+        }
+        Settings d = DEFAULTS;
+        Object address = c.get("listenAddress");
+        return new Settings(address == null ? d.listenAddress() : address.toString(),
+                num(c, "sendBufferSize", d.sendBufferSize()), num(c, "stagingBatchSize", d.stagingBatchSize()),
+                num(c, "maxPackageSize", d.maxPackageSize()), num(c, "receiveBufferSize", d.receiveBufferSize()),
+                num(c, "urgentThreadNice", d.urgentThreadNice()), num(c, "urgentThreadFifoPriority", d.urgentThreadFifoPriority()),
+                num(c, "preemptReceiveBufferSize", d.preemptReceiveBufferSize()),
+                num(c, "retainEndedMigrations", d.retainEndedMigrations()), num(c, "bulkThreadNice", d.bulkThreadNice()));
+    }
+
+    /** {@code realtimeCpuPercent} of configuration properties (1..100), or the default. */
+    public static int realtimeCpuPercent(java.util.Map<String, ?> c) {
+        int p = num(c, "realtimeCpuPercent", DEFAULT_REALTIME_CPU_PERCENT);
+        if (p < 1 || p > 100) throw new IllegalArgumentException("realtimeCpuPercent " + p + " not in 1..100");
+        return p;
+    }
+
+    private static int num(java.util.Map<String, ?> c, String key, int otherwise) {
+        Object v = c.get(key);
+        if (v == null) return otherwise;
+        if (v instanceof Number n) return n.intValue();
+        try {
+            return Integer.parseInt(v.toString().trim());
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException("migration setting " + key + " = \"" + v + "\" is no integer");
+        }
     }
 
     /** Drops the oldest ended migrations of {@code list} beyond {@code keep}. */

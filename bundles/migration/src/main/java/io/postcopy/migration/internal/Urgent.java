@@ -2,7 +2,10 @@ package io.postcopy.migration.internal;
 
 import io.postcopy.uffd.UrgentThread;
 
-/** Raises the calling thread's priority: it carries requested pages, for which a guest is waiting. */
+/**
+ * Sets the calling thread's priority by what it carries: requested pages, for which a guest is waiting, go
+ * first; background pages, once a guest runs on them, go after the guest's own threads.
+ */
 final class Urgent {
     private static volatile boolean refused;
 
@@ -16,5 +19,17 @@ final class Urgent {
             AbstractMigration.LOG.warn("{} keeps the default priority: {}", what, u.scheduling());
         }
         return u;
+    }
+
+    /**
+     * The calling thread moves background pages from now on while a guest may wait: nice {@code
+     * bulkThreadNice} if above 0 (raising nice needs no privilege). The threads are the migration's own, so
+     * the value ends with them.
+     */
+    static void bulk(Settings s, String what) {
+        int nice = s.bulkThreadNice();
+        if (nice > 0 && !io.postcopy.uffd.NativeMemory.setThreadFair(nice)) {
+            AbstractMigration.LOG.warn("{} keeps its priority: nice {} refused", what, nice);
+        }
     }
 }

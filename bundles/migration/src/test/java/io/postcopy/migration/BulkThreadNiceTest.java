@@ -1,0 +1,117 @@
+package io.postcopy.migration;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.postcopy.ramblock.RamBlock;
+import io.postcopy.workload.AccessPattern;
+import io.postcopy.workload.Workload;
+import io.postcopy.workload.WorkloadOptions;
+import io.postcopy.workload.Workloads;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.concurrent.locks.LockSupport;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * {@code bulkThreadNice}: the threads that move background pages run at that nice value once a guest may wait
+ * on them (the destination's stream thread from RUN, the source's sender in postcopy), and only those; the
+ * service takes it, like every setting, from configuration properties by name.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class BulkThreadNiceTest {
+    static final long SIZE = 64L << 20;
+
+    @Test
+    void bulkThreadsRunAtTheConfiguredNiceValueInPostcopy() throws Exception {
+        Map<String, Integer> nice = migrateAndSampleNice(Map.of("bulkThreadNice", 7));
+        // thread names are cut to 15 characters by the kernel
+        assertThat(nice).as("threads seen: %s", nice.keySet()).containsKeys("postcopy-in-in-", "postcopy-out-ou");
+        assertThat(nice.get("postcopy-in-in-")).as("destination stream thread").isEqualTo(7);
+        assertThat(nice.get("postcopy-out-ou")).as("source sender").isEqualTo(7);
+        assertThat(nice.get("workload-pc.ram")).as("the guest keeps its priority").isZero();
+    }
+
+    @Test
+    void byDefaultTheBulkThreadsKeepTheirPriority() throws Exception {
+        Map<String, Integer> nice = migrateAndSampleNice(Map.of());
+        assertThat(nice).containsKeys("postcopy-in-in-", "postcopy-out-ou");
+        assertThat(nice.get("postcopy-in-in-")).isZero();
+        assertThat(nice.get("postcopy-out-ou")).isZero();
+    }
+
+    @Test
+    void unknownSettingsAndBadValuesAreRefusedByName() {
+        try (Endpoint e = new Endpoint()) {
+            assertThatThrownBy(() -> Migrations.newService(e.registry, e.faults, Map.of("bulkThreadNise", 5)))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("bulkThreadNise")
+                    .hasMessageContaining("bulkThreadNice");
+            assertThatThrownBy(() -> Migrations.newService(e.registry, e.faults, Map.of("bulkThreadNice", 20)))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("bulkThreadNice 20 not in 0..19");
+            assertThatThrownBy(() -> Migrations.newService(e.registry, e.faults, Map.of("sendBufferSize", "lots")))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("sendBufferSize = \"lots\"");
+            assertThatThrownBy(() -> Migrations.newService(e.registry, e.faults, Map.of("realtimeCpuPercent", 0)))
+                    .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("realtimeCpuPercent 0 not in 1..100");
+        }
+    }
+
+    /**
+     * A pure postcopy migration of {@link #SIZE} between two endpoints configured with {@code config}, a guest
+     * reading on the destination; the highest nice value each thread name of this JVM showed meanwhile.
+     */
+    private static Map<String, Integer> migrateAndSampleNice(Map<String, ?> config) throws Exception {
+        Map<String, Integer> seen = new ConcurrentHashMap<>();
+        AtomicBoolean stop = new AtomicBoolean();
+        Thread sampler = new Thread(() -> {
+            while (!stop.get()) {
+                threadNice().forEach((k, v) -> seen.merge(k, v, Math::max));
+                LockSupport.parkNanos(200_000);
+            }
+        });
+        try (Endpoint src = new Endpoint(config); Endpoint dst = new Endpoint(config)) {
+            RamBlock ram = src.registry.create("pc.ram", SIZE, RamBlock.Backing.ANONYMOUS);
+            Workload.fill(ram, 5);
+            AtomicReference<Workload> guest = new AtomicReference<>();
+            IncomingListener listener = dst.service.listen(null, IncomingOptions.defaults().onRun(() ->
+                    guest.set(Workloads.start(dst.registry.byName("pc.ram"), WorkloadOptions.builder().threads(1)
+                            .pattern(AccessPattern.UNIFORM).contentSeed(5).checkReads(true).build()))));
+            sampler.start();
+            OutgoingMigration out = src.service.migrate(new InetSocketAddress("127.0.0.1", listener.port()),
+                    OutgoingOptions.defaults().withMode(MigrationMode.POSTCOPY));
+            assertThat(out.awaitCompletion(Duration.ofSeconds(30))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
+            Workload w = Endpoint.awaitGuest(guest);
+            assertThat(w).as("the guest ran").isNotNull();
+            w.stop();
+            assertThat(w.readMismatches()).isZero();
+            assertThat(Endpoint.mismatchedPages(ram, dst.registry.byName("pc.ram"))).isZero();
+        } finally {
+            stop.set(true);
+            sampler.join();
+        }
+        return seen;
+    }
+
+    /** Comm (15 chars) -> highest nice value among this JVM's threads of that name, from /proc. */
+    static Map<String, Integer> threadNice() {
+        Map<String, Integer> m = new java.util.HashMap<>();
+        java.io.File[] tasks = new java.io.File("/proc/self/task").listFiles();
+        if (tasks == null) return m;
+        for (java.io.File t : tasks) {
+            try {
+                String stat = java.nio.file.Files.readString(t.toPath().resolve("stat"));
+                String comm = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+                String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                m.merge(comm, Integer.parseInt(f[16]), Math::max);    // field 19: nice
+            } catch (java.io.IOException | RuntimeException gone) {
+                // the thread ended while we looked
+            }
+        }
+        return m;
+    }
+}
