@@ -254,14 +254,18 @@ class PostcopyPreemptChannelTest {
     void theLateChannelOfAnEndedMigrationIsNotTiedToALiveOne() throws Exception {
         RamBlockInfo a = new RamBlockInfo(0, "a.ram", PAGES * 4096L, 4096), b = new RamBlockInfo(0, "b.ram", PAGES * 4096L, 4096);
         IncomingListener listener = dst.service.listen(null, IncomingOptions.defaults());
-        try (SocketChannel mainA = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()));
-             SocketChannel mainB = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
+        IncomingMigration inA;
+        try (SocketChannel mainA = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
             write(mainA, setupAndPrecopy(a));
             write(mainA, end());
-            while (listener.migrations().size() < 2) Thread.sleep(2);
-            IncomingMigration inA = listener.migrations().get(0), inB = listener.migrations().get(1);
+            inA = awaitMain(listener);
             assertThat(inA.awaitCompletion(Duration.ofSeconds(10))).as("%s", inA.failure()).isEqualTo(MigrationState.COMPLETED);
+        }
+        // B connects once A has ended (a silent B beside a live A would rightly look like A's channel)
+        try (SocketChannel mainB = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
             write(mainB, setupAndPrecopy(b, 9));
+            while (listener.migrations().size() < 2) Thread.sleep(2);
+            IncomingMigration inB = listener.migrations().get(1);
             try (SocketChannel extraA = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
                 Thread.sleep(2 * 100);
                 assertThat(inB.postcopyChannel()).as("not B's: A owns it as much").isEmpty();

@@ -116,6 +116,23 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     private boolean unusedChannel;
     /** Whether any byte arrived on this connection. */
     volatile boolean anyBytes;
+    /** Set when this connection's first probe found it readable, before anything is read from it. */
+    private volatile boolean spoke;
+
+    /**
+     * Whether this connection has sent nothing so far, asked from another thread (the listener tying a silent
+     * connection to a migration that switches to postcopy). Its own thread may not have run yet, or may have
+     * read bytes without recording it yet: so the socket's unread bytes count too. A thread sets {@code spoke}
+     * before it reads anything, so bytes are either still unread (seen here) or announced.
+     */
+    boolean silentSoFar() {
+        if (spoke || anyBytes) return false;
+        try {
+            return channel.socket().getInputStream().available() == 0 && !spoke && !anyBytes;
+        } catch (IOException e) {
+            return false;    // closed or failing: no channel to tie
+        }
+    }
 
     private volatile long pages, zeroPages, totalPages, discardRanges, requests, postcopyPageBytes;
     private volatile int deviceSections;
@@ -209,6 +226,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             ExtraChannels x = extraChannels;
             if (x != null) {
                 boolean silent = !readableWithin(EXTRA_SILENCE_MILLIS);
+                if (!silent) spoke = true;
                 Destination main = silent || preemptOf != null ? x.postcopyChannelOf(this) : null;
                 if (main == null && x.candidates(this) > 0) main = tieByFirstRecord(x, buf);
                 if (main != null && ofEndedMigration) {

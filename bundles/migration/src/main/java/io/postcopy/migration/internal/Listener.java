@@ -166,7 +166,7 @@ final class Listener implements IncomingListener, ExtraChannels {
     private List<Destination> silentAfter(Destination main) {
         List<Destination> l = new java.util.ArrayList<>();
         for (IncomingMigration m : migrations) {
-            if (m != main && m instanceof Destination extra && !extra.state().isFinal() && !extra.anyBytes
+            if (m != main && m instanceof Destination extra && !extra.state().isFinal() && extra.silentSoFar()
                     && extra.preemptOf == null && !extra.hasPostcopyChannel() && sibling(main, extra)) {
                 l.add(extra);
             }
