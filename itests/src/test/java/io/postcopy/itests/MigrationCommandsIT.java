@@ -140,6 +140,7 @@ public class MigrationCommandsIT {
         assertTrue(watch, watch.contains("Migration  " + out + " (source, to 127.0.0.1:" + port + "): COMPLETED"));
         assertTrue(watch, watch.contains("Progress   [########################################] 100.0%"));
         assertTrue(watch, watch.matches("(?s).*Requests   \\d+ received, \\d+ pages served out of order.*"));
+        assertTrue(watch, watch.matches("(?s).*\\nDowntime   [0-9.]+ (ms|us) \\(guest paused on the source until the destination ran its own\\).*"));
 
         String table = ok("postcopy:status");
         String in = group("\\n(in-\\d+) +\\| in  \\| 127\\.0\\.0\\.1:\\d+ +\\| COMPLETED", table);
@@ -162,6 +163,9 @@ public class MigrationCommandsIT {
         assertEquals(0L, attr(outName, "RemainingPages"));
         assertEquals(65536L, attr(outName, "TotalPages"));
         assertEquals(100.0, (Double) attr(outName, "PercentDone"), 0.0);
+        long downtime = (Long) attr(outName, "DowntimeMicros");
+        assertTrue("downtime " + downtime + " us", downtime > 0 && downtime < 60_000_000L);
+        assertEquals(-1L, attr(inName, "DowntimeMicros"));
         assertEquals("COMPLETED", attr(inName, "State"));
         assertEquals("", attr(inName, "Failure"));
         long faults = (Long) attr(inName, "Faults");

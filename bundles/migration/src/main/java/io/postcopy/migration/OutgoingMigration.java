@@ -9,4 +9,14 @@ public interface OutgoingMigration extends Migration {
     void startPostcopy();
 
     OutgoingOptions options();
+
+    /**
+     * How long the guest could run nowhere: from the pause of the source's guest (at the switch to postcopy, or
+     * at the end of precopy) until the destination answered the PING that follows the package (it has read RUN
+     * and resumed its guest), or, for a migration that completes in precopy, until its SHUT. Includes the final
+     * dirty scan, the discards and the device state, as QEMU's {@code downtime} does. Empty before that point.
+     *
+     * @since 1.3
+     */
+    java.util.Optional<java.time.Duration> downtime();
 }

@@ -164,6 +164,11 @@ public class JmxPublisher {
         @Override public double getLatencyMaxMicros() { return latency().max(); }
 
         @Override public long getBlocktimeMicros() { return m.statistics().map(FaultStatistics::blocktimeMicros).orElse(0L); }
+
+        @Override public long getDowntimeMicros() {
+            return m instanceof io.postcopy.migration.OutgoingMigration o
+                    ? o.downtime().map(d -> d.toNanos() / 1000).orElse(-1L) : -1L;
+        }
     }
 
     /** Live attributes of the fault service. */

@@ -46,4 +46,7 @@ public interface MigrationStatsMBean {
     double getLatencyMaxMicros();
 
     long getBlocktimeMicros();
+
+    /** The source's {@code downtime()} in microseconds; -1 before it is known and on the destination. */
+    long getDowntimeMicros();
 }

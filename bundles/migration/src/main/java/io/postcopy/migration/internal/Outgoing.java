@@ -66,6 +66,9 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     private StreamEncoder enc;
     /** QEMU's postcopy-preempt channel: requested pages, written by the return-path reader under {@link #preemptLock}. */
     private volatile SocketChannel preemptChannel;
+    /** QEMU's PING after the package: its PONG means the destination has read RUN. */
+    private static final int POST_PACKAGE_PING = 4;
+    private volatile long pausedAtNanos, downtimeNanos = -1;
     private StreamEncoder preemptEnc;
     private final Object preemptLock = new Object();
     private boolean preemptClosed;
@@ -96,6 +99,12 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     }
 
     @Override public OutgoingOptions options() { return options; }
+
+    @Override
+    public java.util.Optional<java.time.Duration> downtime() {
+        long d = downtimeNanos;
+        return d < 0 ? java.util.Optional.empty() : java.util.Optional.of(java.time.Duration.ofNanos(d));
+    }
 
     @Override
     public void startPostcopy() {
@@ -361,6 +370,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     }
 
     private void completePrecopy() throws IOException {
+        pausedAtNanos = System.nanoTime();    // downtime starts as the guest is asked to stop, as QEMU's does
         options.guest().pause();
         paused = true;
         scanDirty();
@@ -377,6 +387,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     // ---- the switch: the seed's postcopy_start ----
 
     private void switchToPostcopy() throws IOException {
+        pausedAtNanos = System.nanoTime();    // downtime starts as the guest is asked to stop, as QEMU's does
         options.guest().pause();
         paused = true;
         if (trackers != null) {
@@ -405,7 +416,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
         enc.writePackaged(DeviceStates.buildPackage(handlers, true));
         deviceSections = handlers.size();
         packageSent = true;
-        enc.writeCommand(new Command.Ping(4));
+        enc.writeCommand(new Command.Ping(POST_PACKAGE_PING));
         enc.flush();
         LOG.debug("migration {}: switched: {} discard ranges in {} commands, {} device sections", id,
                 batcher.rangeCount(), batcher.commandCount(), handlers.size());
@@ -581,8 +592,11 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             if (urgent != null) urgent.charge();
         } else if (m instanceof ReturnPathMessage.Pong p) {
             pongs++;
+            if (p.value() == POST_PACKAGE_PING && packageSent && downtimeNanos < 0) downtimeNanos = System.nanoTime() - pausedAtNanos;
             LOG.debug("migration {}: PONG {}", id, p.value());
         } else if (m instanceof ReturnPathMessage.Shut s) {
+            // completed in precopy: the destination resumes its guest at EOF, right before SHUT 0
+            if (s.status() == 0 && packageSent && downtimeNanos < 0) downtimeNanos = System.nanoTime() - pausedAtNanos;
             shutStatus = s.status();
             LOG.debug("migration {}: SHUT {}", id, s.status());
             returnPathEnd.countDown();

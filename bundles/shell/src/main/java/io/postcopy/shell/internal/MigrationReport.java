@@ -121,6 +121,8 @@ final class MigrationReport {
             io.postcopy.migration.OutgoingOptions o = ((io.postcopy.migration.OutgoingMigration) m).options();
             out.println("Preempt    " + (o.postcopyPreempt() ? "requested pages on a postcopy-preempt channel" : "off"));
             if (o.maxBandwidth() > 0) out.println("Bandwidth  at most " + Sizes.human(o.maxBandwidth()) + "/s (background pages)");
+            ((io.postcopy.migration.OutgoingMigration) m).downtime().ifPresent(d -> out.println("Downtime   "
+                    + ms(d.toNanos() / 1000.0) + " (guest paused on the source until the destination ran its own)"));
         }
         m.failure().ifPresent(f -> CheckCommand.wrap(out, "Failure    ", f));
     }

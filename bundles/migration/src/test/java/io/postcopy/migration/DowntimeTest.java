@@ -1,0 +1,78 @@
+package io.postcopy.migration;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.postcopy.ramblock.RamBlock;
+import io.postcopy.workload.Workload;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * {@link OutgoingMigration#downtime()}: from the moment the source asks its guest to stop until the destination
+ * has read RUN (postcopy) or sent SHUT (precopy); empty before the switch. The source's guest here takes 50 ms
+ * to stop, as a guest with many vCPUs might: that time is downtime too.
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class DowntimeTest {
+    static final long SLOW_PAUSE_MS = 50;
+    final Endpoint src = new Endpoint(), dst = new Endpoint();
+
+    @AfterEach
+    void close() {
+        src.close();
+        dst.close();
+    }
+
+    /** Takes {@link #SLOW_PAUSE_MS} to stop; records whether the migration knew a downtime when asked to pause. */
+    GuestControl slowToPause(AtomicReference<OutgoingMigration> out, AtomicReference<Boolean> downtimeAtPause) {
+        return GuestControl.of(() -> {
+            OutgoingMigration o = out.get();
+            downtimeAtPause.set(o != null && o.downtime().isPresent());
+            try {
+                Thread.sleep(SLOW_PAUSE_MS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, () -> { });
+    }
+
+    @Test
+    void hybridMigrationReportsItsDowntimeOnlyOnceTheDestinationRuns() throws Exception {
+        RamBlock ram = src.registry.create("pc.ram", 16 << 20, RamBlock.Backing.ANONYMOUS);
+        Workload.fill(ram, 3);
+        IncomingListener l = dst.service.listen(null, IncomingOptions.defaults());
+        AtomicReference<OutgoingMigration> ref = new AtomicReference<>();
+        AtomicReference<Boolean> atPause = new AtomicReference<>();
+        long before = System.nanoTime();
+        OutgoingMigration out = src.service.migrate(new InetSocketAddress("127.0.0.1", l.port()),
+                OutgoingOptions.defaults().withMode(MigrationMode.HYBRID).withGuest(slowToPause(ref, atPause)));
+        ref.set(out);
+        assertThat(out.awaitCompletion(Duration.ofSeconds(30))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
+        long elapsed = System.nanoTime() - before;
+        assertThat(atPause.get()).as("no downtime known when the guest is asked to stop").isFalse();
+        assertThat(out.progress().postcopyNanos()).as("it switched to postcopy").isPositive();
+        assertThat(out.downtime()).hasValueSatisfying(d -> {
+            assertThat(d).as("includes the guest's own 50 ms to stop").isGreaterThanOrEqualTo(Duration.ofMillis(SLOW_PAUSE_MS));
+            assertThat(d.toNanos()).as("within the migration").isLessThan(elapsed);
+        });
+        assertThat(Endpoint.mismatchedPages(ram, dst.registry.byName("pc.ram"))).isZero();
+    }
+
+    @Test
+    void precopyOnlyMigrationReportsItsDowntimeAtShut() throws Exception {
+        RamBlock ram = src.registry.create("pc.ram", 8 << 20, RamBlock.Backing.ANONYMOUS);
+        Workload.fill(ram, 4);
+        IncomingListener l = dst.service.listen(null, IncomingOptions.defaults());
+        OutgoingMigration out = src.service.migrate(new InetSocketAddress("127.0.0.1", l.port()),
+                OutgoingOptions.defaults().withMode(MigrationMode.PRECOPY_ONLY)
+                        .withGuest(slowToPause(new AtomicReference<>(), new AtomicReference<>())));
+        assertThat(out.awaitCompletion(Duration.ofSeconds(30))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
+        assertThat(out.downtime()).hasValueSatisfying(d ->
+                assertThat(d).isGreaterThanOrEqualTo(Duration.ofMillis(SLOW_PAUSE_MS)).isLessThan(Duration.ofSeconds(30)));
+    }
+}
