@@ -49,6 +49,12 @@ class FakeDestinationTest {
             try (SocketChannel c = server.accept()) {
                 new StreamDecoder(new StreamHandler() {
                     @Override
+                    public void onCommand(io.postcopy.codec.Command cmd) throws IOException {
+                        // as QEMU's loadvm_process_command does once the return path is open
+                        if (cmd instanceof io.postcopy.codec.Command.Ping p) send(c, new ReturnPathMessage.Pong(p.value()));
+                    }
+
+                    @Override
                     public void onPackage(PackageContents contents) throws IOException {
                         b.onPackage(c);
                     }
@@ -173,8 +179,9 @@ class FakeDestinationTest {
             public void onEof(SocketChannel c) {
             }
         });
+        // after PONG 1, 5 and 2 (8 bytes each): the request's length field at return-path offset 24 + 4
         assertThat(out.failure()).hasValue(
-                "return path: OUT_OF_BLOCK at offset 4: request end = 0x800000+0x1000, expected <= 0x800000 (used length of pc.ram)");
+                "return path: OUT_OF_BLOCK at offset 28: request end = 0x800000+0x1000, expected <= 0x800000 (used length of pc.ram)");
     }
 
     @Test

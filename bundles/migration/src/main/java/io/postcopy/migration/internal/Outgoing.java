@@ -69,6 +69,10 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     /** QEMU's PING after the package: its PONG means the destination has read RUN. */
     private static final int POST_PACKAGE_PING = 4;
     private volatile long pausedAtNanos, downtimeNanos = -1;
+    /** Our PING after the block list in pure postcopy (QEMU uses 1..4 around the switch; any value is valid). */
+    private static final int READY_PING = 5;
+    private static final long READY_WAIT_NANOS = 2_000_000_000L;
+    private final CountDownLatch readyPong = new CountDownLatch(1);
     private StreamEncoder preemptEnc;
     private final Object preemptLock = new Object();
     private boolean preemptClosed;
@@ -228,6 +232,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
                 enter(MigrationState.PRECOPY, null);
                 precopy(mode);
             }
+            if (mode == MigrationMode.POSTCOPY) awaitDestinationReady();
             if (postcopy) {
                 switchToPostcopy();
                 postcopyPass();
@@ -385,6 +390,33 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     }
 
     // ---- the switch: the seed's postcopy_start ----
+
+    /**
+     * Pure postcopy pauses the guest at once, so whatever the destination does to set up (create the blocks,
+     * register them with userfaultfd, discard them) would be downtime. A PING after the block list, answered
+     * once the destination has read it, lets the guest run on meanwhile: nothing has been sent that it could
+     * make stale. A destination that does not answer within {@link #READY_WAIT_NANOS} is not waited for longer
+     * (PONGs are not required by the protocol).
+     */
+    private void awaitDestinationReady() throws IOException {
+        enc.writeCommand(new Command.Ping(READY_PING));
+        enc.flush();
+        long until = System.nanoTime() + READY_WAIT_NANOS;
+        try {
+            while (!readyPong.await(10, TimeUnit.MILLISECONDS)) {
+                if (cancelled) throw new IOException("cancelled");
+                if (returnPathEnd.getCount() == 0) return;    // the return path ended: the next write tells why
+                if (System.nanoTime() - until > 0) {
+                    LOG.info("migration {}: no PONG {} from the destination within {} ms; pausing the guest anyway",
+                            id, READY_PING, READY_WAIT_NANOS / 1_000_000);
+                    return;
+                }
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while waiting for the destination's PONG " + READY_PING);
+        }
+    }
 
     private void switchToPostcopy() throws IOException {
         pausedAtNanos = System.nanoTime();    // downtime starts as the guest is asked to stop, as QEMU's does
@@ -593,6 +625,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
         } else if (m instanceof ReturnPathMessage.Pong p) {
             pongs++;
             if (p.value() == POST_PACKAGE_PING && packageSent && downtimeNanos < 0) downtimeNanos = System.nanoTime() - pausedAtNanos;
+            if (p.value() == READY_PING) readyPong.countDown();
             LOG.debug("migration {}: PONG {}", id, p.value());
         } else if (m instanceof ReturnPathMessage.Shut s) {
             // completed in precopy: the destination resumes its guest at EOF, right before SHUT 0
