@@ -75,6 +75,32 @@ class IncomingLifecycleTest {
         in.cleanup();   // idempotent
     }
 
+    static boolean faultThreadAlive(String id) {
+        return Thread.getAllStackTraces().keySet().stream().anyMatch(t -> t.getName().equals("postcopy-fault-" + id) && t.isAlive());
+    }
+
+    /**
+     * The fault thread starts at ADVISE, not at LISTEN as in QEMU: LISTEN is inside the downtime and starting a
+     * real-time thread there cost milliseconds. It stops at cleanup, also when LISTEN never came.
+     */
+    @Test
+    void theFaultThreadRunsFromAdviseUntilCleanup() {
+        IncomingPostcopy in = service.create("early", List.of(a), new Guest.Requests(64));
+        assertThat(faultThreadAlive("early")).isFalse();
+        in.advise();
+        assertThat(faultThreadAlive("early")).as("started at ADVISE").isTrue();
+        in.cleanup();
+        assertThat(faultThreadAlive("early")).as("stopped at cleanup without LISTEN").isFalse();
+
+        IncomingPostcopy again = service.create("late", List.of(a), new Guest.Requests(64));
+        again.advise();
+        again.listen();
+        again.run();
+        assertThat(faultThreadAlive("late")).isTrue();
+        again.cleanup();
+        assertThat(faultThreadAlive("late")).isFalse();
+    }
+
     @Test
     void aBlockBelongsToOneMigrationAtATime() {
         service.create("m1", List.of(a), new Guest.Requests(64));

@@ -125,10 +125,13 @@ final class Incoming implements IncomingPostcopy {
         // Register now, not at LISTEN: precopy pages are then placed with UFFDIO_COPY, which allocates and fills
         // pages inside the kernel. A plain copy takes one user-mode page fault per fresh 4 KiB page, and those
         // measured ~15 us each on these VMs (UFFDIO_COPY of 64 KiB runs: ~0.36 s per GiB, a plain copy: 3-5 s).
-        // Nothing touches the blocks before RUN, so no fault can wait for the fault thread started at LISTEN.
+        // Nothing touches the blocks before RUN; the fault thread starts here all the same (QEMU starts it at
+        // LISTEN): starting a thread at real-time priority took 1.4-3.4 ms of LISTEN, inside the downtime. A fault
+        // before LISTEN would be a bug elsewhere; it becomes a request the source refuses, not a silent hang.
         mlockDropped = service.memoryLock().beforeUserfault().changed();
         try {
             register();
+            startFaultThread();
         } catch (RuntimeException e) {
             teardownUffd();
             throw e;
@@ -231,22 +234,30 @@ final class Incoming implements IncomingPostcopy {
     public synchronized void listen() {
         expect("listen", IncomingState.ADVISE, IncomingState.DISCARD);
         try {
-            quit = EventFd.create(true);
-            CountDownLatch running = new CountDownLatch(1);
-            faultThread = new Thread(() -> faultLoop(running), "postcopy-fault-" + id);
-            faultThread.setDaemon(true);
-            faultThread.start();
-            if (!running.await(10, TimeUnit.SECONDS)) throw new PostcopyException("fault thread did not start");
+            Throwable f = failure.get();
+            if (f != null || faultThread == null || !faultThread.isAlive())
+                throw new PostcopyException("migration " + id + ": the fault thread is not running" + (f != null ? ": " + f : ""));
             listening = true;
             balloon = service.balloon().inhibit();
             enter(IncomingState.LISTENING);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            teardownUffd();
-            throw new PostcopyException("interrupted while starting the fault thread");
         } catch (RuntimeException e) {
             teardownUffd();
             throw e;
+        }
+    }
+
+    /** Starts the fault thread on the registered userfaultfd and waits until it polls. */
+    private void startFaultThread() {
+        quit = EventFd.create(true);
+        CountDownLatch running = new CountDownLatch(1);
+        faultThread = new Thread(() -> faultLoop(running), "postcopy-fault-" + id);
+        faultThread.setDaemon(true);
+        faultThread.start();
+        try {
+            if (!running.await(10, TimeUnit.SECONDS)) throw new PostcopyException("fault thread did not start");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new PostcopyException("interrupted while starting the fault thread");
         }
     }
 
