@@ -117,6 +117,7 @@ public class MigrationCommandsIT {
         long faults = Long.parseLong(group("\\n  Faults +(\\d+) ", out));
         assertTrue("faults > 0:\n" + out, faults > 0);
         assertTrue(out, out.contains("Result          COMPLETED"));
+        assertTrue(out, out.matches("(?s).*\\n  Downtime        [0-9.]+ (ms|us) \\(the source's guest paused until the.*"));
         assertTrue(out, out.matches("(?s).*Fault latency   p50 .*, p99 .*, max .*"));
         assertTrue(out, out.contains("Removed blocks demo-ram and demo-dst/demo-ram"));
         String blocks = ok("postcopy:blocks");

@@ -378,8 +378,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
         pausedAtNanos = System.nanoTime();    // downtime starts as the guest is asked to stop, as QEMU's does
         options.guest().pause();
         paused = true;
-        scanDirty();
-        closeTrackers();
+        scanDirty();                 // the trackers are closed when the migration ends, not in the downtime
         sendUnsent(Long.MAX_VALUE);
         endPart();
         if (!handlers.isEmpty()) {
@@ -422,10 +421,9 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
         pausedAtNanos = System.nanoTime();    // downtime starts as the guest is asked to stop, as QEMU's does
         options.guest().pause();
         paused = true;
-        if (trackers != null) {
-            dirtyPages = scanDirty();
-            closeTrackers();
-        }
+        // the trackers stay registered until the migration ends (run's finally): unregistering write-protect
+        // tracking walks every page table entry, 190 ms for 256 MiB on this PVM guest, and the guest is paused now
+        if (trackers != null) dirtyPages = scanDirty();
         endPart();
         enter(MigrationState.POSTCOPY, null);
         // stale pages become discards (postcopy_each_ram_send_discard), QEMU's PING 2 / package / PING 4 around

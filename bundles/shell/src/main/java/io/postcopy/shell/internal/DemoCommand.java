@@ -161,6 +161,8 @@ public class DemoCommand extends MigrationCommandSupport {
                     + " over 127.0.0.1 (" + outgoing.id() + " -> " + incoming.id() + ")");
             out.printf(Locale.ROOT, "  Result          COMPLETED in %.2f s (precopy %.2f s, %d pass(es); postcopy %.2f s)%n",
                     (end - start) / 1e9, sw == 0 ? 0 : (sw - start) / 1e9, sp.iterations(), dp.postcopyNanos() / 1e9);
+            outgoing.downtime().ifPresent(d -> out.printf(Locale.ROOT, "  Downtime        %s (the source's guest paused until the%n"
+                    + "                  destination's could run)%n", MigrationReport.ms(d.toNanos() / 1000.0)));
             out.printf(Locale.ROOT, "  Pages verified  %d, %d mismatched (SHA-256 of each 4 KiB page: source at the%n"
                     + "                  switch vs destination at the end)%s%n", cmp.pages(), cmp.mismatched(),
                     cmp.equal() ? "" : "; first mismatch at page " + cmp.firstMismatch());
