@@ -99,19 +99,6 @@ class BulkThreadNiceTest {
 
     /** Comm (15 chars) -> highest nice value among this JVM's threads of that name, from /proc. */
     static Map<String, Integer> threadNice() {
-        Map<String, Integer> m = new java.util.HashMap<>();
-        java.io.File[] tasks = new java.io.File("/proc/self/task").listFiles();
-        if (tasks == null) return m;
-        for (java.io.File t : tasks) {
-            try {
-                String stat = java.nio.file.Files.readString(t.toPath().resolve("stat"));
-                String comm = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-                String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-                m.merge(comm, Integer.parseInt(f[16]), Math::max);    // field 19: nice
-            } catch (java.io.IOException | RuntimeException gone) {
-                // the thread ended while we looked
-            }
-        }
-        return m;
+        return Endpoint.threadStat(16);    // field 19: nice
     }
 }

@@ -47,6 +47,27 @@ final class Endpoint implements AutoCloseable {
         return ref.get();
     }
 
+    /**
+     * Comm (the thread name, cut to 15 characters by the kernel) -> the highest value of {@code field} (index
+     * after the comm in {@code /proc/self/task/TID/stat}: 16 = nice, 38 = policy) among this JVM's threads.
+     */
+    static java.util.Map<String, Integer> threadStat(int field) {
+        java.util.Map<String, Integer> m = new java.util.HashMap<>();
+        java.io.File[] tasks = new java.io.File("/proc/self/task").listFiles();
+        if (tasks == null) return m;
+        for (java.io.File t : tasks) {
+            try {
+                String stat = java.nio.file.Files.readString(t.toPath().resolve("stat"));
+                String comm = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+                String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+                m.merge(comm, Integer.parseInt(f[field]), Math::max);
+            } catch (java.io.IOException | RuntimeException gone) {
+                // the thread ended while we looked
+            }
+        }
+        return m;
+    }
+
     /** Pages whose bytes differ between two blocks, compared with native memcmp (either may be uffd memory). */
     static long mismatchedPages(RamBlock a, RamBlock b) {
         if (a.usedLength() != b.usedLength()) throw new AssertionError("lengths differ");

@@ -120,20 +120,7 @@ class PostcopyMigrationTest {
 
     /** Comm (thread name, 15 chars) -> scheduling policy of this JVM's threads, from /proc (0 OTHER, 1 FIFO). */
     static java.util.Map<String, Integer> threadPolicies() {
-        java.util.Map<String, Integer> m = new java.util.HashMap<>();
-        java.io.File[] tasks = new java.io.File("/proc/self/task").listFiles();
-        if (tasks == null) return m;
-        for (java.io.File t : tasks) {
-            try {
-                String stat = java.nio.file.Files.readString(t.toPath().resolve("stat"));
-                String comm = stat.substring(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-                String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-                m.merge(comm, Integer.parseInt(f[38]), Math::max);    // field 41: policy
-            } catch (java.io.IOException | RuntimeException gone) {
-                // the thread ended while we looked
-            }
-        }
-        return m;
+        return Endpoint.threadStat(38);    // field 41: policy
     }
 
     @Test
