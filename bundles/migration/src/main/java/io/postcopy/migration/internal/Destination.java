@@ -118,6 +118,8 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     volatile boolean anyBytes;
     /** Set when this connection's first probe found it readable, before anything is read from it. */
     private volatile boolean spoke;
+    /** Set once this connection's thread has found it to be a migration stream, not an extra channel. */
+    volatile boolean isStream;
 
     /**
      * Whether this connection has sent nothing so far, asked from another thread (the listener tying a silent
@@ -246,6 +248,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
                     return;
                 }
             }
+            isStream = true;
             boolean prefetched = buf.position() > 0;     // the first record, read to tie a preempt channel
             boolean quickAck = QuickAck.supported(channel);
             for (;;) {

@@ -31,7 +31,7 @@ interface ExtraChannels {
     /** {@code main} switches to postcopy (its first discard or package): tie its silent channel if unambiguous. */
     void atPostcopySwitch(Destination main);
 
-    /** Whether a silent connection that could be {@code main}'s postcopy channel is still untied. */
+    /** Whether a connection that could still become {@code main}'s postcopy channel is untied (not yet found to be a stream). */
     boolean untiedChannelFor(Destination main);
 
     /** {@code extra} was a postcopy-preempt channel that carried no page (its first record is EOS): it is no migration. */

@@ -157,9 +157,20 @@ final class Listener implements IncomingListener, ExtraChannels {
         }
     }
 
+    /**
+     * Not only silent connections: one whose first page has arrived but is not read yet, or read but not yet
+     * tied, may still become {@code main}'s channel, so only those found to be streams of their own are out.
+     */
     @Override
     public synchronized boolean untiedChannelFor(Destination main) {
-        return !main.hasPostcopyChannel() && !silentAfter(main).isEmpty();
+        if (main.hasPostcopyChannel()) return false;
+        for (IncomingMigration m : migrations) {
+            if (m != main && m instanceof Destination extra && !extra.state().isFinal() && !extra.isStream
+                    && extra.preemptOf == null && !extra.hasPostcopyChannel() && sibling(main, extra)) {
+                return true;
+            }
+        }
+        return false;
     }
 
     /** Live connections from {@code main}'s host accepted after it that have sent nothing and are tied to none. */
