@@ -41,18 +41,28 @@ class DowntimeTest {
         }, () -> { });
     }
 
+    /**
+     * Migrates a block of {@code size} bytes with {@code options} ({@code ref}, if given, gets the migration as
+     * soon as it starts), expects it COMPLETED with every page equal, and returns it.
+     */
+    OutgoingMigration migrate(long size, OutgoingOptions options, AtomicReference<OutgoingMigration> ref) throws Exception {
+        RamBlock ram = src.registry.create("pc.ram", size, RamBlock.Backing.ANONYMOUS);
+        Workload.fill(ram, size);
+        IncomingListener l = dst.service.listen(null, IncomingOptions.defaults());
+        OutgoingMigration out = src.service.migrate(new InetSocketAddress("127.0.0.1", l.port()), options);
+        if (ref != null) ref.set(out);
+        assertThat(out.awaitCompletion(Duration.ofSeconds(30))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
+        assertThat(Endpoint.mismatchedPages(ram, dst.registry.byName("pc.ram"))).isZero();
+        return out;
+    }
+
     @Test
     void hybridMigrationReportsItsDowntimeOnlyOnceTheDestinationRuns() throws Exception {
-        RamBlock ram = src.registry.create("pc.ram", 16 << 20, RamBlock.Backing.ANONYMOUS);
-        Workload.fill(ram, 3);
-        IncomingListener l = dst.service.listen(null, IncomingOptions.defaults());
         AtomicReference<OutgoingMigration> ref = new AtomicReference<>();
         AtomicReference<Boolean> atPause = new AtomicReference<>();
         long before = System.nanoTime();
-        OutgoingMigration out = src.service.migrate(new InetSocketAddress("127.0.0.1", l.port()),
-                OutgoingOptions.defaults().withMode(MigrationMode.HYBRID).withGuest(slowToPause(ref, atPause)));
-        ref.set(out);
-        assertThat(out.awaitCompletion(Duration.ofSeconds(30))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
+        OutgoingMigration out = migrate(16 << 20,
+                OutgoingOptions.defaults().withMode(MigrationMode.HYBRID).withGuest(slowToPause(ref, atPause)), ref);
         long elapsed = System.nanoTime() - before;
         assertThat(atPause.get()).as("no downtime known when the guest is asked to stop").isFalse();
         assertThat(out.progress().postcopyNanos()).as("it switched to postcopy").isPositive();
@@ -60,7 +70,6 @@ class DowntimeTest {
             assertThat(d).as("includes the guest's own 50 ms to stop").isGreaterThanOrEqualTo(Duration.ofMillis(SLOW_PAUSE_MS));
             assertThat(d.toNanos()).as("within the migration").isLessThan(elapsed);
         });
-        assertThat(Endpoint.mismatchedPages(ram, dst.registry.byName("pc.ram"))).isZero();
     }
 
     /**
@@ -69,28 +78,17 @@ class DowntimeTest {
      */
     @Test
     void purePostcopyPausesTheGuestOnlyOnceTheDestinationHasItsBlocks() throws Exception {
-        RamBlock ram = src.registry.create("pc.ram", 256 << 20, RamBlock.Backing.ANONYMOUS);
-        Workload.fill(ram, 6);
-        IncomingListener l = dst.service.listen(null, IncomingOptions.defaults());
         AtomicReference<Boolean> blockThere = new AtomicReference<>();
-        OutgoingMigration out = src.service.migrate(new InetSocketAddress("127.0.0.1", l.port()),
-                OutgoingOptions.defaults().withMode(MigrationMode.POSTCOPY).withGuest(GuestControl.of(
-                        () -> blockThere.set(dst.registry.byName("pc.ram") != null), () -> { })));
-        assertThat(out.awaitCompletion(Duration.ofSeconds(30))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
+        OutgoingMigration out = migrate(256 << 20, OutgoingOptions.defaults().withMode(MigrationMode.POSTCOPY).withGuest(
+                GuestControl.of(() -> blockThere.set(dst.registry.byName("pc.ram") != null), () -> { })), null);
         assertThat(blockThere.get()).as("the destination had created its block when the source's guest stopped").isTrue();
         assertThat(out.downtime()).isPresent();
-        assertThat(Endpoint.mismatchedPages(ram, dst.registry.byName("pc.ram"))).isZero();
     }
 
     @Test
     void precopyOnlyMigrationReportsItsDowntimeAtShut() throws Exception {
-        RamBlock ram = src.registry.create("pc.ram", 8 << 20, RamBlock.Backing.ANONYMOUS);
-        Workload.fill(ram, 4);
-        IncomingListener l = dst.service.listen(null, IncomingOptions.defaults());
-        OutgoingMigration out = src.service.migrate(new InetSocketAddress("127.0.0.1", l.port()),
-                OutgoingOptions.defaults().withMode(MigrationMode.PRECOPY_ONLY)
-                        .withGuest(slowToPause(new AtomicReference<>(), new AtomicReference<>())));
-        assertThat(out.awaitCompletion(Duration.ofSeconds(30))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
+        OutgoingMigration out = migrate(8 << 20, OutgoingOptions.defaults().withMode(MigrationMode.PRECOPY_ONLY)
+                .withGuest(slowToPause(new AtomicReference<>(), new AtomicReference<>())), null);
         assertThat(out.downtime()).hasValueSatisfying(d ->
                 assertThat(d).isGreaterThanOrEqualTo(Duration.ofMillis(SLOW_PAUSE_MS)).isLessThan(Duration.ofSeconds(30)));
     }

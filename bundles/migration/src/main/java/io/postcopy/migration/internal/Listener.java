@@ -163,22 +163,20 @@ final class Listener implements IncomingListener, ExtraChannels {
      */
     @Override
     public synchronized boolean untiedChannelFor(Destination main) {
-        if (main.hasPostcopyChannel()) return false;
-        for (IncomingMigration m : migrations) {
-            if (m != main && m instanceof Destination extra && !extra.state().isFinal() && !extra.isStream
-                    && extra.preemptOf == null && !extra.hasPostcopyChannel() && sibling(main, extra)) {
-                return true;
-            }
-        }
-        return false;
+        return !main.hasPostcopyChannel() && !untiedAfter(main, extra -> !extra.isStream).isEmpty();
     }
 
     /** Live connections from {@code main}'s host accepted after it that have sent nothing and are tied to none. */
     private List<Destination> silentAfter(Destination main) {
+        return untiedAfter(main, Destination::silentSoFar);
+    }
+
+    /** Live connections from {@code main}'s host accepted after it, tied to none, that pass {@code test}. */
+    private List<Destination> untiedAfter(Destination main, java.util.function.Predicate<Destination> test) {
         List<Destination> l = new java.util.ArrayList<>();
         for (IncomingMigration m : migrations) {
-            if (m != main && m instanceof Destination extra && !extra.state().isFinal() && extra.silentSoFar()
-                    && extra.preemptOf == null && !extra.hasPostcopyChannel() && sibling(main, extra)) {
+            if (m != main && m instanceof Destination extra && !extra.state().isFinal() && extra.preemptOf == null
+                    && !extra.hasPostcopyChannel() && sibling(main, extra) && test.test(extra)) {
                 l.add(extra);
             }
         }

@@ -110,6 +110,11 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
         return d < 0 ? java.util.Optional.empty() : java.util.Optional.of(java.time.Duration.ofNanos(d));
     }
 
+    /** The destination's guest can run: the first call after the package ends the downtime. */
+    private void endDowntime() {
+        if (packageSent && downtimeNanos < 0) downtimeNanos = System.nanoTime() - pausedAtNanos;
+    }
+
     @Override
     public void startPostcopy() {
         switchRequested = true;
@@ -622,12 +627,12 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             if (urgent != null) urgent.charge();
         } else if (m instanceof ReturnPathMessage.Pong p) {
             pongs++;
-            if (p.value() == POST_PACKAGE_PING && packageSent && downtimeNanos < 0) downtimeNanos = System.nanoTime() - pausedAtNanos;
+            if (p.value() == POST_PACKAGE_PING) endDowntime();
             if (p.value() == READY_PING) readyPong.countDown();
             LOG.debug("migration {}: PONG {}", id, p.value());
         } else if (m instanceof ReturnPathMessage.Shut s) {
             // completed in precopy: the destination resumes its guest at EOF, right before SHUT 0
-            if (s.status() == 0 && packageSent && downtimeNanos < 0) downtimeNanos = System.nanoTime() - pausedAtNanos;
+            if (s.status() == 0) endDowntime();
             shutStatus = s.status();
             LOG.debug("migration {}: SHUT {}", id, s.status());
             returnPathEnd.countDown();
