@@ -7,6 +7,10 @@ import org.osgi.annotation.versioning.ProviderType;
  * One block of guest RAM: an immutable view of where it lives. Blocks are made by a {@link RamBlockRegistry};
  * once removed from it, a block's memory may be gone and {@link #discard} refuses to touch it.
  *
+ * <p><b>Lifetime.</b> Whoever touches the memory at {@link #hostAddress()} holds a {@link #lease lease} while it
+ * may do so; the registry refuses to remove a leased block, or, when forced, asks the holders to let go and waits
+ * for them. An address read from a block without a lease may be unmapped (and reused) at any moment.
+ *
  * <p>Three coordinates meet here: the <em>offset</em> of the block in the global RAM address space (blocks
  * are laid out in creation order, each aligned to its page size), the <em>host address</em> where its
  * memory is mapped in this process, and offsets <em>within</em> the block, which are what the wire carries.
@@ -80,6 +84,20 @@ public interface RamBlock {
      * @throws io.postcopy.uffd.UffdException when the kernel refuses
      */
     void discard(long offset, long length);
+
+    /**
+     * Holds the block's memory mapped until the lease is closed.
+     *
+     * @param holder who holds it, named when a removal is refused (e.g. {@code migration out-3})
+     * @param letGo asked, at most once, to make the holder let go when the block is removed by force (cancel the
+     *     migration, stop the workload); it must not wait for that, only start it. Null: the holder cannot be
+     *     asked, a forced removal waits for it until its time runs out.
+     * @throws IllegalStateException when the block has been removed or is being removed
+     */
+    RamBlockLease lease(String holder, Runnable letGo);
+
+    /** The holders of the open leases, oldest first (a snapshot). */
+    java.util.List<String> holders();
 
     /** Checks an idstr as the wire needs it: 1..255 bytes of UTF-8 and no NUL (QEMU keeps C strings). */
     static String checkIdstr(String idstr) {

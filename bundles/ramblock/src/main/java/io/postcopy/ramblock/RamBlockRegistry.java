@@ -30,15 +30,38 @@ public interface RamBlockRegistry {
     RamBlock adopt(String idstr, long hostAddress, long length, long pageSize);
 
     /**
-     * Removes a block: lookups stop finding it, listeners are told, then an owned block's memory is unmapped.
+     * Removes a block nobody holds: lookups stop finding it, listeners are told, then an owned block's memory is
+     * unmapped.
      *
      * @return the removed block
      * @throws IllegalArgumentException when no block has that name
+     * @throws RamBlockInUseException when a {@link RamBlock#lease lease} on it is open (it names the holders);
+     *     nothing changes
+     * @throws IllegalStateException when another caller is removing it
      */
     RamBlock remove(String idstr);
 
-    /** Removes every block, newest first. */
+    /**
+     * Removes a block by force: no new lease is granted, every holder is asked to let go, and the block is
+     * removed once the last lease closes. A holder that has not let go within {@code wait} keeps the block: it
+     * stays registered and mapped, and new leases are granted again.
+     *
+     * @throws IllegalArgumentException when no block has that name
+     * @throws RamBlockInUseException when leases are still open after {@code wait} (it names the holders)
+     * @throws IllegalStateException when another caller is removing it
+     */
+    RamBlock remove(String idstr, java.time.Duration wait);
+
+    /**
+     * Removes every block by force, newest first, each as {@link #remove(String, java.time.Duration)} with
+     * {@link #REMOVE_ALL_WAIT}. A block whose holders do not let go stays mapped (never unmapped under a user).
+     *
+     * @throws RamBlockInUseException for the first block that stayed, after trying every block
+     */
     void removeAll();
+
+    /** How long {@link #removeAll()} waits for the holders of each block. */
+    java.time.Duration REMOVE_ALL_WAIT = java.time.Duration.ofSeconds(30);
 
     /** The blocks in RAM-offset order (creation order), as one snapshot; unmodifiable. */
     List<RamBlock> blocks();

@@ -49,6 +49,11 @@ public class RamBlockRegistryComponent implements RamBlockRegistry {
     }
 
     @Override
+    public RamBlock remove(String idstr, java.time.Duration wait) {
+        return ramList.remove(idstr, wait);
+    }
+
+    @Override
     public void removeAll() {
         ramList.removeAll();
     }

@@ -2,6 +2,7 @@ package io.postcopy.ramblock.internal;
 
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.ramblock.RamBlock.Backing;
+import io.postcopy.ramblock.RamBlockInUseException;
 import io.postcopy.ramblock.RamBlockListener;
 import io.postcopy.ramblock.RamBlockRegistry;
 import io.postcopy.uffd.Mapping;
@@ -107,18 +108,33 @@ public final class RamList implements RamBlockRegistry {
 
     @Override
     public RamBlock remove(String idstr) {
-        Block b;
-        synchronized (this) {
-            b = snapshot.byName.get(idstr);
-            if (b == null) throw new IllegalArgumentException("no RAM block named \"" + idstr + "\"; have "
-                    + snapshot.byName.keySet());
-            Snapshot s = snapshot;
-            Block[] ordered = new Block[s.ordered.length - 1];
-            int j = 0;
-            for (Block x : s.ordered) if (x != b) ordered[j++] = x;
-            snapshot = new Snapshot(ordered);
-            // Listeners run while the memory is still mapped, so that they can unregister it from a userfaultfd.
-            for (RamBlockListener l : listeners) notify(l, b, false);
+        return remove(idstr, false, 0);
+    }
+
+    @Override
+    public RamBlock remove(String idstr, java.time.Duration wait) {
+        return remove(idstr, true, Math.max(0, wait.toNanos()));
+    }
+
+    private RamBlock remove(String idstr, boolean force, long waitNanos) {
+        Block b = snapshot.byName.get(idstr);
+        if (b == null) throw new IllegalArgumentException("no RAM block named \"" + idstr + "\"; have "
+                + snapshot.byName.keySet());
+        // Not under the registry's lock: waiting for the holders must not stop other blocks from coming and going.
+        b.beginRemoval(force, waitNanos);
+        try {
+            synchronized (this) {
+                Snapshot s = snapshot;
+                Block[] ordered = new Block[s.ordered.length - 1];
+                int j = 0;
+                for (Block x : s.ordered) if (x != b) ordered[j++] = x;
+                snapshot = new Snapshot(ordered);
+                // Listeners run while the memory is still mapped, so that they can unregister it from a userfaultfd.
+                for (RamBlockListener l : listeners) notify(l, b, false);
+            }
+        } catch (RuntimeException | Error e) {
+            b.abortRemoval();
+            throw e;
         }
         b.release();
         return b;
@@ -126,15 +142,24 @@ public final class RamList implements RamBlockRegistry {
 
     @Override
     public void removeAll() {
+        RamBlockInUseException stayed = null;
+        java.util.Set<Block> kept = new java.util.HashSet<>();
         while (true) {
+            Block next = null;
             Block[] ordered = snapshot.ordered;
-            if (ordered.length == 0) return;
+            for (int i = ordered.length - 1; i >= 0 && next == null; i--) if (!kept.contains(ordered[i])) next = ordered[i];
+            if (next == null) break;
             try {
-                remove(ordered[ordered.length - 1].idstr());
-            } catch (IllegalArgumentException raced) {
-                // another thread removed it first; look again
+                remove(next.idstr(), true, REMOVE_ALL_WAIT.toNanos());
+            } catch (RamBlockInUseException e) {
+                LOG.log(Level.ERROR, e.getMessage() + "; it stays mapped");
+                kept.add(next);
+                if (stayed == null) stayed = e;
+            } catch (IllegalArgumentException | IllegalStateException raced) {
+                kept.add(next);     // removed, or being removed, by another thread
             }
         }
+        if (stayed != null) throw stayed;
     }
 
     @Override
