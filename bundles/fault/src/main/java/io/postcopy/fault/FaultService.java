@@ -9,7 +9,9 @@ import org.osgi.annotation.versioning.ProviderType;
 public interface FaultService {
     /**
      * A new incoming migration over {@code blocks} (registered in the service's RAM-block registry),
-     * requesting pages through {@code requester}. Blocks may not belong to another live migration.
+     * requesting pages through {@code requester}. Blocks may not belong to another live migration. Each block
+     * is leased ({@code migration ID}) until {@link IncomingPostcopy#cleanup()}: it cannot be removed meanwhile,
+     * and a forced removal fails the migration through {@link PageRequester#failed}.
      */
     IncomingPostcopy create(String id, List<RamBlock> blocks, PageRequester requester);
 

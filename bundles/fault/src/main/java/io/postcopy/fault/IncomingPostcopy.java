@@ -76,9 +76,11 @@ public interface IncomingPostcopy extends AutoCloseable {
     Optional<Throwable> failure();
 
     /**
-     * → END: the seed's {@code postcopy_ram_incoming_cleanup}. Unregisters (waking blocked threads),
-     * restores THP, stops the fault thread, closes descriptors, releases the balloon, restores mlock,
-     * frees temporary pages. Idempotent. Returns the pages that never arrived (empty on success).
+     * → END: the seed's {@code postcopy_ram_incoming_cleanup}. Waits for the placements in flight and refuses
+     * later ones, then unregisters (which wakes every thread blocked on a missing page into a page that never
+     * arrived: pause the guest first, see {@code GuestControl.requestPause} in the migration API), restores THP,
+     * stops the fault thread, closes descriptors, releases the balloon, restores mlock, frees temporary pages,
+     * and lets go of the blocks (their leases). Idempotent. Returns the pages that never arrived (empty on success).
      */
     MissingPages cleanup();
 

@@ -11,6 +11,7 @@ import io.postcopy.fault.IncomingState;
 import io.postcopy.fault.MissingPages;
 import io.postcopy.fault.PostcopyException;
 import io.postcopy.ramblock.RamBlock;
+import io.postcopy.ramblock.RamBlockInUseException;
 import io.postcopy.ramblock.RamBlockRegistry;
 import io.postcopy.uffd.Mapping;
 import io.postcopy.uffd.NativeMemory;
@@ -213,28 +214,65 @@ class IncomingLifecycleTest {
     }
 
     @Test
-    void aFaultOutsideEveryBlockFailsTheMigration() throws Exception {
-        // an adopted block that leaves the registry while registered: its faults belong to no block any more
-        try (Mapping m = Mapping.anonymous(16 * PAGE)) {
-            RamBlock adopted = registry.adopt("gone", m.address(), m.length(), PAGE);
-            Guest.Requests requests = new Guest.Requests(16);
-            IncomingPostcopy in = service.create("m", List.of(adopted), requests);
-            in.advise();
-            in.listen();
-            in.run();
-            registry.remove("gone");
-            Thread t = new Thread(() -> NativeMemory.nativeCopy(m.address() + 3 * PAGE, m.address(), 8));
-            t.setDaemon(true);
-            t.start();
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (in.failure().isEmpty() && System.nanoTime() < deadline) Thread.sleep(10);
-            assertThat(in.failure()).get().asString().contains("outside every RAM block");
-            assertThat(requests.failed).isNotNull();
-            assertThat(requests.count.get()).isZero();
-            in.cleanup();
-            t.join(5000);
-            assertThat(t.isAlive()).isFalse();
-        }
+    void aBlockInUseIsNotRemovedAndAForcedRemovalFailsTheMigrationBeforeUnmapping() throws Exception {
+        Guest.Requests requests = new Guest.Requests(16);
+        IncomingPostcopy in = service.create("m", List.of(a), requests);
+        in.advise();
+        in.listen();
+        in.run();
+        assertThatThrownBy(() -> registry.remove("a")).isInstanceOf(RamBlockInUseException.class)
+                .hasMessage("RAM block \"a\" is in use by migration m");
+        in.placePages(a, 0, image, PAGE);
+        java.util.concurrent.atomic.AtomicReference<Object> removed = new java.util.concurrent.atomic.AtomicReference<>();
+        Thread remover = new Thread(() -> {
+            try {
+                removed.set(registry.remove("a", java.time.Duration.ofSeconds(20)));
+            } catch (RuntimeException e) {
+                removed.set(e);
+            }
+        });
+        remover.start();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (requests.failed == null && System.nanoTime() < deadline) Thread.sleep(5);
+        assertThat(requests.failed).as("the requester is told").isNotNull();
+        assertThat(in.failure()).get().asString().contains("RAM block a is being removed by force");
+        // the holder has been asked, not yet let go: the memory is still there
+        Thread.sleep(100);
+        assertThat(removed.get()).isNull();
+        assertThat(NativeMemory.getLong(a.hostAddress())).isEqualTo(NativeMemory.getLong(image));
+        in.cleanup();
+        remover.join(10_000);
+        assertThat(removed.get()).isSameAs(a);
+        assertThat(registry.byName("a")).isNull();
+        assertThatThrownBy(() -> in.placePages(a, PAGE, image, PAGE)).isInstanceOf(PostcopyException.class);
+    }
+
+    @Test
+    void aPlacementAfterCleanupHasBegunNeverTouchesTheBlock() throws Exception {
+        Guest.Requests requests = new Guest.Requests(16);
+        IncomingPostcopy in = service.create("m", List.of(a), requests);
+        in.advise();
+        in.listen();
+        in.run();
+        AtomicLong placed = new AtomicLong(), refused = new AtomicLong();
+        Thread placer = new Thread(() -> {
+            for (long p = 0; p < 64; p = (p + 1) % 64) {
+                try {
+                    placed.addAndGet(in.placePages(a, p * PAGE, image + p * PAGE, PAGE));
+                } catch (PostcopyException e) {
+                    refused.incrementAndGet();
+                    return;
+                }
+            }
+        });
+        placer.start();
+        while (placed.get() < 8 * PAGE) Thread.sleep(1);
+        in.cleanup();
+        // the block is no longer leased the moment cleanup returns: removing it must be safe at once
+        registry.remove("a");
+        placer.join(10_000);
+        assertThat(placer.isAlive()).isFalse();
+        assertThat(refused.get()).isEqualTo(1);
     }
 
     @Test

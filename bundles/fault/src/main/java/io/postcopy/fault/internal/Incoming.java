@@ -10,6 +10,7 @@ import io.postcopy.fault.PlacementBackend;
 import io.postcopy.fault.PostcopyException;
 import io.postcopy.policy.BalloonInhibitor;
 import io.postcopy.ramblock.RamBlock;
+import io.postcopy.ramblock.RamBlockLease;
 import io.postcopy.uffd.EventFd;
 import io.postcopy.uffd.HostSupportReport;
 import io.postcopy.uffd.NativeMemory;
@@ -59,6 +60,11 @@ final class Incoming implements IncomingPostcopy {
     volatile long faults, requests, dedupReceived, dedupRequested;
     private volatile long discards, discardedBytes;
 
+    /** Held from creation until cleanup has stopped every placement: the blocks stay mapped while we may touch them. */
+    private final List<RamBlockLease> leases = new ArrayList<>();
+    /** Set by cleanup before it waits for the placements in flight; a placement that sees it touches nothing. */
+    private volatile boolean closing;
+
     Incoming(String id, List<RamBlock> blocks, PageRequester requester, FaultServiceImpl service) {
         this.id = id;
         this.service = service;
@@ -67,6 +73,33 @@ final class Incoming implements IncomingPostcopy {
         this.states = new BlockState[blocks.size()];
         for (int i = 0; i < states.length; i++) states[i] = new BlockState(i, blocks.get(i), this);
         this.waiters = new Waiters(states.length);
+        try {
+            for (RamBlock b : this.blocks) {
+                leases.add(b.lease("migration " + id, () -> fail(new PostcopyException("RAM block " + b.idstr()
+                        + " is being removed by force"))));
+            }
+        } catch (IllegalStateException e) {
+            releaseLeases();
+            throw new PostcopyException("migration " + id + ": " + e.getMessage());
+        }
+    }
+
+    private void releaseLeases() {
+        for (RamBlockLease l : leases) l.close();
+        leases.clear();
+    }
+
+    /**
+     * Takes block {@code s}'s placement lock and its backend, unless cleanup has begun: cleanup waits for every
+     * placement holding the lock, so block memory is never touched once it has begun.
+     */
+    private PlacementBackend enterPlacement(BlockState s, String what) {
+        PlacementBackend b = s.acquire(service.backendWaitNanos());
+        if (closing) {
+            s.releaseBackend();
+            throw new PostcopyException("migration " + id + ": " + what + " refused: the migration is ending");
+        }
+        return b;
     }
 
     @Override public String id() { return id; }
@@ -175,29 +208,31 @@ final class Incoming implements IncomingPostcopy {
         BlockState s = stateOf(block);
         checkRange(zero ? "precopy zero page" : "precopy page", s, offset, length, TARGET_PAGE);
         long end = offset + length;
-        while (offset < end) {
-            long page = offset >>> s.pageShift;
-            boolean present = s.received.get(page);
-            // the run of target pages up to the end of the range or the first block page in the other state
-            long runEnd = Math.min(end, (page + 1) << s.pageShift);
-            while (runEnd < end && s.received.get(runEnd >>> s.pageShift) == present)
-                runEnd = Math.min(end, runEnd + s.pageSize);
-            long len = runEnd - offset;
-            if (present) {
-                long addr = block.hostAddress() + offset;
-                if (!zero) NativeMemory.copy(src, addr, len);
-                else if (!NativeMemory.isZero(addr, len)) NativeMemory.fill(addr, len, (byte) 0);
-            } else {
-                PlacementBackend b = s.acquire(service.backendWaitNanos());
-                try {
-                    if (zero) b.placeZero(s, offset, len);
-                    else b.place(s, offset, src, len);
-                } finally {
-                    s.releaseBackend();
+        // one hold for the whole range: pages already present are written here, not by the backend
+        PlacementBackend b = enterPlacement(s, "precopy load");
+        try {
+            while (offset < end) {
+                long page = offset >>> s.pageShift;
+                boolean present = s.received.get(page);
+                // the run of target pages up to the end of the range or the first block page in the other state
+                long runEnd = Math.min(end, (page + 1) << s.pageShift);
+                while (runEnd < end && s.received.get(runEnd >>> s.pageShift) == present)
+                    runEnd = Math.min(end, runEnd + s.pageSize);
+                long len = runEnd - offset;
+                if (present) {
+                    long addr = block.hostAddress() + offset;
+                    if (!zero) NativeMemory.copy(src, addr, len);
+                    else if (!NativeMemory.isZero(addr, len)) NativeMemory.fill(addr, len, (byte) 0);
+                } else if (zero) {
+                    b.placeZero(s, offset, len);
+                } else {
+                    b.place(s, offset, src, len);
                 }
+                if (!zero) src += len;
+                offset = runEnd;
             }
-            if (!zero) src += len;
-            offset = runEnd;
+        } finally {
+            s.releaseBackend();
         }
     }
 
@@ -217,7 +252,7 @@ final class Incoming implements IncomingPostcopy {
         expect("discard", IncomingState.DISCARD);
         BlockState s = stateOf(idstr);
         checkRange("discard", s, offset, length, s.pageSize);
-        PlacementBackend b = s.acquire(service.backendWaitNanos());
+        PlacementBackend b = enterPlacement(s, "discard");
         try {
             b.discard(s, offset, length);
         } finally {
@@ -376,7 +411,7 @@ final class Incoming implements IncomingPostcopy {
             throw new PostcopyException("migration " + id + ": placing pages is not allowed in state " + st);
         BlockState s = stateOf(block);
         checkRange(zero ? "zero page" : "page", s, offset, length, TARGET_PAGE);
-        PlacementBackend b = s.acquire(service.backendWaitNanos());
+        PlacementBackend b = enterPlacement(s, "placement");
         long n;
         try {
             n = zero ? b.placeZero(s, offset, length) : b.place(s, offset, src, length);
@@ -433,6 +468,12 @@ final class Incoming implements IncomingPostcopy {
     public synchronized MissingPages cleanup() {
         if (state == IncomingState.END) return finalMissing;
         boolean wasPostcopy = listening;
+        // no placement may be in flight when the descriptor closes (its number could be reused) or the leases go
+        closing = true;
+        for (BlockState s : states) {
+            s.swap.writeLock().lock();
+            s.swap.writeLock().unlock();
+        }
         teardownUffd();
         if (thpDisabled) {
             for (BlockState s : states) service.hugePages().restore(s.block.hostAddress(), s.block.maxLength());
@@ -462,6 +503,7 @@ final class Incoming implements IncomingPostcopy {
             LOG.warn("migration {}: ended with {} bytes never received in {} ranges; postcopy cannot roll back",
                     id, finalMissing.totalBytes(), finalMissing.ranges().size());
         enter(IncomingState.END);
+        releaseLeases();
         service.ended(this);
         return finalMissing;
     }
