@@ -34,10 +34,12 @@ public final class PageDigest {
         byte[] page = new byte[PAGE];
         long host = block.hostAddress();
         long buf = NativeMemory.allocate((long) CHUNK_PAGES * PAGE);
-        try {
+        try (io.postcopy.workload.internal.Scan scan = new io.postcopy.workload.internal.Scan(block, "digest")) {
             for (long p = 0; p < pages; p += CHUNK_PAGES) {
+                scan.check();
                 int n = (int) Math.min(CHUNK_PAGES, pages - p);
                 NativeMemory.nativeCopy(host + p * PAGE, buf, (long) n * PAGE);
+                scan.check();
                 for (int i = 0; i < n; i++) {
                     NativeMemory.get(buf + (long) i * PAGE, page, 0, PAGE);
                     sha.update(page, 0, PAGE);

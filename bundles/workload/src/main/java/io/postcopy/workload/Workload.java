@@ -37,6 +37,13 @@ public interface Workload extends AutoCloseable {
      */
     void pause();
 
+    /**
+     * Asks every thread to pause and returns at once, without waiting for a thread blocked on a missing page.
+     * A read that returns after this is abandoned (not counted, not checked): it may have been woken into a page
+     * that never arrived. {@link #pause()} then waits for every thread to park.
+     */
+    void requestPause();
+
     /** Lets paused threads go on. */
     void resume();
 

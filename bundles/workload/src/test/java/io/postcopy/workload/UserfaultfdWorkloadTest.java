@@ -3,6 +3,7 @@ package io.postcopy.workload;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.postcopy.ramblock.RamBlock;
+import io.postcopy.uffd.NativeMemory;
 import io.postcopy.uffd.Poller;
 import io.postcopy.uffd.RegisterMode;
 import io.postcopy.uffd.UffdFeature;
@@ -146,11 +147,42 @@ class UserfaultfdWorkloadTest {
 
             place(fault);
             assertThat(paused.await(5, TimeUnit.SECONDS)).isTrue();
-            assertThat(w.reads()).isEqualTo(1);
+            // the read returned after the pause was asked for: abandoned, not counted
+            assertThat(w.reads()).isZero();
             assertThat(w.readMismatches()).isZero();
             // paused: no further access, so no further fault
             assertThat(poller.poll(200)).isZero();
-            assertThat(w.reads()).isEqualTo(1);
+            assertThat(w.reads()).isZero();
+            w.resume();
+            // resumed: the thread goes on to the next page, which faults
+            assertThat(poller.poll(5000)).isPositive();
+            assertThat(msgs.read(uffd)).isEqualTo(1);
+            assertThat(msgs.faultAddress(0)).isEqualTo(guest.hostAddress() + PAGE);
+        } finally {
+            uffd.unregister(guest.hostAddress(), guest.usedLength());   // wake the thread blocked on the next page
+            w.stop();
+        }
+        assertThat(w.isRunning()).isFalse();
+    }
+
+    @Test
+    void aReadWokenIntoAPageThatNeverArrivedAfterRequestPauseIsNeverReturned() throws Exception {
+        Workload w = Workloads.start(guest, WorkloadOptions.builder().pattern(AccessPattern.SEQUENTIAL)
+                .threads(1).checkReads(true).build());
+        try (Poller poller = new Poller(uffd.fd()); UffdMessages msgs = new UffdMessages(4)) {
+            assertThat(poller.poll(5000)).as("the first read faults").isPositive();
+            assertThat(msgs.read(uffd)).isEqualTo(1);
+            long t0 = System.nanoTime();
+            w.requestPause();
+            assertThat(System.nanoTime() - t0).as("requestPause does not wait for the blocked read")
+                    .isLessThan(TimeUnit.SECONDS.toNanos(1));
+            // what a failing destination does next: unregister, which wakes the reader into a fresh zero page
+            uffd.unregister(guest.hostAddress(), guest.usedLength());
+            w.pause();
+            assertThat(NativeMemory.isZero(guest.hostAddress(), 4096)).as("the page never arrived").isTrue();
+            assertThat(w.reads()).as("the read of a page that never arrived is abandoned").isZero();
+            assertThat(w.pagesTouched()).isZero();
+            assertThat(w.latency().count()).isZero();
         } finally {
             w.stop();
         }

@@ -78,6 +78,8 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     /** From POSTCOPY_ADVISE (0: none, or the short form); the OR of the block page sizes read ahead (0: unknown). */
     private long advisedSummary, probedSummary;
     private volatile boolean guestResumed, cancelled;
+    /** The thread that resumes the guest at RUN. */
+    private volatile Thread resumeThread;
     private volatile Throwable asyncFailure;
     private volatile MissingPages missing;
     private final List<OpaqueSection> opaque = new CopyOnWriteArrayList<>();
@@ -441,10 +443,13 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     }
 
     /**
-     * Ends this migration: SHUT 1 if the connection still works, close it, clean up the fault service (this
-     * wakes every thread blocked on a missing page), pause the local guest again, remove the blocks.
+     * Ends this migration: SHUT 1 if the connection still works, close it, ask the guest to pause (before any of
+     * its vCPUs blocked on a missing page can wake), stop the postcopy channel's thread, clean up the fault
+     * service (which waits for placements in flight, then unregisters and so wakes those vCPUs), wait for the
+     * guest to pause, remove the blocks. Only then the final state: nothing of ours touches the blocks any more.
      */
     private void failed(Throwable t, boolean trySend) {
+        ending = true;
         Throwable cause = asyncFailure != null ? asyncFailure : t;
         String reason;
         if (cancelled) {
@@ -471,6 +476,16 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         closeQuietly();
         PostcopyChannel pc = postcopyChannel;
         if (pc != null) pc.close();
+        boolean guestStopped = true;
+        if (guestResumed) {
+            joinResume();     // a resume still on its way must not come after the pause
+            try {
+                options.guest().requestPause();
+            } catch (RuntimeException e) {
+                LOG.warn("migration {}: asking the guest to pause failed", id, e);
+            }
+        }
+        if (pc != null && !pc.awaitEnded(10_000)) LOG.warn("migration {}: the postcopy-preempt channel's thread goes on", id);
         IncomingPostcopy p = postcopy;
         if (p != null) {
             try {
@@ -483,7 +498,6 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
                 LOG.warn("migration {}: cleanup failed", id, e);
             }
         }
-        boolean guestStopped = true;
         if (guestResumed) {
             try {
                 options.guest().pause();
@@ -495,15 +509,38 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         if (options.removeBlocksOnFailure() && guestStopped) {
             for (RamBlock b : created) {
                 try {
-                    service.registry().remove(b.idstr());
+                    // by force: the paused guest (e.g. a workload) holds the block too, and is asked to let go
+                    service.registry().remove(b.idstr(), REMOVE_WAIT);
                 } catch (RuntimeException e) {
-                    LOG.warn("migration {}: removing block {} failed: {}", id, b.idstr(), e.toString());
+                    LOG.warn("migration {}: removing block {} failed: {}", id, b.idstr(), e.getMessage());
                 }
             }
             created.clear();
         }
         // last: whoever waits for the final state finds everything cleaned up
         enter(cancelled ? MigrationState.CANCELLED : MigrationState.FAILED, reason);
+    }
+
+    /** How long a failed migration waits for the holders of its blocks (the guest) to let go before it keeps them. */
+    private static final java.time.Duration REMOVE_WAIT = java.time.Duration.ofSeconds(10);
+
+    /** Set when the stream thread starts to end the migration. */
+    private volatile boolean ending;
+
+    /** Whether this migration is ending or has ended (for the postcopy channel's thread). */
+    boolean ending() {
+        return ending || state().isFinal();
+    }
+
+    private void joinResume() {
+        Thread t = resumeThread;
+        if (t == null) return;
+        try {
+            t.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        if (t.isAlive()) LOG.warn("migration {}: the guest's resume has not returned after 10 s", id);
     }
 
     private void closeQuietly() {
@@ -687,7 +724,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
 
     /** From the postcopy channel's thread: waits until this migration listens (LISTEN read) or has ended. */
     void awaitListeningOrEnd() {
-        while (!listening && !state().isFinal()) java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+        while (!listening && !ending()) java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
     }
 
     /** From the postcopy channel's thread, at its first bytes: the block list, once postcopy listens. */
@@ -807,6 +844,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             }
         }, "postcopy-resume-" + id);
         t.setDaemon(true);
+        resumeThread = t;
         t.start();
     }
 

@@ -39,8 +39,13 @@ import java.util.concurrent.TimeUnit;
  * switch the stale pages become discards, and postcopy sends exactly the pages not in {@code sent}: a page
  * goes twice only if it was dirtied before the switch.
  *
- * <p>Threads: the sender (everything on the main stream) and the return-path reader (requests, PONG, SHUT).
- * The reader only enqueues requests; the sender alone touches the bitmaps after the switch.
+ * <p>Threads: the sender (everything on the main stream; it runs {@link #run}) and the return-path reader
+ * (requests, PONG, SHUT). Without a preempt channel the reader only enqueues requests; with one it claims the
+ * requested page in {@code sent} and writes it on that channel itself, under {@link #preemptLock}.
+ *
+ * <p>Lifetime: the blocks are leased from {@link #resolveBlocks} until both threads have ended. Only the sender
+ * enters a final state, and only after it has joined the reader, closed the trackers and let go of the blocks:
+ * whoever sees COMPLETED, FAILED or CANCELLED may remove them. {@link #cancel} and a failing reader only ask.
  */
 final class Outgoing extends AbstractMigration implements OutgoingMigration {
     /** Records per PART section (QEMU bounds a section by time; any bound works for the receiver). */
@@ -120,10 +125,27 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
         switchRequested = true;
     }
 
+    /** Asks the sender to end: the channels close under both threads, and the sender reports CANCELLED. */
     @Override
     public void cancel() {
+        if (state().isFinal()) return;
         cancelled = true;
-        if (enter(MigrationState.CANCELLED, "cancelled on the source")) closeChannel();
+        closeChannel();
+    }
+
+    /** The first failure the return-path reader saw; the sender reports it once both threads have ended. */
+    private volatile String readerFailure;
+
+    private void readerFailed(String reason) {
+        if (readerFailure == null) readerFailure = reason;
+        closeChannel();
+    }
+
+    private final List<io.postcopy.ramblock.RamBlockLease> leases = new ArrayList<>();
+
+    private void releaseLeases() {
+        for (io.postcopy.ramblock.RamBlockLease l : leases) l.close();
+        leases.clear();
     }
 
     private void closeChannel() {
@@ -165,6 +187,12 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             }
         }
         if (l.isEmpty()) throw new io.postcopy.migration.MigrationException("no RAM blocks to migrate");
+        try {
+            for (RamBlock b : l) leases.add(b.lease("migration " + id, this::cancel));
+        } catch (IllegalStateException e) {
+            releaseLeases();
+            throw new io.postcopy.migration.MigrationException(e.getMessage());
+        }
         blocks = List.copyOf(l);
         int n = blocks.size();
         infos = new RamBlockInfo[n];
@@ -188,6 +216,9 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
 
     void run() {
         Thread reader = null;
+        boolean completed = false;
+        String failure = null;
+        Error fatal = null;
         try {
             SocketChannel c = SocketChannel.open();
             channel = c;
@@ -259,25 +290,25 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             }
             LOG.debug("migration {}: EOF sent after {} bytes, waiting for SHUT", id, enc.position());
             if (!returnPathEnd.await(options.shutTimeout().toNanos(), TimeUnit.NANOSECONDS)) {
-                fail("no SHUT from the destination within " + options.shutTimeout());
+                failure = "no SHUT from the destination within " + options.shutTimeout();
             } else if (shutStatus == null) {
-                fail("return path closed before SHUT");
+                failure = "return path closed before SHUT";
             } else if (shutStatus != 0) {
-                fail("destination reported failure: SHUT status " + shutStatus);
+                failure = "destination reported failure: SHUT status " + shutStatus;
             } else {
-                enter(MigrationState.COMPLETED, null);
+                completed = true;
             }
         } catch (Throwable t) {
-            if (cancelled) {
-                enter(MigrationState.CANCELLED, "cancelled on the source");
-            } else {
-                fail(describeSource(t));
-            }
-            if (t instanceof Error && !(t instanceof AssertionError)) throw (Error) t;
+            failure = describeSource(t);
+            if (t instanceof Error && !(t instanceof AssertionError)) fatal = (Error) t;
         } finally {
-            closeTrackers();
+            // the reader may write requested pages from the blocks: it must end before they are let go. A failure it
+            // reports from now on is only the closing
+            String rf = readerFailure;
             closeChannel();
-            if (paused && !packageSent && state() != MigrationState.COMPLETED) {
+            joinQuietly(reader);
+            closeTrackers();
+            if (paused && !packageSent && !completed) {
                 // the destination never got the guest: it goes on here
                 try {
                     options.guest().resume();
@@ -285,12 +316,14 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
                     LOG.warn("migration {}: resuming the guest failed", id, e);
                 }
             }
-            if (reader != null) {
-                try {
-                    reader.join(5000);
-                } catch (InterruptedException e) {
-                    Thread.currentThread().interrupt();
-                }
+            releaseLeases();
+            // last: whoever sees the final state may remove the blocks
+            if (completed) {
+                enter(MigrationState.COMPLETED, null);
+            } else if (cancelled) {
+                enter(MigrationState.CANCELLED, "cancelled on the source");
+            } else {
+                fail(rf != null ? rf : failure);
             }
             if (state() == MigrationState.COMPLETED) {
                 LOG.info("migration {}: {} pages + {} zero pages, {} discard ranges, {} requests ({} served out of order, "
@@ -299,6 +332,22 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
                         postcopyNanos() / 1_000_000, String.format("%.2f", progress().throughputGBps()));
             }
         }
+        if (fatal != null) throw fatal;
+    }
+
+    /** Joins {@code t}, however long it takes: it ends once its socket is closed. */
+    private void joinQuietly(Thread t) {
+        if (t == null) return;
+        boolean interrupted = false;
+        while (t.isAlive()) {
+            try {
+                t.join(5000);
+                if (t.isAlive()) LOG.warn("migration {}: still waiting for {} to end", id, t.getName());
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) Thread.currentThread().interrupt();
     }
 
     private String describeSource(Throwable t) {
@@ -601,15 +650,9 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
                 Wire.DEFAULT_MAX_PACKAGED_SIZE);
         try {
             dec.decode(c);
-            if (!dec.shut() && !state().isFinal() && !cancelled) {
-                fail("return path: destination closed the connection before SHUT");
-                closeChannel();
-            }
+            if (!dec.shut() && !cancelled) readerFailed("return path: destination closed the connection before SHUT");
         } catch (IOException e) {
-            if (!state().isFinal() && !cancelled && shutStatus == null) {
-                fail("return path: " + describe(e));
-                closeChannel();
-            }
+            if (!cancelled && shutStatus == null) readerFailed("return path: " + describe(e));
         } finally {
             returnPathEnd.countDown();
         }

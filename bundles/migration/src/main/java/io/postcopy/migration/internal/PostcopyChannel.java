@@ -112,11 +112,11 @@ final class PostcopyChannel implements StreamHandler {
             if (closedBySource) {
                 // a source that goes away closes both connections: let the main stream's own end tell why
                 long deadline = System.nanoTime() + 1_000_000_000L;
-                while (!main.state().isFinal() && System.nanoTime() < deadline) {
+                while (!main.ending() && System.nanoTime() < deadline) {
                     java.util.concurrent.locks.LockSupport.parkNanos(2_000_000);
                 }
             }
-            if (!main.state().isFinal()) {
+            if (!main.ending()) {
                 main.refuse("postcopy-preempt channel " + peer + ": " + (t instanceof Refused ? t.getMessage() : AbstractMigration.describe(t)));
             }
         } finally {
@@ -136,6 +136,16 @@ final class PostcopyChannel implements StreamHandler {
             Throwable t = failure;
             throw new IOException("postcopy-preempt channel " + peer + ": "
                     + (t == null ? "ended without EOS" : AbstractMigration.describe(t)), t);
+        }
+    }
+
+    /** Waits up to {@code millis} for this channel's thread to end; true when it has. */
+    boolean awaitEnded(long millis) {
+        try {
+            return ended.await(millis, TimeUnit.MILLISECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
         }
     }
 

@@ -71,8 +71,9 @@ public final class PageImage {
     public static void fill(RamBlock block, long seed) {
         long pages = pages(block), host = block.hostAddress();
         long buf = NativeMemory.allocate((long) CHUNK_PAGES * PAGE);
-        try {
+        try (Scan scan = new Scan(block, "fill")) {
             for (long p = 0; p < pages; p += CHUNK_PAGES) {
+                scan.check();
                 int n = (int) Math.min(CHUNK_PAGES, pages - p);
                 for (int i = 0; i < n; i++) build(buf + (long) i * PAGE, seed, p + i, 0);
                 NativeMemory.nativeCopy(buf, host + p * PAGE, (long) n * PAGE);
@@ -86,10 +87,12 @@ public final class PageImage {
         long pages = pages(block), host = block.hostAddress();
         long zero = 0, filled = 0, written = 0, bad = 0, first = -1;
         long buf = NativeMemory.allocate((long) CHUNK_PAGES * PAGE);
-        try {
+        try (Scan scan = new Scan(block, "verify")) {
             for (long p = 0; p < pages; p += CHUNK_PAGES) {
+                scan.check();
                 int n = (int) Math.min(CHUNK_PAGES, pages - p);
                 NativeMemory.nativeCopy(host + p * PAGE, buf, (long) n * PAGE);
+                scan.check();     // a chunk read while the block was being taken away counts for nothing
                 for (int i = 0; i < n; i++) {
                     switch (classify(buf + (long) i * PAGE, p + i, requireSeed, seed)) {
                         case ZERO: zero++; break;

@@ -20,7 +20,10 @@ import org.HdrHistogram.SingleWriterRecorder;
  * The vCPU threads of one workload. Invariants: block memory is touched only by {@code memcpy} (native) between
  * the block and a thread's private buffer; a page is written only under its stripe's monitor, so no page is
  * ever seen half-written by a locked reader, and none is left half-written by pause or stop, which act only
- * between accesses.
+ * between accesses. A read that returns after a pause or stop was requested is abandoned (not counted, not
+ * checked): it may have been woken into a page that never arrived ({@link #requestPause}).
+ *
+ * <p>The block is leased from start until the last thread has exited; a forced removal asks the threads to stop.
  */
 public final class RunningWorkload implements Workload {
     private static final int STRIPES = 1024; // a power of two
@@ -69,8 +72,29 @@ public final class RunningWorkload implements Workload {
 
     public static RunningWorkload start(RamBlock block, WorkloadOptions options) {
         RunningWorkload w = new RunningWorkload(block, options);
+        w.lease = block.lease("workload on " + block.idstr(), w::requestStop);
         for (Vcpu v : w.vcpus) v.start();
         return w;
+    }
+
+    private volatile io.postcopy.ramblock.RamBlockLease lease;
+
+    @Override
+    public void requestPause() {
+        pauseRequested = true;
+        for (Vcpu v : vcpus) LockSupport.unpark(v); // cut a rate-limit sleep short
+    }
+
+    /** Asks the threads to exit and returns at once (a forced removal of the block). */
+    private void requestStop() {
+        stopRequested = true;
+        lock.lock();
+        try {
+            changed.signalAll();
+        } finally {
+            lock.unlock();
+        }
+        for (Vcpu v : vcpus) LockSupport.unpark(v);
     }
 
     @Override public RamBlock block() { return block; }
@@ -104,16 +128,9 @@ public final class RunningWorkload implements Workload {
 
     @Override
     public void stop() {
-        stopRequested = true;
-        lock.lock();
-        try {
-            changed.signalAll();
-        } finally {
-            lock.unlock();
-        }
+        requestStop();
         boolean interrupted = false;
         for (Vcpu v : vcpus) {
-            LockSupport.unpark(v);
             while (v.isAlive()) {
                 try {
                     v.join();
@@ -192,13 +209,15 @@ public final class RunningWorkload implements Workload {
     }
 
     private void exit() {
+        boolean last;
         lock.lock();
         try {
-            exited++;
+            last = ++exited == vcpus.length;
             changed.signalAll();
         } finally {
             lock.unlock();
         }
+        if (last) lease.close();     // no thread of ours touches the block any more
         ended.countDown();
     }
 
@@ -281,6 +300,7 @@ public final class RunningWorkload implements Workload {
                 NativeMemory.nativeCopy(host + page * PAGE_SIZE, buf, PAGE_SIZE);
                 t1 = System.nanoTime();
             }
+            if (pauseRequested || stopRequested) return;    // abandoned: it may have woken into a page that never came
             record(t1 - t0, page);
             reads++;
             if (options.checkReads() && !PageImage.consistent(buf, page)) {

@@ -20,9 +20,8 @@ import org.osgi.service.component.annotations.Deactivate;
 import org.osgi.service.component.annotations.Reference;
 
 /**
- * Workloads by block name. It listens to the registry so that a workload is stopped while its block is still
- * mapped (listeners are told before an owned block is unmapped): its threads would otherwise fault on freed
- * memory.
+ * Workloads by block name. A workload leases its block, so the block cannot go while it runs (a forced removal
+ * stops it first); the registry listener only forgets the workloads of removed blocks.
  */
 // Immediate: a delayed component would be disposed when its last user lets go, stopping every workload.
 @Component(service = WorkloadService.class, immediate = true)
@@ -100,13 +99,8 @@ public class WorkloadServiceComponent implements WorkloadService, RamBlockListen
     }
 
     @Override
-    public void blockRemoved(RamBlock block) {
-        Workload w;
-        synchronized (this) {
-            w = workloads.get(block.idstr());
-            if (w == null || w.block().hostAddress() != block.hostAddress()) return;
-            workloads.remove(block.idstr());
-        }
-        w.stop();
+    public synchronized void blockRemoved(RamBlock block) {
+        Workload w = workloads.get(block.idstr());
+        if (w != null && w.block() == block) workloads.remove(block.idstr());   // it has ended: its lease is gone
     }
 }

@@ -58,11 +58,17 @@ class WorkloadServiceComponentTest {
     }
 
     @Test
-    void removingABlockStopsItsWorkloadBeforeTheMemoryGoes() throws Exception {
+    void removingABlockIsRefusedWhileItsWorkloadRunsAndStopsItWhenForced() throws Exception {
         registry.create("gone", 256 * 4096, RamBlock.Backing.ANONYMOUS);
         Workload w = service.start("gone", writer);
         while (w.writes() < 100) Thread.sleep(2);
-        registry.remove("gone"); // unmaps: a still-running thread would crash the JVM
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> registry.remove("gone"))
+                .isInstanceOf(io.postcopy.ramblock.RamBlockInUseException.class)
+                .hasMessage("RAM block \"gone\" is in use by workload on gone");
+        assertThat(w.isRunning()).isTrue();
+        long before = w.writes();
+        registry.remove("gone", java.time.Duration.ofSeconds(10)); // unmaps: a still-running thread would crash the JVM
+        assertThat(before).isPositive();
         assertThat(w.isRunning()).isFalse();
         assertThat(w.failure()).isNull();
         assertThat(service.list()).isEmpty();
