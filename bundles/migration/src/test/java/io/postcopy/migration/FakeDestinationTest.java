@@ -87,6 +87,9 @@ class FakeDestinationTest {
             OutgoingMigration out = src.service.migrate(new InetSocketAddress("127.0.0.1", fake(server, b)),
                     OutgoingOptions.defaults().withShutTimeout(Duration.ofSeconds(20)));
             assertThat(out.awaitCompletion(Duration.ofSeconds(30))).isEqualTo(MigrationState.FAILED);
+            // FAILED comes only once no thread of the migration can touch the block: it may go at once
+            assertThat(ram.holders()).isEmpty();
+            src.registry.remove("pc.ram");
             return out;
         } finally {
             server.close();

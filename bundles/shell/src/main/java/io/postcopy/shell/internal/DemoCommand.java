@@ -96,11 +96,18 @@ public class DemoCommand extends MigrationCommandSupport {
 
             WorkloadOptions reader = WorkloadOptions.builder().threads(1).pattern(AccessPattern.HOTSET)
                     .writeFraction(0).checkReads(true).randomSeed(2).build();
+            // the destination's guest: started at RUN; on a failure asked to pause before its reads can wake
             listener = migrations.listen(new InetSocketAddress("127.0.0.1", 0), IncomingOptions.defaults()
-                    .withBlockPrefix(PREFIX).onRun(() -> {
+                    .withBlockPrefix(PREFIX).withGuest(GuestControl.of(() -> {
+                        Workload w = dstLoad.get();
+                        if (w != null) w.requestPause();
+                    }, () -> {
+                        Workload w = dstLoad.get();
+                        if (w != null) w.pause();
+                    }, () -> {
                         RamBlock d = registry.byName(dstName);
                         if (d != null && dstLoad.get() == null) dstLoad.set(Workloads.start(d, reader));
-                    }));
+                    })));
             out.println("Destination: listening on 127.0.0.1:" + listener.port() + ", block prefix " + PREFIX
                     + ", reader of the hot set at RUN");
 
@@ -193,9 +200,7 @@ public class DemoCommand extends MigrationCommandSupport {
             return null;
         } finally {
             if (listener != null) listener.close();
-            Workload dl = dstLoad.get();
-            if (dl != null) dl.stop();
-            if (srcLoad != null) srcLoad.stop();
+            // migrations first: a destination reader may be blocked on a page only their end lets go of
             if (outgoing != null && !outgoing.state().isFinal()) {
                 outgoing.cancel();
                 outgoing.awaitCompletion(Duration.ofSeconds(10));
@@ -205,6 +210,9 @@ public class DemoCommand extends MigrationCommandSupport {
                     if (!in.state().isFinal()) in.cancel();
                     in.awaitCompletion(Duration.ofSeconds(10));
                 }
+            Workload dl = dstLoad.get();
+            if (dl != null) dl.stop();
+            if (srcLoad != null) srcLoad.stop();
             try {
                 if (registry.byName(dstName) != null) registry.remove(dstName);
             } catch (RuntimeException e) {

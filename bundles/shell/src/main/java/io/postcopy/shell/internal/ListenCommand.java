@@ -67,7 +67,8 @@ public class ListenCommand extends MigrationCommandSupport {
         if (workloadBlocks != null) for (String b : workloadBlocks) for (String n : b.split(",")) if (!n.isBlank()) only.add(prefix + n.trim());
         this.readerBlocks = only;
         AtomicReference<IncomingListener> self = new AtomicReference<>();
-        GuestControl guest = GuestControl.of(() -> eachBlock(self.get(), false, null), () -> eachBlock(self.get(), true, wo));
+        GuestControl guest = GuestControl.of(() -> eachBlock(self.get(), Workload::requestPause),
+                () -> eachBlock(self.get(), Workload::pause), () -> resumeEachBlock(self.get(), wo));
         IncomingListener l = migrations.listen(new InetSocketAddress(bind, p),
                 IncomingOptions.defaults().withBlockPrefix(prefix).withGuest(guest));
         self.set(l);
@@ -83,16 +84,26 @@ public class ListenCommand extends MigrationCommandSupport {
 
     private Set<String> readerBlocks = Set.of();
 
-    /** The guest of the listener's live migrations: their blocks' workloads, started or resumed, or paused. */
-    private void eachBlock(IncomingListener l, boolean resume, WorkloadOptions startWith) {
+    /** The guest of the listener's live migrations: their blocks' workloads, each asked or made to pause. */
+    private void eachBlock(IncomingListener l, java.util.function.Consumer<Workload> action) {
         if (l == null) return;
         for (IncomingMigration m : l.migrations()) {
             if (m.state().isFinal()) continue;
             for (RamBlock b : m.blocks()) {
                 Workload w = workloads.get(b.idstr());
-                if (!resume) {
-                    if (w != null) w.pause();
-                } else if (w != null) {
+                if (w != null) action.accept(w);
+            }
+        }
+    }
+
+    /** At RUN: resumes the blocks' workloads, or starts the reader on blocks that have none. */
+    private void resumeEachBlock(IncomingListener l, WorkloadOptions startWith) {
+        if (l == null) return;
+        for (IncomingMigration m : l.migrations()) {
+            if (m.state().isFinal()) continue;
+            for (RamBlock b : m.blocks()) {
+                Workload w = workloads.get(b.idstr());
+                if (w != null) {
                     w.resume();
                 } else if (startWith != null && (readerBlocks.isEmpty() || readerBlocks.contains(b.idstr()))) {
                     workloads.start(b.idstr(), startWith);

@@ -1,0 +1,184 @@
+package io.postcopy.migration;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.postcopy.codec.Command;
+import io.postcopy.codec.RamBlockInfo;
+import io.postcopy.codec.SectionType;
+import io.postcopy.codec.StreamEncoder;
+import io.postcopy.ramblock.RamBlock;
+import io.postcopy.ramblock.RamBlockInUseException;
+import io.postcopy.workload.PageDigest;
+import io.postcopy.workload.Workload;
+import io.postcopy.workload.WorkloadOptions;
+import io.postcopy.workload.Workloads;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.SocketChannel;
+import java.time.Duration;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * A block is never unmapped while anything touches it: removing a block that a migration uses is refused, naming
+ * the migration; a forced removal cancels the migration, waits until its threads have let go, then unmaps. And a
+ * destination that fails after RUN never lets its guest read a page that did not arrive.
+ */
+@Timeout(value = 90, unit = TimeUnit.SECONDS)
+class BlockLifetimeTest {
+    static final long SIZE = 64L << 20;
+    final Endpoint src = new Endpoint(), dst = new Endpoint();
+    final AtomicReference<Workload> reader = new AtomicReference<>();
+
+    @AfterEach
+    void close() {
+        src.close();
+        dst.close();
+    }
+
+    /** The destination's guest: a checking reader started at RUN, asked to pause before its reads can wake. */
+    GuestControl destinationGuest(String block) {
+        return GuestControl.of(() -> {
+            Workload w = reader.get();
+            if (w != null) w.requestPause();
+        }, () -> {
+            Workload w = reader.get();
+            if (w != null) w.pause();
+        }, () -> reader.set(Workloads.start(dst.registry.byName(block),
+                WorkloadOptions.builder().threads(2).checkReads(true).build())));
+    }
+
+    /** A pure postcopy migration at 16 MiB/s with the preempt channel, its destination guest reading. */
+    OutgoingMigration startPostcopy(RamBlock ram, IncomingListener[] listener) throws Exception {
+        listener[0] = dst.service.listen(null, IncomingOptions.defaults().withGuest(destinationGuest("pc.ram")));
+        OutgoingMigration out = src.service.migrate(new InetSocketAddress("127.0.0.1", listener[0].port()),
+                OutgoingOptions.defaults().withBlocks("pc.ram").withPostcopyPreempt(true).withMaxBandwidth(16L << 20));
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        // busy on every path: bulk pages on the main stream, requested pages written by the return-path reader
+        while (out.progress().requestedPages() < 20 && System.nanoTime() < deadline) Thread.sleep(5);
+        assertThat(out.state()).isEqualTo(MigrationState.POSTCOPY);
+        assertThat(out.progress().requestedPages()).isGreaterThanOrEqualTo(20);
+        return out;
+    }
+
+    static Set<String> threadNames() {
+        Set<String> names = new java.util.HashSet<>();
+        for (Thread t : Thread.getAllStackTraces().keySet()) names.add(t.getName());
+        return names;
+    }
+
+    @Test
+    void aSourceBlockInUseIsRefusedAndAForcedRemovalCancelsTheMigrationFirst() throws Exception {
+        RamBlock ram = src.registry.create("pc.ram", SIZE, RamBlock.Backing.ANONYMOUS);
+        Workload.fill(ram, 3);
+        IncomingListener[] l = new IncomingListener[1];
+        OutgoingMigration out = startPostcopy(ram, l);
+
+        assertThatThrownBy(() -> src.registry.remove("pc.ram")).isInstanceOf(RamBlockInUseException.class)
+                .hasMessage("RAM block \"pc.ram\" is in use by migration " + out.id());
+        assertThat(out.state()).isEqualTo(MigrationState.POSTCOPY);
+
+        assertThat(src.registry.remove("pc.ram", Duration.ofSeconds(20))).isSameAs(ram);
+        // the removal waited for the migration: it has ended, its threads with it
+        assertThat(out.state()).isEqualTo(MigrationState.CANCELLED);
+        assertThat(out.failure()).hasValue("cancelled on the source");
+        assertThat(threadNames()).doesNotContain("postcopy-out-" + out.id(), "postcopy-rp-" + out.id());
+        assertThat(src.registry.blocks()).isEmpty();
+
+        IncomingMigration in = l[0].migrations().get(0);
+        assertThat(in.awaitCompletion(Duration.ofSeconds(20))).isEqualTo(MigrationState.FAILED);
+        Workload w = reader.get();
+        assertThat(w.readMismatches()).isZero();
+        assertThat(dst.registry.byName("pc.ram")).as("the failed destination removed its block, its guest first").isNull();
+        assertThat(w.isRunning()).isFalse();
+    }
+
+    @Test
+    void aDestinationBlockInUseIsRefusedAndAForcedRemovalEndsTheMigrationAndItsReaders() throws Exception {
+        RamBlock ram = src.registry.create("pc.ram", SIZE, RamBlock.Backing.ANONYMOUS);
+        Workload.fill(ram, 4);
+        IncomingListener[] l = new IncomingListener[1];
+        OutgoingMigration out = startPostcopy(ram, l);
+        IncomingMigration in = l[0].migrations().get(0);
+        RamBlock dstRam = dst.registry.byName("pc.ram");
+        // a digest of the destination block waits in native code for pages that come at 16 MiB/s
+        AtomicReference<Object> digest = new AtomicReference<>();
+        Thread digester = new Thread(() -> {
+            try {
+                digest.set(PageDigest.of(dstRam));
+            } catch (RuntimeException e) {
+                digest.set(e);
+            }
+        });
+        digester.start();
+        while (!dstRam.holders().contains("digest of pc.ram")) Thread.sleep(1);
+
+        assertThatThrownBy(() -> dst.registry.remove("pc.ram")).isInstanceOf(RamBlockInUseException.class)
+                .hasMessageStartingWith("RAM block \"pc.ram\" is in use by migration " + in.id() + ", workload on pc.ram");
+        assertThat(in.state()).isEqualTo(MigrationState.POSTCOPY);
+
+        assertThat(dst.registry.remove("pc.ram", Duration.ofSeconds(20))).isSameAs(dstRam);
+        assertThat(in.state()).isEqualTo(MigrationState.FAILED);
+        assertThat(in.failure()).hasValueSatisfying(f -> assertThat(f).startsWith("RAM block pc.ram is being removed by force"));
+        digester.join(10_000);
+        assertThat(digest.get()).isInstanceOfSatisfying(IllegalStateException.class,
+                e -> assertThat(e).hasMessage("digest of pc.ram stopped: the block is being removed"));
+        Workload w = reader.get();
+        assertThat(w.isRunning()).isFalse();
+        assertThat(w.readMismatches()).isZero();
+        assertThat(threadNames()).noneMatch(n -> n.startsWith("workload-pc.ram") || n.equals("postcopy-fault-" + in.id()));
+        // the source keeps its guest paused and its RAM: postcopy cannot roll back
+        assertThat(out.awaitCompletion(Duration.ofSeconds(20))).isEqualTo(MigrationState.FAILED);
+        assertThat(src.registry.byName("pc.ram")).isSameAs(ram);
+        assertThat(Workload.verify(ram, 4).filledPages()).isEqualTo(SIZE / 4096);
+    }
+
+    /**
+     * The guest's readers are blocked on pages that never come when the connection fails: the destination asks
+     * the guest to pause before cleanup wakes them (into zero pages), so no read of such a page is returned.
+     */
+    @Test
+    void readersBlockedOnMissingPagesWhenTheConnectionFailsNeverReturnAPageThatDidNotArrive() throws Exception {
+        RamBlockInfo info = new RamBlockInfo(0, "pc.ram", 16L << 20, 4096);
+        IncomingListener l = dst.service.listen(null, IncomingOptions.defaults().withGuest(destinationGuest("pc.ram")));
+        try (SocketChannel c = SocketChannel.open(new InetSocketAddress("127.0.0.1", l.port()))) {
+            // setup, LISTEN and RUN, then no page at all
+            byte[] start = StreamEncoder.encode(e -> {
+                e.writeHeader().writeConfiguration("pc");
+                e.writeCommand(new Command.OpenReturnPath());
+                e.writeCommand(Command.PostcopyAdvise.of(4096, 4096));
+                e.writeSectionStart(SectionType.START, 2, "ram", 0, 4);
+                e.writeMemSize(List.of(info), true, 4096);
+                e.writeEos().writeFooter(2);
+                e.writeCommand(new Command.PostcopyListen());
+                e.writeCommand(new Command.PostcopyRun());
+            });
+            ByteBuffer b = ByteBuffer.wrap(start);
+            while (b.hasRemaining()) c.write(b);
+            while (l.migrations().isEmpty()) Thread.sleep(1);
+            IncomingMigration in = l.migrations().get(0);
+            // both reader threads are blocked on a fault, and the fault thread has asked for their pages
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+            while ((in.statistics().isEmpty() || in.statistics().get().requests() < 2) && System.nanoTime() < deadline)
+                Thread.sleep(2);
+            assertThat(in.statistics().orElseThrow().requests()).isGreaterThanOrEqualTo(2);
+            Thread.sleep(50);
+            Workload w = reader.get();
+            assertThat(w.reads()).isZero();
+            c.close();      // the source is gone
+
+            assertThat(in.awaitCompletion(Duration.ofSeconds(20))).isEqualTo(MigrationState.FAILED);
+            assertThat(in.failure()).hasValueSatisfying(f -> assertThat(f).contains("16777216 bytes in 1 ranges never received"));
+            // woken, not returned: not one read, though memory is unregistered and reads would now succeed
+            assertThat(w.reads()).isZero();
+            assertThat(w.pagesTouched()).isZero();
+            assertThat(w.isPaused() || !w.isRunning()).isTrue();
+        }
+    }
+}
