@@ -221,6 +221,31 @@ public class MigrationCommandsIT {
         assertTrue(error("postcopy:listen 70000").endsWith("port 70000 is not in 0..65535"));
     }
 
+    /** The crash of issue 12: block-remove during a migration. Refused, naming it; --force cancels it first. */
+    @Test
+    public void blockRemoveOfABlockInUseIsRefusedAndForceCancelsTheMigrationFirst() throws Exception {
+        try (ServerSocket silent = new ServerSocket()) {
+            silent.bind(new InetSocketAddress("127.0.0.1", 0));
+            ok("postcopy:block-create it-busy 64M");
+            ok("postcopy:workload fill it-busy");
+            String m = ok("postcopy:migrate --precopy-only --blocks it-busy 127.0.0.1:" + silent.getLocalPort());
+            String id = group("Started migration (out-\\d+) to ", m);
+            try (Socket peer = silent.accept()) { // never reads: the sender stays busy on the block
+                String name = "io.postcopy:type=Migration,id=" + id;
+                awaitMBean(name);
+                String refused = error("postcopy:block-remove it-busy");
+                assertTrue(refused, refused.matches("postcopy:block-remove: block \"it-busy\" is in use by migration "
+                        + id + " \\((SETUP|PRECOPY)\\); end it first \\(postcopy:cancel\\), or remove with --force, which cancels it"));
+                assertTrue(ok("postcopy:blocks").contains("it-busy"));
+                String removed = ok("postcopy:block-remove --force it-busy");
+                assertTrue(removed, removed.matches("(?s)Removed block it-busy \\(64M\\); first let go: migration " + id
+                        + " \\((SETUP|PRECOPY)\\)\\s*"));
+                assertEquals("CANCELLED", attr(name, "State"));
+                assertFalse(ok("postcopy:blocks").contains("it-busy"));
+            }
+        }
+    }
+
     @Test
     public void malformedStreamFailsWithThePreciseErrorAndTheListenerGoesOn() throws Exception {
         String l = ok("postcopy:listen --prefix it-bad/ 0");

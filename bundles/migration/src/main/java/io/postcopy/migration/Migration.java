@@ -24,11 +24,16 @@ public interface Migration {
     /** The fault service's statistics (destination after LISTEN); empty on the source. */
     Optional<FaultStatistics> statistics();
 
-    /** Ends the migration at once: the connection is closed and both sides end. Idempotent. */
+    /**
+     * Ends the migration: its connections close at once and both sides end; returns without waiting. The
+     * migration reports its final state only once none of its threads can touch its RAM blocks any more, so
+     * {@link #awaitCompletion} then waits for that. Idempotent.
+     */
     void cancel();
 
     /**
-     * Waits until the migration is in a final state.
+     * Waits until the migration is in a final state. Once it is, its threads have let go of the blocks: they may
+     * be removed at once.
      *
      * @return the state, possibly not final if the timeout elapsed
      */

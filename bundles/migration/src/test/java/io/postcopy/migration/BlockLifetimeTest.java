@@ -85,8 +85,8 @@ class BlockLifetimeTest {
         assertThat(out.state()).isEqualTo(MigrationState.POSTCOPY);
 
         assertThat(src.registry.remove("pc.ram", Duration.ofSeconds(20))).isSameAs(ram);
-        // the removal waited for the migration: it has ended, its threads with it
-        assertThat(out.state()).isEqualTo(MigrationState.CANCELLED);
+        // the removal waited for the migration to let go: its threads have ended, its final state follows
+        assertThat(out.awaitCompletion(Duration.ofSeconds(5))).isEqualTo(MigrationState.CANCELLED);
         assertThat(out.failure()).hasValue("cancelled on the source");
         assertThat(threadNames()).doesNotContain("postcopy-out-" + out.id(), "postcopy-rp-" + out.id());
         assertThat(src.registry.blocks()).isEmpty();
@@ -124,7 +124,7 @@ class BlockLifetimeTest {
         assertThat(in.state()).isEqualTo(MigrationState.POSTCOPY);
 
         assertThat(dst.registry.remove("pc.ram", Duration.ofSeconds(20))).isSameAs(dstRam);
-        assertThat(in.state()).isEqualTo(MigrationState.FAILED);
+        assertThat(in.awaitCompletion(Duration.ofSeconds(5))).isEqualTo(MigrationState.FAILED);
         assertThat(in.failure()).hasValueSatisfying(f -> assertThat(f).startsWith("RAM block pc.ram is being removed by force"));
         digester.join(10_000);
         assertThat(digest.get()).isInstanceOfSatisfying(IllegalStateException.class,

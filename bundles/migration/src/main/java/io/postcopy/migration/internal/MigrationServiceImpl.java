@@ -158,9 +158,21 @@ public final class MigrationServiceImpl implements MigrationService {
         return null;
     }
 
-    /** Cancels every running migration and closes the listeners (component deactivation). */
+    /**
+     * Closes the listeners, cancels every running migration and waits (up to 30 s each) until they have ended,
+     * so that their threads have let go of the blocks before the registry goes (component deactivation).
+     */
     public void shutdown() {
         for (IncomingListener l : new ArrayList<>(listeners)) l.close();
         for (Migration m : migrations) if (!m.state().isFinal()) m.cancel();
+        for (Migration m : migrations) {
+            try {
+                if (!m.awaitCompletion(java.time.Duration.ofSeconds(30)).isFinal())
+                    AbstractMigration.LOG.error("migration {} did not end within 30 s of its cancel", m.id());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
     }
 }

@@ -49,6 +49,7 @@ public class BlockRemoveCommand extends PostcopyCommandSupport {
     protected Object doExecute() {
         RamBlock b = block(name);
         List<String> holders = b.holders();
+        String before = describe(holders);
         String workload = "workload on " + name;
         boolean stopped = false;
         if (force) {
@@ -71,10 +72,26 @@ public class BlockRemoveCommand extends PostcopyCommandSupport {
                 throw refusal(e.holders());
             }
         }
+        if (force) awaitMigrations(holders);    // they have let go; their final state follows at once
         out().println("Removed block " + name + " (" + Sizes.exact(b.usedLength()) + ")"
-                + (force && !holders.isEmpty() ? "; first let go: " + describe(holders)
+                + (force && !holders.isEmpty() ? "; first let go: " + before
                         : stopped ? "; its workload was stopped first" : ""));
         return null;
+    }
+
+    private void awaitMigrations(List<String> holders) {
+        if (migrations == null) return;
+        for (String h : holders) {
+            if (!h.startsWith("migration ")) continue;
+            Optional<Migration> m = migrations.get(h.substring("migration ".length()));
+            if (m.isEmpty()) continue;
+            try {
+                m.get().awaitCompletion(Duration.ofSeconds(10));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+        }
     }
 
     private IllegalStateException refusal(List<String> holders) {
