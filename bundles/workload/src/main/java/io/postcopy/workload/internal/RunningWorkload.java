@@ -217,8 +217,8 @@ public final class RunningWorkload implements Workload {
         } finally {
             lock.unlock();
         }
-        if (last) lease.close();     // no thread of ours touches the block any more
         ended.countDown();
+        if (last) lease.close();     // no thread of ours touches the block any more (and isRunning says so)
     }
 
     private final class Vcpu extends Thread {
