@@ -86,4 +86,36 @@ public sealed interface Command {
         public CommandType type() { return CommandType.RECV_BITMAP; }
         public int payloadLength() { return 1 + block.length(); }
     }
+
+    /** Our source's channel secret ({@link CommandType#CHANNEL_TOKEN}): {@link Wire#CHANNEL_TOKEN_BYTES} bytes. */
+    record ChannelToken(byte[] token) implements Command {
+        public ChannelToken {
+            if (token.length != Wire.CHANNEL_TOKEN_BYTES)
+                throw new IllegalArgumentException("a channel token is " + Wire.CHANNEL_TOKEN_BYTES + " bytes, not " + token.length);
+            token = token.clone();
+        }
+
+        @Override
+        public byte[] token() {
+            return token.clone();
+        }
+
+        public CommandType type() { return CommandType.CHANNEL_TOKEN; }
+        public int payloadLength() { return Wire.CHANNEL_TOKEN_BYTES; }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof ChannelToken t && java.util.Arrays.equals(token, t.token);
+        }
+
+        @Override
+        public int hashCode() {
+            return java.util.Arrays.hashCode(token);
+        }
+
+        @Override
+        public String toString() {
+            return "ChannelToken[" + token.length + " bytes]";   // a secret: never in a log
+        }
+    }
 }

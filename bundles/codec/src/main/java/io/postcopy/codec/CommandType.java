@@ -19,7 +19,12 @@ public enum CommandType {
     ENABLE_COLO(8, 0, 0),
     POSTCOPY_RESUME(9, 0, 0),
     /** u8 name length, name. */
-    RECV_BITMAP(10, 2, 256);
+    RECV_BITMAP(10, 2, 256),
+    /**
+     * Ours, not QEMU's (we never migrate to QEMU): the per-migration secret that the source's extra channel
+     * presents as its first bytes ({@link Wire#CHANNEL_MAGIC}, then these {@link Wire#CHANNEL_TOKEN_BYTES}).
+     */
+    CHANNEL_TOKEN(Wire.CHANNEL_TOKEN_COMMAND, Wire.CHANNEL_TOKEN_BYTES, Wire.CHANNEL_TOKEN_BYTES);
 
     /** Marks a variable length in {@link #fixedLength()}. */
     public static final int VARIABLE = -1;
@@ -28,7 +33,7 @@ public enum CommandType {
 
     static {
         for (CommandType t : values()) {
-            BY_NUMBER[t.number] = t;
+            if (t.number < BY_NUMBER.length) BY_NUMBER[t.number] = t;
         }
     }
 
@@ -79,6 +84,7 @@ public enum CommandType {
 
     /** @return the type, or {@code null} for an unknown number (0 is QEMU's INVALID) */
     public static CommandType of(int number) {
+        if (number == Wire.CHANNEL_TOKEN_COMMAND) return CHANNEL_TOKEN;
         return number > 0 && number < BY_NUMBER.length ? BY_NUMBER[number] : null;
     }
 }

@@ -12,6 +12,18 @@ public final class Wire {
      * multifd capability the source opens extra connections that start with this instead of {@link #MAGIC}.
      */
     public static final int MULTIFD_MAGIC = 0x11223344;
+
+    /**
+     * First be32 of an extra channel opened by our own source ("PCCH"), followed by the migration's
+     * {@link #CHANNEL_TOKEN_BYTES}-byte secret: the channel proves which migration it belongs to. Not QEMU's.
+     */
+    public static final int CHANNEL_MAGIC = 0x50434348;
+
+    /** Length of the per-migration channel secret. */
+    public static final int CHANNEL_TOKEN_BYTES = 32;
+
+    /** The command number of {@link CommandType#CHANNEL_TOKEN} ("PC"): far above QEMU's own numbers. */
+    public static final int CHANNEL_TOKEN_COMMAND = 0x5043;
     /** The only stream version accepted (QEMU_VM_FILE_VERSION). */
     public static final int VERSION = 3;
     /** The seed's {@code MAX_DISCARDS_PER_COMMAND}. */

@@ -40,6 +40,7 @@ class ValidationTest {
         LISTEN with payload       | HEAD 080004000100                                     | MALFORMED   | 11 | command length
         discard before MEM_SIZE   | HEAD 0800060014 00 01 61 00 0000000000000000 0000000000001000 | MALFORMED | 13 | discard before block list
         RECV_BITMAP name mismatch | HEAD 08000a0003 05616263                              | MALFORMED   | 13 | RECV_BITMAP name length
+        CHANNEL_TOKEN too short   | HEAD 0850430010 00112233445566778899aabbccddeeff      | MALFORMED   | 11 | command length
         PACKAGED over cap         | HEAD 0800070004 7fffffff                              | LIMIT       | 13 | package length
         nested package            | HEAD 0800070004 00000009 080007000400000000            | MALFORMED   | 18 | command
         package bad section type  | HEAD 0800070004 00000001 03                           | MALFORMED   | 17 | package section type

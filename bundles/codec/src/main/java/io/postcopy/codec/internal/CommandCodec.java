@@ -88,6 +88,11 @@ public final class CommandCodec {
                 }
                 return new Command.RecvBitmap(WireIO.name(b, p + 1, nameLen, off, "RECV_BITMAP block"));
             }
+            case CHANNEL_TOKEN: {
+                byte[] token = new byte[Wire.CHANNEL_TOKEN_BYTES];
+                b.get(p, token);
+                return new Command.ChannelToken(token);
+            }
             default:
                 throw new AssertionError(t);
         }
@@ -147,6 +152,8 @@ public final class CommandCodec {
             b.putInt(pk.length());
         } else if (c instanceof Command.RecvBitmap rb) {
             WireIO.putName(b, rb.block());
+        } else if (c instanceof Command.ChannelToken t) {
+            b.put(t.token());
         }
     }
 }
