@@ -13,9 +13,10 @@ import java.util.Objects;
  *                           straight from the receive buffer); 0 = the service's default
  * @param maxPackageSize     cap on a PACKAGED blob; 0 = the service's default
  * @param removeBlocksOnFailure whether a failed or cancelled migration removes the blocks it created
+ * @param qemuPreempt        QEMU's rule for its postcopy-preempt channel: see {@link #withQemuPreempt}
  */
 public record IncomingOptions(String blockPrefix, GuestControl guest, int stagingBatchSize, int maxPackageSize,
-                              boolean removeBlocksOnFailure) {
+                              boolean removeBlocksOnFailure, boolean qemuPreempt) {
     public IncomingOptions {
         Objects.requireNonNull(blockPrefix, "blockPrefix");
         Objects.requireNonNull(guest, "guest");
@@ -25,15 +26,15 @@ public record IncomingOptions(String blockPrefix, GuestControl guest, int stagin
     }
 
     public static IncomingOptions defaults() {
-        return new IncomingOptions("", GuestControl.NONE, 0, 0, true);
+        return new IncomingOptions("", GuestControl.NONE, 0, 0, true, false);
     }
 
     public IncomingOptions withBlockPrefix(String prefix) {
-        return new IncomingOptions(prefix, guest, stagingBatchSize, maxPackageSize, removeBlocksOnFailure);
+        return new IncomingOptions(prefix, guest, stagingBatchSize, maxPackageSize, removeBlocksOnFailure, qemuPreempt);
     }
 
     public IncomingOptions withGuest(GuestControl g) {
-        return new IncomingOptions(blockPrefix, g, stagingBatchSize, maxPackageSize, removeBlocksOnFailure);
+        return new IncomingOptions(blockPrefix, g, stagingBatchSize, maxPackageSize, removeBlocksOnFailure, qemuPreempt);
     }
 
     /** Runs {@code onRun} when the guest may run here (nothing to pause on failure). */
@@ -42,14 +43,25 @@ public record IncomingOptions(String blockPrefix, GuestControl guest, int stagin
     }
 
     public IncomingOptions withStagingBatchSize(int bytes) {
-        return new IncomingOptions(blockPrefix, guest, bytes, maxPackageSize, removeBlocksOnFailure);
+        return new IncomingOptions(blockPrefix, guest, bytes, maxPackageSize, removeBlocksOnFailure, qemuPreempt);
     }
 
     public IncomingOptions withMaxPackageSize(int bytes) {
-        return new IncomingOptions(blockPrefix, guest, stagingBatchSize, bytes, removeBlocksOnFailure);
+        return new IncomingOptions(blockPrefix, guest, stagingBatchSize, bytes, removeBlocksOnFailure, qemuPreempt);
     }
 
     public IncomingOptions withRemoveBlocksOnFailure(boolean remove) {
-        return new IncomingOptions(blockPrefix, guest, stagingBatchSize, maxPackageSize, remove);
+        return new IncomingOptions(blockPrefix, guest, stagingBatchSize, maxPackageSize, remove, qemuPreempt);
+    }
+
+    /**
+     * A listener for QEMU sources with the postcopy-preempt capability (QEMU's own rule, as in its
+     * {@code migration_ioc_process_incoming}): it serves one migration at a time, and the connection accepted
+     * right after a migration's main connection is that migration's preempt channel; QEMU's channel carries no
+     * proof of which migration it belongs to. Set it as QEMU's destination sets the capability. Our own source
+     * needs none of this: its channel proves itself with the migration's token on any listener.
+     */
+    public IncomingOptions withQemuPreempt(boolean on) {
+        return new IncomingOptions(blockPrefix, guest, stagingBatchSize, maxPackageSize, removeBlocksOnFailure, on);
     }
 }

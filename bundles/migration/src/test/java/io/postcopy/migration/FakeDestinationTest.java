@@ -161,7 +161,7 @@ class FakeDestinationTest {
         for (String s : seen) if (order.isEmpty() || !order.get(order.size() - 1).equals(s)) order.add(s);
         long discards = out.progress().discardRanges();
         assertThat(discards).isEqualTo(64);                    // 64 single pages, not adjacent
-        java.util.List<String> expected = new java.util.ArrayList<>(java.util.List.of("OPEN_RETURN_PATH", "PING 1",
+        java.util.List<String> expected = new java.util.ArrayList<>(java.util.List.of("OPEN_RETURN_PATH", "CHANNEL_TOKEN", "PING 1",
                 "POSTCOPY_ADVISE", "START ram", "MEM_SIZE 1", "PART"));
         expected.add("POSTCOPY_RAM_DISCARD");                  // 6 commands of at most 12 ranges, collapsed
         expected.addAll(java.util.List.of("PING 2", "PACKAGED", "{POSTCOPY_LISTEN mgmt/a PING 3 POSTCOPY_RUN}", "PING 4",
@@ -218,12 +218,20 @@ class FakeDestinationTest {
                 new java.util.concurrent.atomic.AtomicReference<>();
         java.util.concurrent.atomic.AtomicReference<Throwable> problem = new java.util.concurrent.atomic.AtomicReference<>();
         java.util.concurrent.CountDownLatch channelDone = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.atomic.AtomicReference<byte[]> announced = new java.util.concurrent.atomic.AtomicReference<>();
         try (ServerSocketChannel server = ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0))) {
             Thread t = new Thread(() -> {
                 try (SocketChannel c = server.accept(); SocketChannel pc = server.accept()) {
                     Thread ch = new Thread(() -> {
                         try {
+                            // first the channel's proof: our magic and the token the main stream announced
+                            ByteBuffer hello = ByteBuffer.allocate(4 + io.postcopy.codec.Wire.CHANNEL_TOKEN_BYTES);
+                            while (hello.hasRemaining()) if (pc.read(hello) < 0) throw new IOException("no channel token");
                             while (blocks.get() == null) Thread.sleep(1);
+                            assertThat(hello.getInt(0)).isEqualTo(io.postcopy.codec.Wire.CHANNEL_MAGIC);
+                            byte[] presented = new byte[io.postcopy.codec.Wire.CHANNEL_TOKEN_BYTES];
+                            hello.get(4, presented);
+                            assertThat(presented).isEqualTo(announced.get());
                             StreamDecoder d = StreamDecoder.forPostcopyChannel(new StreamHandler() {
                                 @Override
                                 public void onPage(io.postcopy.codec.RamBlockInfo b, long offset, ByteBuffer src, int position, int length) {
@@ -250,6 +258,11 @@ class FakeDestinationTest {
                     });
                     ch.start();
                     new StreamDecoder(new StreamHandler() {
+                        @Override
+                        public void onCommand(io.postcopy.codec.Command cmd) {
+                            if (cmd instanceof io.postcopy.codec.Command.ChannelToken tk) announced.set(tk.token());
+                        }
+
                         @Override
                         public void onRamBlockList(java.util.List<io.postcopy.codec.RamBlockInfo> l) {
                             blocks.set(l);

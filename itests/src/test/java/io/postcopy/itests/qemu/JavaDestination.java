@@ -60,7 +60,7 @@ public final class JavaDestination implements MigrationDestination {
         faults.addBackend(new AnonPlacementBackend(), 0);
         service = Migrations.newService(registry, faults, 128 * 1024, 128 * 1024, 64 * 1024, 64 << 20);
         listener = service.listen(new InetSocketAddress("127.0.0.1", QemuDestination.freePort()),
-                IncomingOptions.defaults().onRun(this::startWorkload));
+                IncomingOptions.defaults().onRun(this::startWorkload).withQemuPreempt(true));
     }
 
     /** At POSTCOPY_RUN (on the migration's resume thread): the read-only workload on pc.ram. */

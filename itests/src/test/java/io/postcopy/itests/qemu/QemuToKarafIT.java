@@ -89,7 +89,7 @@ class QemuToKarafIT {
         // Karaf: the destination, as an administrator types it
         int port = KarafInstance.freePort(TAKEN);
         // one reader, on pc.ram only (QEMU's ROM blocks need none), reads not checked: QEMU's memory is no workload image
-        String l = karaf.client("postcopy:listen --workload uniform --workload-blocks pc.ram --no-check " + port);
+        String l = karaf.client("postcopy:listen --qemu-preempt --workload uniform --workload-blocks pc.ram --no-check " + port);
         assertTrue(l.contains("Listening on 127.0.0.1:" + port + " as listen-" + port
                 + ", uniform reader at RUN on pc.ram, reads not checked"), l);
         assertFalse(l.contains("block prefix"), "no prefix: QEMU's block names are kept\n" + l);

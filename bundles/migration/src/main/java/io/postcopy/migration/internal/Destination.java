@@ -51,6 +51,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     private static final int RECEIVE_BUFFER = 1 << 20;
     private static final long MAX_ZERO_RUN = 2 << 20;
 
+
     private final MigrationServiceImpl service;
     private final IncomingOptions options;
     private final SocketChannel channel;
@@ -69,10 +70,6 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     private volatile List<RamBlockInfo> streamBlocks;
     /** QEMU's postcopy-preempt channel of this migration, once the listener tied one to it. */
     private volatile PostcopyChannel postcopyChannel;
-    /** Set on an extra connection the listener tied to {@code preemptOf} as its postcopy channel. */
-    volatile Destination preemptOf;
-    /** Set with {@link #preemptOf} when that migration had ended already: this channel's bytes are of no use. */
-    volatile boolean ofEndedMigration;
     /** How long the main stream's EOF waits for the postcopy channel's EOS (QEMU sends it right after EOF). */
     static final long POSTCOPY_CHANNEL_EOS_MILLIS = 30_000;
     /** From POSTCOPY_ADVISE (0: none, or the short form); the OR of the block page sizes read ahead (0: unknown). */
@@ -97,66 +94,44 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     private final ByteBuffer rpBuf = ByteBuffer.allocateDirect(Wire.MAX_RETURN_PATH_PAYLOAD + 8);
     private String lastRequestWire;
 
-    /** The listener that accepted this connection, asked about extra channels; null: a lone connection. */
-    volatile ExtraChannels extraChannels;
-
-    /** When accepted, and from which host: to tie QEMU's extra (multifd, postcopy-preempt) connections to their main one. */
-    final long acceptedNanos = System.nanoTime();
-    final java.net.InetAddress remoteHost;
-    /**
-     * How long a connection may stay silent before the listener is asked about it. Every migration source
-     * writes its header at once; QEMU 7.2's postcopy-preempt channel, opened right after the main connection,
-     * carries nothing until the first requested page in postcopy, and QEMU enters postcopy (where a broken
-     * connection pauses it instead of failing it) a few milliseconds after {@code migrate-start-postcopy}.
-     */
-    static final long EXTRA_SILENCE_MILLIS = 100;
-    /** Whether the listener was told of the switch to postcopy (to tie a still silent preempt channel). */
-    private boolean switchChecked;
-    /** The last requests sent (block index << 48 | target page), to match an ambiguous preempt channel's first page. */
-    private final long[] recentRequests = new long[64];
-    private int recentNext, lastRequestIndex;
-    private boolean unusedChannel;
-    /** Whether any byte arrived on this connection. */
-    volatile boolean anyBytes;
-    /** Set when this connection's first probe found it readable, before anything is read from it. */
-    private volatile boolean spoke;
-    /** Set once this connection's thread has found it to be a migration stream, not an extra channel. */
-    volatile boolean isStream;
+    /** The listener that routed this connection here; null: a lone connection (no extra channels). */
+    private final Listener listener;
+    /** Whether the source announced a channel (CHANNEL_TOKEN): it will come, and may carry requested pages. */
+    private volatile boolean channelAnnounced;
+    private volatile byte[] announcedToken;
 
     /**
-     * Whether this connection has sent nothing so far, asked from another thread (the listener tying a silent
-     * connection to a migration that switches to postcopy). Its own thread may not have run yet, or may have
-     * read bytes without recording it yet: so the socket's unread bytes count too. A thread sets {@code spoke}
-     * before it reads anything, so bytes are either still unread (seen here) or announced.
+     * From the postcopy channel's thread (QEMU's rule put it here, yet it shows our magic): whether {@code token}
+     * is the one this migration announced, waiting for the announcement up to {@code deadline}.
      */
-    boolean silentSoFar() {
-        if (spoke || anyBytes) return false;
-        try {
-            return channel.socket().getInputStream().available() == 0 && !spoke && !anyBytes;
-        } catch (IOException e) {
-            return false;    // closed or failing: no channel to tie
-        }
+    boolean tokenMatches(byte[] token, long deadline) {
+        while (announcedToken == null && !ending() && System.nanoTime() < deadline)
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+        byte[] mine = announcedToken;
+        return mine != null && java.security.MessageDigest.isEqual(mine, token);
     }
 
     private volatile long pages, zeroPages, totalPages, discardRanges, requests, postcopyPageBytes;
     private volatile int deviceSections;
 
-    Destination(String id, MigrationServiceImpl service, SocketChannel channel, IncomingOptions options) {
+    Destination(String id, MigrationServiceImpl service, SocketChannel channel, IncomingOptions options, Listener listener) {
         super(id);
         this.service = service;
         this.channel = channel;
         this.options = options;
+        this.listener = listener;
         this.batch = options.stagingBatchSize() > 0 ? options.stagingBatchSize() : service.settings().stagingBatchSize();
         this.maxPackage = options.maxPackageSize() > 0 ? options.maxPackageSize() : service.settings().maxPackageSize();
-        java.net.InetAddress host = null;
         try {
-            java.net.SocketAddress ra = channel.getRemoteAddress();
-            this.peer = ra.toString();
-            if (ra instanceof java.net.InetSocketAddress isa) host = isa.getAddress();
+            this.peer = channel.getRemoteAddress().toString();
         } catch (IOException e) {
             this.peer = "?";
         }
-        this.remoteHost = host;
+    }
+
+    /** A receive buffer: direct, so that pages go from it to the blocks by address. */
+    static ByteBuffer receiveBuffer() {
+        return ByteBuffer.allocateDirect(Math.max(RECEIVE_BUFFER, StreamDecoder.MIN_BUFFER_CAPACITY));
     }
 
     @Override
@@ -220,37 +195,17 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
 
     // ---- the stream thread ----
 
-    void run() {
-        ByteBuffer buf = ByteBuffer.allocateDirect(Math.max(RECEIVE_BUFFER, StreamDecoder.MIN_BUFFER_CAPACITY));
+    /**
+     * The stream thread, on the listener's routing thread.
+     *
+     * @param buf from {@link #receiveBuffer()}, in write mode, holding the first bytes already read
+     */
+    void run(ByteBuffer buf) {
         bufAddr = PageBuffers.address(buf);
         try {
             channel.configureBlocking(true);
             channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
             if (batch > TARGET_PAGE) stage = NativeMemory.allocate(batch);
-            ExtraChannels x = extraChannels;
-            if (x != null) {
-                boolean silent = !readableWithin(EXTRA_SILENCE_MILLIS);
-                if (!silent) spoke = true;
-                Destination main = silent || preemptOf != null ? x.postcopyChannelOf(this) : null;
-                if (main == null && x.candidates(this) > 0) main = tieByFirstRecord(x, buf);
-                if (main != null && ofEndedMigration) {
-                    LOG.info("migration {}: {} is its postcopy-preempt channel, come after its end: drained and closed",
-                            main.id(), peer);
-                    drainQuietly(buf);
-                    return;
-                }
-                if (main != null) {
-                    LOG.info("migration {}: {} is its postcopy-preempt channel", main.id(), peer);
-                    main.postcopyChannel.run(buf);
-                    return;
-                }
-                if (unusedChannel) {
-                    LOG.info("{}: a postcopy-preempt channel that carried no page ended (EOS)", peer);
-                    closeQuietly();
-                    return;
-                }
-            }
-            isStream = true;
             boolean prefetched = buf.position() > 0;     // the first record, read to tie a preempt channel
             boolean quickAck = QuickAck.supported(channel);
             for (;;) {
@@ -261,7 +216,6 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
                 // write until our ACK. Bulk bytes need no quick ACK: each one costs a setsockopt and an ACK packet
                 // (measured: ~20 % of the receiving thread's CPU)
                 if (quickAck && n > 0 && listening && postcopyChannel == null) QuickAck.now(channel);
-                if (n > 0 && !anyBytes) anyBytes = true;
                 buf.flip();
                 if (decoder == null) {
                     List<RamBlockInfo> probed = MemSizeProbe.probe(buf, n < 0);
@@ -288,11 +242,6 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             }
             finishStream();
         } catch (Throwable t) {
-            ExtraChannels extra = extraChannels;
-            if (extra != null && t instanceof CodecException ce && "magic".equals(ce.field()) && ce.offset() == 0) {
-                String reason = extra.notAStream(this, ce.value());
-                if (reason != null) t = new Refused(reason);
-            }
             failed(t, true);
             if (t instanceof Error && !(t instanceof AssertionError)) throw (Error) t;
         } finally {
@@ -303,109 +252,16 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         }
     }
 
-    /**
-     * A connection that may be the postcopy-preempt channel of more than one live migration from its host:
-     * reads its first record (leaving the bytes in {@code buf}). A migration stream (QEVM or multifd magic)
-     * returns {@code null} and is decoded as usual; a page record ties the channel to the migration that
-     * requested that page.
-     */
-    private Destination tieByFirstRecord(ExtraChannels x, ByteBuffer buf) throws IOException {
-        if (!readAtLeast(buf, 8)) return null;
-        int magic = buf.getInt(0);
-        if (magic == Wire.MAGIC || magic == Wire.MULTIFD_MAGIC) return null;
-        long header = buf.getLong(0);
-        if (header == io.postcopy.codec.RamFlag.EOS.bit()) {
-            unusedChannel = true;       // a preempt channel of some migration that had no page to send on it
-            x.forgetUnused(this);
-            return null;
-        }
-        int flags = (int) (header & (TARGET_PAGE - 1));
-        int kind = flags & ~io.postcopy.codec.RamFlag.CONTINUE.bit();
-        boolean named = (flags & io.postcopy.codec.RamFlag.CONTINUE.bit()) == 0
-                && (kind == io.postcopy.codec.RamFlag.PAGE.bit() || kind == io.postcopy.codec.RamFlag.ZERO.bit());
-        if (!named || !readAtLeast(buf, 9) || !readAtLeast(buf, 9 + (buf.get(8) & 0xff))) {
-            throw new Refused("an extra connection from " + peer + " that is no migration stream (first record 0x"
-                    + Long.toHexString(header) + "), and no page record that names its block: tied to no migration");
-        }
-        byte[] name = new byte[buf.get(8) & 0xff];
-        buf.get(9, name);
-        String block = new String(name, java.nio.charset.StandardCharsets.ISO_8859_1);
-        long offset = header & ~(TARGET_PAGE - 1);
-        Destination main = x.postcopyChannelByFirstPage(this, block, offset);
-        if (main == null) {
-            throw new Refused("an extra connection from " + peer + " whose first record (page " + block + " 0x"
-                    + Long.toHexString(offset) + ") is a page no live migration requested: tied to no migration");
-        }
-        return main;
-    }
-
-    /**
-     * Reads and drops what the peer still sends, until it closes: closing with unread bytes would reset the
-     * connection under a source that may still be writing its last pages and EOS there, and fail it.
-     */
-    private void drainQuietly(ByteBuffer buf) {
-        try {
-            buf.clear();
-            while (channel.read(buf) >= 0) buf.clear();
-        } catch (IOException e) {
-            LOG.debug("{}: {}", peer, e.toString());
-        } finally {
-            closeQuietly();
-        }
-    }
-
-    /** Reads until {@code buf} (in write mode) holds {@code n} bytes; false at EOF before that. */
-    private boolean readAtLeast(ByteBuffer buf, int n) throws IOException {
-        while (buf.position() < n) {
-            if (channel.read(buf) < 0) return false;
-            anyBytes = true;
-        }
-        return true;
-    }
-
-    boolean hasStreamBlock(String wireName) {
-        return streamBlockIndex(wireName) >= 0;
-    }
-
-    /** The index of block {@code wireName} in the stream's block list, or -1 (also before MEM_SIZE). */
-    private int streamBlockIndex(String wireName) {
-        List<RamBlockInfo> blocks = streamBlocks;
-        if (blocks != null) for (RamBlockInfo b : blocks) if (b.idstr().equals(wireName)) return b.index();
-        return -1;
-    }
-
-    /** Whether this migration requested page {@code offset} of its block {@code wireName} lately. */
-    boolean requestedLately(String wireName, long offset) {
-        int bi = streamBlockIndex(wireName);
-        if (bi < 0) return false;
-        long want = ((long) bi << 48) | (offset >>> 12);
-        synchronized (rpLock) {
-            for (int i = 0; i < Math.min(recentNext, recentRequests.length); i++) if (recentRequests[i] == want) return true;
-        }
-        return false;
-    }
-
-    /** Whether the socket has bytes (or EOF) to read within {@code millis}; leaves it in blocking mode. */
-    private boolean readableWithin(long millis) throws IOException {
-        channel.configureBlocking(false);
-        try (java.nio.channels.Selector sel = java.nio.channels.Selector.open()) {
-            channel.register(sel, java.nio.channels.SelectionKey.OP_READ);
-            return sel.select(millis) > 0;
-        } finally {
-            channel.configureBlocking(true);   // the selector, closed, has deregistered the channel
-        }
-    }
-
     /** EOF: every page must be present; clean up, answer SHUT 0. */
     private void finishStream() throws IOException {
         flushStage();
         IncomingPostcopy p = postcopy;
         PostcopyChannel pc = postcopyChannel;
-        ExtraChannels x = extraChannels;
-        if (pc == null && listening && p != null && !p.complete() && x != null && x.untiedChannelFor(this)) {
-            // requested pages may be on a preempt channel that is only tied at its first page
+        if (pc == null && listening && p != null && !p.complete() && (channelAnnounced || options.qemuPreempt())) {
+            // requested pages may be on the channel the source announced (or QEMU's, accepted after this one),
+            // which has not reached us yet
             long deadline = System.nanoTime() + 2_000_000_000L;
-            while ((pc = postcopyChannel) == null && System.nanoTime() < deadline && x.untiedChannelFor(this)) {
+            while ((pc = postcopyChannel) == null && System.nanoTime() < deadline) {
                 java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
             }
         }
@@ -435,6 +291,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         }
         if (!listening && !guestResumed) resumeGuest(false);
         sendReturn(new ReturnPathMessage.Shut(0));
+        if (listener != null) listener.ended(this);
         enter(MigrationState.COMPLETED, null);
         closeQuietly();
         LOG.info("migration {}: received {} pages + {} zero pages{}, {} discard ranges, {} requests, postcopy {} ms at {} GB/s",
@@ -517,6 +374,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             }
             created.clear();
         }
+        if (listener != null) listener.ended(this);
         // last: whoever waits for the final state finds everything cleaned up
         enter(cancelled ? MigrationState.CANCELLED : MigrationState.FAILED, reason);
     }
@@ -568,9 +426,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         synchronized (rpLock) {
             if (blockIdstr != null) {
                 lastRequestWire = blockIdstr.substring(options.blockPrefix().length());
-                for (int i = 0; i < local.length; i++) if (local[i].idstr().equals(blockIdstr)) lastRequestIndex = i;
             }
-            recentRequests[recentNext++ & (recentRequests.length - 1)] = ((long) lastRequestIndex << 48) | (offset >>> 12);
             rpBuf.clear();
             rpEncoder.writePageRequest(lastRequestWire, offset, (int) length, rpBuf);
             rpBuf.flip();
@@ -704,10 +560,13 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
 
     // ---- the postcopy-preempt channel ----
 
-    /** From the listener, under its lock: {@code extra} is this migration's postcopy-preempt channel. */
-    void attachPostcopyChannel(Destination extra) {
-        extra.preemptOf = this;
-        postcopyChannel = new PostcopyChannel(this, extra.channel, extra.peer);
+    /**
+     * From the listener's routing thread: {@code c} is this migration's postcopy-preempt channel (it proved it
+     * with our token, or came next under QEMU's rule). Returns the channel to run on that thread.
+     */
+    PostcopyChannel attachPostcopyChannel(SocketChannel c, String peer) {
+        PostcopyChannel pc = new PostcopyChannel(this, c, peer);
+        postcopyChannel = pc;
         int deeper = settings().preemptReceiveBufferSize();
         if (deeper > 0) {
             try {
@@ -716,6 +575,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
                 LOG.debug("migration {}: SO_RCVBUF {} refused: {}", id, deeper, e.toString());
             }
         }
+        return pc;
     }
 
     boolean isListening() {
@@ -757,11 +617,6 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     @Override
     public void onCommand(Command c) throws IOException {
         flushStage();
-        if (!switchChecked && (c instanceof Command.PostcopyRamDiscard || c instanceof Command.Packaged)) {
-            switchChecked = true;
-            ExtraChannels x = extraChannels;
-            if (x != null) x.atPostcopySwitch(this);
-        }
         command(c, false);
     }
 
@@ -794,6 +649,12 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             running = true;
             resumeGuest(true);
             Urgent.bulk(settings(), "stream thread of " + id);   // the guest runs: its faults come first
+        } else if (c instanceof Command.ChannelToken t) {
+            // our source's extra channel will present this; QEMU never sends it
+            if (inPackage || listener == null) throw new Refused("CHANNEL_TOKEN " + (inPackage ? "in a package" : "on a lone connection"));
+            listener.announce(t.token(), this);
+            announcedToken = t.token();
+            channelAnnounced = true;
         } else if (c instanceof Command.Packaged) {
             if (inPackage) throw new Refused("nested PACKAGED");
             // the blob follows: onPackage

@@ -1,24 +1,71 @@
 package io.postcopy.migration.internal;
 
+import io.postcopy.codec.Wire;
 import io.postcopy.migration.IncomingListener;
 import io.postcopy.migration.IncomingMigration;
 import io.postcopy.migration.IncomingOptions;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
+import java.nio.channels.SelectionKey;
+import java.nio.channels.Selector;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
+import java.security.MessageDigest;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicInteger;
 
-/** Accepts connections one after another; each runs as its own migration on its own thread. */
-final class Listener implements IncomingListener, ExtraChannels {
+/**
+ * Accepts connections and routes each one, on a thread of its own, by what it proves to be (nothing is decided
+ * by host, time or silence):
+ * <ul>
+ * <li>a migration's main stream (QEMU's magic): only now it becomes a migration, {@code in-N};</li>
+ * <li>our source's extra channel: {@link Wire#CHANNEL_MAGIC} and a token that a live migration of this listener
+ * announced on its main stream ({@code CHANNEL_TOKEN}): that migration's postcopy-preempt channel;</li>
+ * <li>with {@link IncomingOptions#qemuPreempt()}, QEMU's rule: one migration at a time, and the connection
+ * accepted right after its main connection is its postcopy-preempt channel;</li>
+ * <li>anything else, or nothing within {@link #FIRST_BYTES_MILLIS}: refused with one log line, nothing read
+ * into memory, no migration.</li>
+ * </ul>
+ */
+final class Listener implements IncomingListener {
+    /** How long a connection may take to show its first bytes (and, for a channel, its token). */
+    static final long FIRST_BYTES_MILLIS = 10_000;
+    /** Connections being routed or running at once, at most; more are closed at accept. */
+    static final int MAX_CONNECTIONS = 64;
+
     private final MigrationServiceImpl service;
     private final ServerSocketChannel server;
     private final IncomingOptions options;
     private final InetSocketAddress address;
     private final List<IncomingMigration> migrations = new CopyOnWriteArrayList<>();
     private final Thread acceptor;
+    private final AtomicInteger connections = new AtomicInteger();
+    /** Tokens announced by live migrations and not yet presented by a channel; guarded by this. */
+    private final List<Announced> tokens = new ArrayList<>();
+    /** With qemuPreempt: the migration served now (its main connection, and its channel once accepted). */
+    private QemuSlot slot;      // acceptor thread only
+
+    private record Announced(byte[] token, Destination migration) {}
+
+    /** QEMU's one migration at a time: the main connection and the next one. */
+    private static final class QemuSlot {
+        final SocketChannel mainSocket;
+        volatile Destination main;
+        volatile boolean refused;
+        SocketChannel channel;
+
+        QemuSlot(SocketChannel mainSocket) {
+            this.mainSocket = mainSocket;
+        }
+
+        boolean over() {
+            return refused || (main != null && main.ending());
+        }
+    }
 
     Listener(MigrationServiceImpl service, ServerSocketChannel server, IncomingOptions options) throws IOException {
         this.service = service;
@@ -31,13 +78,46 @@ final class Listener implements IncomingListener, ExtraChannels {
     }
 
     private void accept() {
-        AbstractMigration.LOG.info("listening for migrations on {}", address);
+        AbstractMigration.LOG.info("listening for migrations on {}{}", address,
+                options.qemuPreempt() ? " (QEMU postcopy-preempt: one migration at a time)" : "");
         try {
             for (;;) {
                 SocketChannel c = server.accept();
-                Destination d = service.startIncoming(c, options, this);
-                Settings.pruneEnded(migrations, service.settings().retainEndedMigrations());
-                migrations.add(d);
+                String peer = peerOf(c);
+                if (connections.incrementAndGet() > MAX_CONNECTIONS) {
+                    connections.decrementAndGet();
+                    refuse(c, peer, "more than " + MAX_CONNECTIONS + " connections at once on this listener");
+                    continue;
+                }
+                Runnable route;
+                if (options.qemuPreempt()) {
+                    QemuSlot s = slot;
+                    if (s != null && !s.over()) {
+                        if (s.channel != null) {
+                            connections.decrementAndGet();
+                            refuse(c, peer, "this listener takes QEMU's rule (qemuPreempt): one migration at a time, and "
+                                    + (s.main != null ? "migration " + s.main.id() : "a migration") + " is live with its channel");
+                            continue;
+                        }
+                        s.channel = c;
+                        route = () -> routeQemuChannel(s, c, peer);
+                    } else {
+                        QemuSlot next = new QemuSlot(c);
+                        slot = next;
+                        route = () -> routeMain(c, peer, next);
+                    }
+                } else {
+                    route = () -> routeMain(c, peer, null);
+                }
+                Thread t = new Thread(() -> {
+                    try {
+                        route.run();
+                    } finally {
+                        connections.decrementAndGet();
+                    }
+                }, "postcopy-route-" + address.getPort());
+                t.setDaemon(true);
+                t.start();
             }
         } catch (ClosedChannelException e) {
             // closed
@@ -47,155 +127,157 @@ final class Listener implements IncomingListener, ExtraChannels {
         AbstractMigration.LOG.info("no longer listening on {}", address);
     }
 
-    /** How long before an extra channel its main connection was accepted, at most (QEMU opens them at once). */
-    static final long EXTRA_SIBLING_NANOS = 10_000_000_000L;
-
-    /**
-     * A QEMU source opens an extra connection with magic 0x11223344 right after its main one only with
-     * multifd, which we do not support: the main stream (a live connection from the same host accepted just
-     * before) would wait for pages that travel on the channel we refuse, so end it too, naming the capability,
-     * instead of leaving QEMU hanging. Other extra connections keep their own error.
-     */
-    @Override
-    public String notAStream(Destination extra, String seen) {
-        if (seen == null || !seen.startsWith("0x11223344")) return null;
-        for (Destination main : siblingsBefore(extra, false, false)) {
-            main.refuse("QEMU opened a multifd channel (" + extra.id() + ", " + extra.peer()
-                    + ") for this migration: capability multifd is not supported, turn it off on the source");
+    private static String peerOf(SocketChannel c) {
+        try {
+            return String.valueOf(c.getRemoteAddress());
+        } catch (IOException e) {
+            return "?";
         }
-        return null;
     }
 
-    /**
-     * Connections from {@code extra}'s host accepted before it, within {@link #EXTRA_SIBLING_NANOS}, that are
-     * no extra channel themselves (and, if {@code untied}, have no postcopy channel yet), newest first; live
-     * ones only unless {@code ended}. A migration that ended without its channel tied (it completed on the main
-     * stream alone) still owns that channel, whose EOS or late pages may come after the end: counting it keeps
-     * that channel from being tied to another live migration by host and time.
-     */
-    private List<Destination> siblingsBefore(Destination extra, boolean untied, boolean ended) {
-        List<Destination> l = new java.util.ArrayList<>();
-        for (IncomingMigration m : migrations) {
-            if (m != extra && m instanceof Destination main && (ended || !main.state().isFinal()) && main.preemptOf == null
-                    && !(untied && main.hasPostcopyChannel()) && sibling(main, extra)) {
-                l.add(main);
+    /** Closes a connection that is no migration and no channel of one: one log line, nothing else. */
+    private void refuse(SocketChannel c, String peer, String reason) {
+        AbstractMigration.LOG.warn("listener {}: connection from {} refused: {}", address.getPort(), peer, reason);
+        try {
+            c.close();
+        } catch (IOException ignored) {
+            // closing
+        }
+    }
+
+    /** A connection that must show what it is by its first bytes. */
+    private void routeMain(SocketChannel c, String peer, QemuSlot qemu) {
+        ByteBuffer buf = Destination.receiveBuffer();
+        try {
+            c.configureBlocking(true);
+            if (!readWithin(c, buf, 4)) {
+                throw new Refused(buf.position() == 0 ? "nothing within " + FIRST_BYTES_MILLIS + " ms"
+                        : "fewer than 4 bytes within " + FIRST_BYTES_MILLIS + " ms");
             }
-        }
-        l.sort(java.util.Comparator.comparingLong((Destination d) -> d.acceptedNanos).reversed());
-        return l;
-    }
-
-    private static boolean sibling(Destination main, Destination extra) {
-        return java.util.Objects.equals(main.remoteHost, extra.remoteHost) && main.acceptedNanos <= extra.acceptedNanos
-                && extra.acceptedNanos - main.acceptedNanos < EXTRA_SIBLING_NANOS;
-    }
-
-    /**
-     * QEMU's postcopy-preempt channel ({@code postcopy_preempt_setup}) comes right after its main connection,
-     * carries no header and stays silent until the first requested page in postcopy. QEMU 7.2 has no handshake
-     * on it, so it is tied by host and time when only one live migration from that host could own it, and
-     * otherwise by its first page: the migration that requested that page.
-     */
-    @Override
-    public synchronized Destination postcopyChannelOf(Destination extra) {
-        if (extra.preemptOf != null) return extra.preemptOf;
-        List<Destination> c = siblingsBefore(extra, true, true);
-        if (c.size() != 1 || c.get(0).state().isFinal()) return null;   // an ended one: wait for its first record
-        tie(c.get(0), extra);
-        return c.get(0);
-    }
-
-    @Override
-    public synchronized int candidates(Destination extra) {
-        return extra.preemptOf != null ? 1 : siblingsBefore(extra, true, true).size();
-    }
-
-    @Override
-    public synchronized Destination postcopyChannelByFirstPage(Destination extra, String block, long offset) {
-        if (extra.preemptOf != null) return extra.preemptOf;
-        Destination found = null;
-        for (Destination main : siblingsBefore(extra, true, true)) {
-            if (main.requestedLately(block, offset)) {
-                if (found != null) return null;     // two migrations requested that very page: no guess
-                found = main;
-            }
-        }
-        if (found == null) {
-            // not requested (lately): the one migration that has a block of that name, if only one has
-            for (Destination main : siblingsBefore(extra, true, true)) {
-                if (main.hasStreamBlock(block)) {
-                    if (found != null) return null;
-                    found = main;
-                }
-            }
-        }
-        if (found != null) tie(found, extra);
-        return found;
-    }
-
-    @Override
-    public synchronized void forgetUnused(Destination extra) {
-        migrations.remove(extra);
-        service.forget(extra);
-    }
-
-    /**
-     * {@code main} switches to postcopy, possibly before the silence of its preempt channel has lasted
-     * {@link Destination#EXTRA_SILENCE_MILLIS}: a live connection from its host accepted after it that has not
-     * sent a byte yet (a migration stream starts with its header at once) and could belong to no other
-     * migration is that channel.
-     */
-    @Override
-    public synchronized void atPostcopySwitch(Destination main) {
-        if (main.hasPostcopyChannel()) return;
-        for (Destination extra : silentAfter(main)) {
-            List<Destination> c = siblingsBefore(extra, true, true);
-            if (c.size() == 1 && c.get(0) == main) {
-                tie(main, extra);
+            int magic = buf.getInt(0);
+            if (magic == Wire.MAGIC) {
+                Destination d = service.newIncoming(c, options, this);
+                migrations.add(d);
+                Settings.pruneEnded(migrations, service.settings().retainEndedMigrations());
+                if (qemu != null) qemu.main = d;
+                Thread.currentThread().setName("postcopy-in-" + d.id());
+                d.run(buf);
                 return;
             }
+            if (qemu != null) qemu.refused = true;
+            if (magic == Wire.CHANNEL_MAGIC && qemu == null) {
+                routeTokenChannel(c, peer, buf);
+                return;
+            }
+            if (magic == Wire.MULTIFD_MAGIC) {
+                throw new Refused("a QEMU multifd channel (magic 0x11223344): capability multifd is not supported,"
+                        + " turn it off on the source");
+            }
+            throw new Refused("first bytes 0x" + String.format("%08x", magic)
+                    + " are neither a migration stream (QEVM) nor a channel of a migration of ours");
+        } catch (Refused e) {
+            if (qemu != null) qemu.refused = true;
+            refuse(c, peer, e.getMessage());
+        } catch (IOException | RuntimeException e) {
+            if (qemu != null) qemu.refused = true;
+            refuse(c, peer, AbstractMigration.describe(e));
         }
     }
 
-    /**
-     * Not only silent connections: one whose first page has arrived but is not read yet, or read but not yet
-     * tied, may still become {@code main}'s channel, so only those found to be streams of their own are out.
-     */
-    @Override
-    public synchronized boolean untiedChannelFor(Destination main) {
-        return !main.hasPostcopyChannel() && !untiedAfter(main, extra -> !extra.isStream).isEmpty();
+    /** Our source's channel: the token must be one a live migration announced (it may come a moment later). */
+    private void routeTokenChannel(SocketChannel c, String peer, ByteBuffer buf) throws IOException {
+        int need = 4 + Wire.CHANNEL_TOKEN_BYTES;
+        if (!readWithin(c, buf, need)) throw new Refused("no complete channel token within " + FIRST_BYTES_MILLIS + " ms");
+        byte[] token = new byte[Wire.CHANNEL_TOKEN_BYTES];
+        buf.get(4, token);
+        Destination main = claim(token, System.nanoTime() + FIRST_BYTES_MILLIS * 1_000_000);
+        if (main == null) throw new Refused("a channel token that no live migration of this listener announced");
+        // the bytes after the token are the channel's records
+        buf.flip().position(need);
+        buf.compact();
+        AbstractMigration.LOG.info("migration {}: {} is its postcopy-preempt channel (token)", main.id(), peer);
+        main.attachPostcopyChannel(c, peer).run(buf);
     }
 
-    /** Live connections from {@code main}'s host accepted after it that have sent nothing and are tied to none. */
-    private List<Destination> silentAfter(Destination main) {
-        return untiedAfter(main, Destination::silentSoFar);
+    /** QEMU's preempt channel: the connection after the main one, once that has shown itself a stream. */
+    private void routeQemuChannel(QemuSlot s, SocketChannel c, String peer) {
+        long deadline = System.nanoTime() + FIRST_BYTES_MILLIS * 1_000_000;
+        while (s.main == null && !s.refused && System.nanoTime() < deadline) {
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+        }
+        Destination main = s.main;
+        if (main == null || main.ending()) {
+            refuse(c, peer, "the connection before it (its main connection under QEMU's rule) is no live migration");
+            return;
+        }
+        try {
+            c.configureBlocking(true);
+        } catch (IOException e) {
+            refuse(c, peer, AbstractMigration.describe(e));
+            return;
+        }
+        AbstractMigration.LOG.info("migration {}: {} is its postcopy-preempt channel (QEMU's rule: the next connection)",
+                main.id(), peer);
+        main.attachPostcopyChannel(c, peer).run(Destination.receiveBuffer());
     }
 
-    /** Live connections from {@code main}'s host accepted after it, tied to none, that pass {@code test}. */
-    private List<Destination> untiedAfter(Destination main, java.util.function.Predicate<Destination> test) {
-        List<Destination> l = new java.util.ArrayList<>();
-        for (IncomingMigration m : migrations) {
-            if (m != main && m instanceof Destination extra && !extra.state().isFinal() && extra.preemptOf == null
-                    && !extra.hasPostcopyChannel() && sibling(main, extra) && test.test(extra)) {
-                l.add(extra);
+    /** From a migration's stream thread: its CHANNEL_TOKEN. A token may serve one migration only. */
+    synchronized void announce(byte[] token, Destination d) throws Refused {
+        for (Announced a : tokens) {
+            if (a.migration == d) throw new Refused("CHANNEL_TOKEN announced twice");
+            if (MessageDigest.isEqual(a.token, token)) throw new Refused("CHANNEL_TOKEN already announced by another migration");
+        }
+        tokens.add(new Announced(token, d));
+        notifyAll();
+    }
+
+    /** The migration that announced {@code token}, taken off the list (one channel per token); null at the deadline. */
+    private synchronized Destination claim(byte[] token, long deadline) {
+        for (;;) {
+            for (int i = 0; i < tokens.size(); i++) {
+                Announced a = tokens.get(i);
+                // constant time: the comparison does not tell a stranger how much of a token it guessed
+                if (MessageDigest.isEqual(a.token, token) && !a.migration.ending()) {
+                    tokens.remove(i);
+                    return a.migration;
+                }
+            }
+            long left = deadline - System.nanoTime();
+            if (left <= 0) return null;
+            try {
+                wait(Math.max(1, left / 1_000_000));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return null;
             }
         }
-        return l;
+    }
+
+    /** From a migration that has ended: its token is no longer good. */
+    synchronized void ended(Destination d) {
+        tokens.removeIf(a -> a.migration == d);
     }
 
     /**
-     * {@code extra} is {@code main}'s postcopy channel from now on: no migration of its own. The channel of a
-     * migration that has ended is only marked as such, for its thread to drain and close.
+     * Reads until {@code buf} holds {@code n} bytes, for at most {@link #FIRST_BYTES_MILLIS} in all; false on EOF
+     * or at the deadline. Leaves the channel blocking.
      */
-    private void tie(Destination main, Destination extra) {
-        if (main.state().isFinal()) {
-            extra.preemptOf = main;
-            extra.ofEndedMigration = true;
-        } else {
-            main.attachPostcopyChannel(extra);
+    private static boolean readWithin(SocketChannel c, ByteBuffer buf, int n) throws IOException {
+        long deadline = System.nanoTime() + FIRST_BYTES_MILLIS * 1_000_000;
+        c.configureBlocking(false);
+        try (Selector sel = Selector.open()) {
+            c.register(sel, SelectionKey.OP_READ);
+            while (buf.position() < n) {
+                long left = (deadline - System.nanoTime()) / 1_000_000;
+                if (left <= 0) return false;
+                sel.select(left);
+                sel.selectedKeys().clear();
+                if (c.read(buf) < 0) return false;
+            }
+            return true;
+        } finally {
+            c.configureBlocking(true);   // the selector, closed, has deregistered the channel
         }
-        migrations.remove(extra);
-        service.forget(extra);
     }
 
     @Override public InetSocketAddress address() { return address; }

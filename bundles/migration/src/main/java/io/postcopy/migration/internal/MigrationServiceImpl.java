@@ -71,12 +71,11 @@ public final class MigrationServiceImpl implements MigrationService {
         }
     }
 
-    Destination startIncoming(SocketChannel c, IncomingOptions options) {
-        return startIncoming(c, options, null);
-    }
-
-    Destination startIncoming(SocketChannel c, IncomingOptions options,
-            ExtraChannels extraChannels) {
+    /**
+     * A main stream the listener has recognised (its magic read): now it becomes a migration with an id. The
+     * listener's routing thread runs it.
+     */
+    Destination newIncoming(SocketChannel c, IncomingOptions options, Listener listener) {
         Settings s = settings;
         if (s.receiveBufferSize() > 0 && s.preemptReceiveBufferSize() > s.receiveBufferSize()) {
             try {
@@ -85,20 +84,11 @@ public final class MigrationServiceImpl implements MigrationService {
                 AbstractMigration.LOG.debug("SO_RCVBUF {} refused: {}", s.receiveBufferSize(), e.toString());
             }
         }
-        Destination d = new Destination("in-" + inIds.incrementAndGet(), this, c, options);
-        d.extraChannels = extraChannels;
+        Destination d = new Destination("in-" + inIds.incrementAndGet(), this, c, options, listener);
         Settings.pruneEnded(migrations, s.retainEndedMigrations());
         migrations.add(d);
-        AbstractMigration.LOG.info("migration {}: accepted from {}", d.id(), d.peer());
-        Thread t = new Thread(d::run, "postcopy-in-" + d.id());
-        t.setDaemon(true);
-        t.start();
+        AbstractMigration.LOG.info("migration {}: a migration stream from {}", d.id(), d.peer());
         return d;
-    }
-
-    /** {@code d} turned out to be another migration's extra channel: no migration of its own. */
-    void forget(Migration d) {
-        migrations.remove(d);
     }
 
     void removeListener(IncomingListener l) {

@@ -23,6 +23,7 @@ import io.postcopy.uffd.NativeMemory;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.StandardSocketOptions;
+import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.util.ArrayList;
 import java.util.List;
@@ -48,6 +49,7 @@ import java.util.concurrent.TimeUnit;
  * whoever sees COMPLETED, FAILED or CANCELLED may remove them. {@link #cancel} and a failing reader only ask.
  */
 final class Outgoing extends AbstractMigration implements OutgoingMigration {
+    private static final java.security.SecureRandom RANDOM = new java.security.SecureRandom();
     /** Records per PART section (QEMU bounds a section by time; any bound works for the receiver). */
     private static final int RECORDS_PER_SECTION = 4096;
     /** PRECOPY_ONLY stops iterating when no more than this many pages are dirty. */
@@ -79,6 +81,8 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     private static final long READY_WAIT_NANOS = 2_000_000_000L;
     private final CountDownLatch readyPong = new CountDownLatch(1);
     private StreamEncoder preemptEnc;
+    /** The preempt channel's proof: random, per migration, sent only to the destination we connect to. */
+    private final byte[] channelToken = new byte[Wire.CHANNEL_TOKEN_BYTES];
     private final Object preemptLock = new Object();
     private boolean preemptClosed;
     private volatile long preemptPages, preemptZeroPages;
@@ -230,11 +234,17 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             peer = c.getRemoteAddress().toString();
             enc = new StreamEncoder(c, Math.max(sndbuf > 0 ? sndbuf : 256 * 1024, 72 * 1024), Wire.DEFAULT_TARGET_PAGE_SIZE);
             if (options.postcopyPreempt() && options.mode() != MigrationMode.PRECOPY_ONLY) {
+                RANDOM.nextBytes(channelToken);
                 // right after the main connection, silent until the first requested page, as QEMU 7.2 does
                 SocketChannel pc = SocketChannel.open();
                 preemptChannel = pc;
                 pc.setOption(StandardSocketOptions.TCP_NODELAY, true);
                 pc.connect(target);
+                // the channel proves which migration it belongs to: a secret only this source knows, announced on
+                // the main stream (CHANNEL_TOKEN); until then it is silent, as QEMU's
+                ByteBuffer hello = ByteBuffer.allocate(4 + Wire.CHANNEL_TOKEN_BYTES).putInt(Wire.CHANNEL_MAGIC).put(channelToken);
+                hello.flip();
+                while (hello.hasRemaining()) pc.write(hello);
                 long largest = TARGET_PAGE;
                 for (RamBlockInfo i : infos) largest = Math.max(largest, i.pageSize());
                 preemptEnc = new StreamEncoder(pc, (int) Math.max(72 * 1024, largest + 64 * 1024), Wire.DEFAULT_TARGET_PAGE_SIZE);
@@ -248,6 +258,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             // QEMU's order: OPEN_RETURN_PATH, PING 1, POSTCOPY_ADVISE, RAM START (MEM_SIZE)
             enc.writeHeader().writeConfiguration(options.machineName());
             enc.writeCommand(new Command.OpenReturnPath());
+            if (preemptChannel != null) enc.writeCommand(new Command.ChannelToken(channelToken));
             enc.writeCommand(new Command.Ping(1));
             if (postcopy) {
                 long summary = 0;

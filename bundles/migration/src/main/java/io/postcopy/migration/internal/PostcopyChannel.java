@@ -31,6 +31,8 @@ final class PostcopyChannel implements StreamHandler {
     private volatile Throwable failure;
     private volatile boolean eos;
     private boolean closedBySource;
+    /** Whether the channel's first bytes were looked at (a magic of ours or QEMU's multifd). */
+    private boolean opened;
     volatile long pages, zeroPages;
 
     private long bufAddr;
@@ -56,7 +58,7 @@ final class PostcopyChannel implements StreamHandler {
         try {
             io.postcopy.uffd.UrgentThread urgent = Urgent.thread(main.settings(), "postcopy-preempt channel " + peer);
             channel.configureBlocking(true);
-            boolean prefetched = buf.position() > 0;     // the first record, read to tie this channel
+            boolean prefetched = buf.position() > 0;     // bytes the listener read after the token
             boolean quickAck = QuickAck.supported(channel);
             if (quickAck) QuickAck.now(channel);
             for (;;) {
@@ -64,6 +66,29 @@ final class PostcopyChannel implements StreamHandler {
                 prefetched = false;
                 if (quickAck && n > 0) QuickAck.now(channel);
                 buf.flip();
+                if (!opened && buf.remaining() >= 4) {
+                    int magic = buf.getInt(buf.position());
+                    if (magic == io.postcopy.codec.Wire.MULTIFD_MAGIC) {
+                        throw new Refused("QEMU opened a multifd channel (" + peer + ") for this migration: capability"
+                                + " multifd is not supported, turn it off on the source");
+                    }
+                    if (magic == io.postcopy.codec.Wire.CHANNEL_MAGIC) {
+                        // our own source on a QEMU-rule listener: the token must still be this migration's
+                        int need = 4 + io.postcopy.codec.Wire.CHANNEL_TOKEN_BYTES;
+                        if (buf.remaining() < need) {
+                            if (n < 0) throw new Refused("closed by the source inside its channel token");
+                            buf.compact();
+                            continue;
+                        }
+                        byte[] token = new byte[io.postcopy.codec.Wire.CHANNEL_TOKEN_BYTES];
+                        buf.get(buf.position() + 4, token);
+                        if (!main.tokenMatches(token, System.nanoTime() + Listener.FIRST_BYTES_MILLIS * 1_000_000)) {
+                            throw new Refused("a channel token that is not this migration's");
+                        }
+                        buf.position(buf.position() + need);
+                    }
+                    opened = true;
+                }
                 if (decoder == null && buf.remaining() < 8 && n >= 0) {
                     buf.compact();       // the first record's header first
                     continue;

@@ -35,6 +35,11 @@ public class ListenCommand extends MigrationCommandSupport {
     @Option(name = "--bind", aliases = "-b", description = "Address to bind (default 127.0.0.1; 0.0.0.0 for all)")
     String bind = "127.0.0.1";
 
+    @Option(name = "--qemu-preempt",
+            description = "Serve QEMU sources with the postcopy-preempt capability by QEMU's rule: one migration at a "
+                    + "time, the connection right after its main one is its channel (our own source needs no option)")
+    boolean qemuPreempt;
+
     @Option(name = "--prefix", aliases = "-p",
             description = "Local block name = prefix + the source's block name (default none)")
     String prefix = "";
@@ -70,13 +75,15 @@ public class ListenCommand extends MigrationCommandSupport {
         GuestControl guest = GuestControl.of(() -> eachBlock(self.get(), Workload::requestPause),
                 () -> eachBlock(self.get(), Workload::pause), () -> resumeEachBlock(self.get(), wo));
         IncomingListener l = migrations.listen(new InetSocketAddress(bind, p),
-                IncomingOptions.defaults().withBlockPrefix(prefix).withGuest(guest));
+                IncomingOptions.defaults().withBlockPrefix(prefix).withGuest(guest).withQemuPreempt(qemuPreempt));
         self.set(l);
         out().println("Listening on " + l.address().getAddress().getHostAddress() + ":" + l.port() + " as listen-"
                 + l.port() + (prefix.isEmpty() ? "" : ", block prefix \"" + prefix + "\"")
                 + (workload == null ? "" : ", " + workload.toLowerCase(Locale.ROOT) + " reader at RUN"
                         + (readerBlocks.isEmpty() ? "" : " on " + String.join(", ", new java.util.TreeSet<>(readerBlocks)))
                         + (noCheck ? ", reads not checked" : "")));
+        if (qemuPreempt)
+            out().println("QEMU's postcopy-preempt rule: one migration at a time, the connection after its main one is its channel");
         out().println("Migrations appear as in-N in postcopy:status; postcopy:cancel listen-" + l.port()
                 + " closes it");
         return null;
