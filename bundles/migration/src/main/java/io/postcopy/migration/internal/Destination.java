@@ -111,6 +111,17 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         return mine != null && java.security.MessageDigest.isEqual(mine, token);
     }
 
+    /** The 4 KiB-page RAM this migration was admitted with (service limits). */
+    private volatile long admittedRam;
+    private long deviceStateBytes;
+
+    /** RAM this live migration may still need: admitted, less what has arrived. */
+    long outstandingRam() {
+        IncomingPostcopy p = postcopy;
+        long received = p == null || local == null ? 0 : receivedTargetPages(p) * TARGET_PAGE;
+        return Math.max(0, admittedRam - received);
+    }
+
     private volatile long pages, zeroPages, totalPages, discardRanges, requests, postcopyPageBytes;
     private volatile int deviceSections;
 
@@ -202,6 +213,10 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
      */
     void run(ByteBuffer buf) {
         bufAddr = PageBuffers.address(buf);
+        int handshake = service.settings().limits().handshakeMillis();
+        service.after(handshake, () -> {
+            if (local == null && !ending()) failed(new Refused("no block list within " + handshake + " ms (handshakeTimeoutMillis)"));
+        });
         try {
             channel.configureBlocking(true);
             channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
@@ -459,6 +474,14 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
 
     @Override
     public void onRamBlockList(List<RamBlockInfo> blocks) throws IOException {
+        // limits before anything is allocated for the peer: blocks, page bitmaps
+        long normal = 0, huge = 0;
+        for (RamBlockInfo b : blocks) {
+            if (b.pageSize() == TARGET_PAGE) normal += b.usedLength();
+            else huge += b.usedLength();
+        }
+        service.admit(this, normal, huge);
+        admittedRam = normal;
         local = new RamBlock[blocks.size()];
         long total = 0;
         for (RamBlockInfo b : blocks) {
@@ -711,6 +734,12 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
 
     @Override
     public void onPackage(PackageContents pkg) throws IOException {
+        long cap = (long) service.settings().limits().maxDeviceStateMiB() << 20;
+        for (DeviceSection s : pkg.sections()) deviceStateBytes += s.length();
+        if (deviceStateBytes > cap) {
+            throw new Refused("device state: " + deviceStateBytes + " bytes in all, more than maxDeviceStateMiB "
+                    + (cap >> 20) + " MiB");
+        }
         for (Command c : pkg.leadingCommands()) command(c, true);
         for (DeviceSection s : pkg.sections()) {
             DeviceStateHandler h = service.handler(s.idstr(), s.instanceId());

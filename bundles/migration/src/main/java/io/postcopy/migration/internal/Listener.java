@@ -27,15 +27,13 @@ import java.util.concurrent.atomic.AtomicInteger;
  * announced on its main stream ({@code CHANNEL_TOKEN}): that migration's postcopy-preempt channel;</li>
  * <li>with {@link IncomingOptions#qemuPreempt()}, QEMU's rule: one migration at a time, and the connection
  * accepted right after its main connection is its postcopy-preempt channel;</li>
- * <li>anything else, or nothing within {@link #FIRST_BYTES_MILLIS}: refused with one log line, nothing read
+ * <li>anything else, or nothing within {@code firstBytesTimeoutMillis}: refused with one log line, nothing read
  * into memory, no migration.</li>
  * </ul>
+ * At most {@code maxConnectionsPerListener} connections are routed or run at once; an accept that fails (too many
+ * open files) is retried after a pause, logged once per run of failures.
  */
 final class Listener implements IncomingListener {
-    /** How long a connection may take to show its first bytes (and, for a channel, its token). */
-    static final long FIRST_BYTES_MILLIS = 10_000;
-    /** Connections being routed or running at once, at most; more are closed at accept. */
-    static final int MAX_CONNECTIONS = 64;
 
     private final MigrationServiceImpl service;
     private final ServerSocketChannel server;
@@ -80,51 +78,64 @@ final class Listener implements IncomingListener {
     private void accept() {
         AbstractMigration.LOG.info("listening for migrations on {}{}", address,
                 options.qemuPreempt() ? " (QEMU postcopy-preempt: one migration at a time)" : "");
-        try {
-            for (;;) {
-                SocketChannel c = server.accept();
-                String peer = peerOf(c);
-                if (connections.incrementAndGet() > MAX_CONNECTIONS) {
-                    connections.decrementAndGet();
-                    refuse(c, peer, "more than " + MAX_CONNECTIONS + " connections at once on this listener");
-                    continue;
-                }
-                Runnable route;
-                if (options.qemuPreempt()) {
-                    QemuSlot s = slot;
-                    if (s != null && !s.over()) {
-                        if (s.channel != null) {
-                            connections.decrementAndGet();
-                            refuse(c, peer, "this listener takes QEMU's rule (qemuPreempt): one migration at a time, and "
-                                    + (s.main != null ? "migration " + s.main.id() : "a migration") + " is live with its channel");
-                            continue;
-                        }
-                        s.channel = c;
-                        route = () -> routeQemuChannel(s, c, peer);
-                    } else {
-                        QemuSlot next = new QemuSlot(c);
-                        slot = next;
-                        route = () -> routeMain(c, peer, next);
-                    }
-                } else {
-                    route = () -> routeMain(c, peer, null);
-                }
-                Thread t = new Thread(() -> {
-                    try {
-                        route.run();
-                    } finally {
-                        connections.decrementAndGet();
-                    }
-                }, "postcopy-route-" + address.getPort());
-                t.setDaemon(true);
-                t.start();
+        int failures = 0;
+        for (;;) {
+            SocketChannel c;
+            try {
+                c = server.accept();
+                if (failures > 0) AbstractMigration.LOG.info("listener {}: accepting again after {} failures", address.getPort(), failures);
+                failures = 0;
+            } catch (ClosedChannelException e) {
+                break;
+            } catch (IOException | RuntimeException e) {
+                // e.g. EMFILE: the connection waits in the backlog; try again in a moment, without flooding the log
+                if (failures++ == 0) AbstractMigration.LOG.warn("listener {}: accept failed, retrying: {}", address.getPort(), e.toString());
+                if (!server.isOpen()) break;
+                java.util.concurrent.locks.LockSupport.parkNanos(100_000_000L);
+                continue;
             }
-        } catch (ClosedChannelException e) {
-            // closed
-        } catch (IOException | RuntimeException e) {
-            AbstractMigration.LOG.error("listener on {} stopped: {}", address, e.toString());
+            route(c);
         }
         AbstractMigration.LOG.info("no longer listening on {}", address);
+    }
+
+    private void route(SocketChannel c) {
+        String peer = peerOf(c);
+        int max = service.settings().limits().maxConnections();
+        if (connections.incrementAndGet() > max) {
+            connections.decrementAndGet();
+            refuse(c, peer, "more than " + max + " connections at once on this listener");
+            return;
+        }
+        Runnable route;
+        if (options.qemuPreempt()) {
+            QemuSlot s = slot;
+            if (s != null && !s.over()) {
+                if (s.channel != null) {
+                    connections.decrementAndGet();
+                    refuse(c, peer, "this listener takes QEMU's rule (qemuPreempt): one migration at a time, and "
+                            + (s.main != null ? "migration " + s.main.id() : "a migration") + " is live with its channel");
+                    return;
+                }
+                s.channel = c;
+                route = () -> routeQemuChannel(s, c, peer);
+            } else {
+                QemuSlot next = new QemuSlot(c);
+                slot = next;
+                route = () -> routeMain(c, peer, next);
+            }
+        } else {
+            route = () -> routeMain(c, peer, null);
+        }
+        Thread t = new Thread(() -> {
+            try {
+                route.run();
+            } finally {
+                connections.decrementAndGet();
+            }
+        }, "postcopy-route-" + address.getPort());
+        t.setDaemon(true);
+        t.start();
     }
 
     private static String peerOf(SocketChannel c) {
@@ -151,8 +162,8 @@ final class Listener implements IncomingListener {
         try {
             c.configureBlocking(true);
             if (!readWithin(c, buf, 4)) {
-                throw new Refused(buf.position() == 0 ? "nothing within " + FIRST_BYTES_MILLIS + " ms"
-                        : "fewer than 4 bytes within " + FIRST_BYTES_MILLIS + " ms");
+                throw new Refused(buf.position() == 0 ? "nothing within " + firstBytesMillis() + " ms"
+                        : "fewer than 4 bytes within " + firstBytesMillis() + " ms");
             }
             int magic = buf.getInt(0);
             if (magic == Wire.MAGIC) {
@@ -187,10 +198,10 @@ final class Listener implements IncomingListener {
     /** Our source's channel: the token must be one a live migration announced (it may come a moment later). */
     private void routeTokenChannel(SocketChannel c, String peer, ByteBuffer buf) throws IOException {
         int need = 4 + Wire.CHANNEL_TOKEN_BYTES;
-        if (!readWithin(c, buf, need)) throw new Refused("no complete channel token within " + FIRST_BYTES_MILLIS + " ms");
+        if (!readWithin(c, buf, need)) throw new Refused("no complete channel token within " + firstBytesMillis() + " ms");
         byte[] token = new byte[Wire.CHANNEL_TOKEN_BYTES];
         buf.get(4, token);
-        Destination main = claim(token, System.nanoTime() + FIRST_BYTES_MILLIS * 1_000_000);
+        Destination main = claim(token, System.nanoTime() + firstBytesNanos());
         if (main == null) throw new Refused("a channel token that no live migration of this listener announced");
         // the bytes after the token are the channel's records
         buf.flip().position(need);
@@ -201,7 +212,7 @@ final class Listener implements IncomingListener {
 
     /** QEMU's preempt channel: the connection after the main one, once that has shown itself a stream. */
     private void routeQemuChannel(QemuSlot s, SocketChannel c, String peer) {
-        long deadline = System.nanoTime() + FIRST_BYTES_MILLIS * 1_000_000;
+        long deadline = System.nanoTime() + firstBytesNanos();
         while (s.main == null && !s.refused && System.nanoTime() < deadline) {
             java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
         }
@@ -219,6 +230,14 @@ final class Listener implements IncomingListener {
         AbstractMigration.LOG.info("migration {}: {} is its postcopy-preempt channel (QEMU's rule: the next connection)",
                 main.id(), peer);
         main.attachPostcopyChannel(c, peer).run(Destination.receiveBuffer());
+    }
+
+    private int firstBytesMillis() {
+        return service.settings().limits().firstBytesMillis();
+    }
+
+    private long firstBytesNanos() {
+        return firstBytesMillis() * 1_000_000L;
     }
 
     /** From a migration's stream thread: its CHANNEL_TOKEN. A token may serve one migration only. */
@@ -259,11 +278,11 @@ final class Listener implements IncomingListener {
     }
 
     /**
-     * Reads until {@code buf} holds {@code n} bytes, for at most {@link #FIRST_BYTES_MILLIS} in all; false on EOF
+     * Reads until {@code buf} holds {@code n} bytes, for at most {@code firstBytesTimeoutMillis} in all; false on EOF
      * or at the deadline. Leaves the channel blocking.
      */
-    private static boolean readWithin(SocketChannel c, ByteBuffer buf, int n) throws IOException {
-        long deadline = System.nanoTime() + FIRST_BYTES_MILLIS * 1_000_000;
+    private boolean readWithin(SocketChannel c, ByteBuffer buf, int n) throws IOException {
+        long deadline = System.nanoTime() + firstBytesNanos();
         c.configureBlocking(false);
         try (Selector sel = Selector.open()) {
             c.register(sel, SelectionKey.OP_READ);

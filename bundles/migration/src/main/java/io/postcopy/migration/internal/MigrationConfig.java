@@ -72,4 +72,28 @@ public @interface MigrationConfig {
 
     @AttributeDefinition(description = "Bytes of contiguous pages gathered before one placement; 4096 = one UFFDIO_COPY per page")
     int stagingBatchSize() default 65536;
+
+    @AttributeDefinition(description = "RAM (MiB) one incoming migration may announce; 0 = the host's MemAvailable less "
+            + "ramReserveMiB, read when its block list arrives. Checked before any block or bitmap is made")
+    int maxMigrationRamMiB() default 0;
+
+    @AttributeDefinition(description = "RAM (MiB) all live incoming migrations together may still need (announced, not "
+            + "yet received); 0 = MemAvailable less ramReserveMiB")
+    int maxIncomingRamMiB() default 0;
+
+    @AttributeDefinition(description = "MemAvailable (MiB) kept for the JVM and the host when the RAM limits are 0")
+    int ramReserveMiB() default 1024;
+
+    @AttributeDefinition(description = "Connections a listener routes or runs at once; more are closed at accept")
+    int maxConnectionsPerListener() default 64;
+
+    @AttributeDefinition(description = "How long (ms) a new connection may take to show what it is: a migration stream's "
+            + "magic, or a channel's token")
+    int firstBytesTimeoutMillis() default 10_000;
+
+    @AttributeDefinition(description = "How long (ms) a migration stream may take from its first bytes to its block list")
+    int handshakeTimeoutMillis() default 30_000;
+
+    @AttributeDefinition(description = "Device-state bytes (MiB, loaded and opaque together) one incoming migration may send")
+    int maxDeviceStateMiB() default 256;
 }

@@ -41,7 +41,9 @@ public class MigrationServiceComponent implements MigrationService {
         UrgentThread.budget(c.realtimeCpuPercent(), UrgentThread.DEFAULT_BURST_NANOS);
         return new Settings(c.listenAddress(), c.sendBufferSize(), c.stagingBatchSize(), c.maxPackageSize(), c.receiveBufferSize(),
                 c.urgentThreadNice(), c.urgentThreadFifoPriority(), c.preemptReceiveBufferSize(),
-                c.retainEndedMigrations(), c.bulkThreadNice());
+                c.retainEndedMigrations(), c.bulkThreadNice(), new Settings.Limits(c.maxMigrationRamMiB(),
+                        c.maxIncomingRamMiB(), c.ramReserveMiB(), c.maxConnectionsPerListener(), c.firstBytesTimeoutMillis(),
+                        c.handshakeTimeoutMillis(), c.maxDeviceStateMiB()));
     }
 
     private synchronized void openConfigured(MigrationConfig c) {

@@ -91,6 +91,63 @@ public final class MigrationServiceImpl implements MigrationService {
         return d;
     }
 
+    /** Runs {@code task} once after {@code millis} (deadlines); on one daemon thread of the service. */
+    void after(long millis, Runnable task) {
+        timer.schedule(() -> {
+            try {
+                task.run();
+            } catch (RuntimeException e) {
+                AbstractMigration.LOG.warn("deadline task failed", e);
+            }
+        }, millis, java.util.concurrent.TimeUnit.MILLISECONDS);
+    }
+
+    private final java.util.concurrent.ScheduledExecutorService timer =
+            java.util.concurrent.Executors.newSingleThreadScheduledExecutor(r -> {
+                Thread t = new Thread(r, "postcopy-deadlines");
+                t.setDaemon(true);
+                return t;
+            });
+
+    /**
+     * Admits an incoming migration's block list, or refuses it, before any block or bitmap exists: {@code normal}
+     * bytes of 4 KiB-page RAM against the per-migration limit and, with what the other live incoming migrations
+     * still need, against the total; {@code huge} bytes of blocks with their own page size against free huge pages.
+     */
+    synchronized void admit(Destination d, long normal, long huge) throws Refused {
+        Settings.Limits l = settings.limits();
+        long avail = HostMemory.available();
+        long reserve = (long) l.ramReserveMiB() << 20;
+        String host = avail < 0 ? "MemAvailable unknown" : "MemAvailable " + mib(avail) + " less ramReserveMiB " + mib(reserve);
+        long fromHost = avail < 0 ? Long.MAX_VALUE : Math.max(0, avail - reserve);
+        long one = l.maxMigrationRamMiB() > 0 ? (long) l.maxMigrationRamMiB() << 20 : fromHost;
+        if (normal > one) {
+            throw new Refused("the block list announces " + mib(normal) + " of RAM; one migration may have " + mib(one)
+                    + " (" + (l.maxMigrationRamMiB() > 0 ? "maxMigrationRamMiB" : host) + ")");
+        }
+        long others = 0;
+        for (Migration m : migrations) {
+            if (m != d && m instanceof Destination o && !o.state().isFinal()) others += o.outstandingRam();
+        }
+        long all = l.maxIncomingRamMiB() > 0 ? (long) l.maxIncomingRamMiB() << 20 : fromHost;
+        if (others + normal > all) {
+            throw new Refused("the block list announces " + mib(normal) + " of RAM; with the " + mib(others)
+                    + " that live incoming migrations still need that is more than " + mib(all) + " ("
+                    + (l.maxIncomingRamMiB() > 0 ? "maxIncomingRamMiB" : host) + ")");
+        }
+        if (huge > 0) {
+            long free = HostMemory.hugePagesFree();
+            if (huge > free) {
+                throw new Refused("the block list announces " + mib(huge) + " of huge-page RAM; " + mib(Math.max(0, free))
+                        + " of huge pages are free");
+            }
+        }
+    }
+
+    private static String mib(long bytes) {
+        return bytes == Long.MAX_VALUE ? "no limit" : (bytes >> 20) + " MiB";
+    }
+
     void removeListener(IncomingListener l) {
         listeners.remove(l);
     }
@@ -153,6 +210,7 @@ public final class MigrationServiceImpl implements MigrationService {
      * so that their threads have let go of the blocks before the registry goes (component deactivation).
      */
     public void shutdown() {
+        timer.shutdownNow();
         for (IncomingListener l : new ArrayList<>(listeners)) l.close();
         for (Migration m : migrations) if (!m.state().isFinal()) m.cancel();
         for (Migration m : migrations) {

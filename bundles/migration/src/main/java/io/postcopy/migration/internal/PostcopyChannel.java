@@ -82,7 +82,7 @@ final class PostcopyChannel implements StreamHandler {
                         }
                         byte[] token = new byte[io.postcopy.codec.Wire.CHANNEL_TOKEN_BYTES];
                         buf.get(buf.position() + 4, token);
-                        if (!main.tokenMatches(token, System.nanoTime() + Listener.FIRST_BYTES_MILLIS * 1_000_000)) {
+                        if (!main.tokenMatches(token, System.nanoTime() + main.settings().limits().firstBytesMillis() * 1_000_000L)) {
                             throw new Refused("a channel token that is not this migration's");
                         }
                         buf.position(buf.position() + need);

@@ -24,8 +24,42 @@ package io.postcopy.migration.internal;
  */
 public record Settings(String listenAddress, int sendBufferSize, int stagingBatchSize, int maxPackageSize,
                        int receiveBufferSize, int urgentThreadNice, int urgentThreadFifoPriority,
-                       int preemptReceiveBufferSize, int retainEndedMigrations, int bulkThreadNice) {
+                       int preemptReceiveBufferSize, int retainEndedMigrations, int bulkThreadNice, Limits limits) {
     public static final Settings DEFAULTS = new Settings("127.0.0.1", 128 * 1024, 64 * 1024, 64 << 20, 128 * 1024, -5, 1, 1 << 20, 64, 0);
+
+    /** With the default {@link Limits}. */
+    public Settings(String listenAddress, int sendBufferSize, int stagingBatchSize, int maxPackageSize,
+                    int receiveBufferSize, int urgentThreadNice, int urgentThreadFifoPriority,
+                    int preemptReceiveBufferSize, int retainEndedMigrations, int bulkThreadNice) {
+        this(listenAddress, sendBufferSize, stagingBatchSize, maxPackageSize, receiveBufferSize, urgentThreadNice,
+                urgentThreadFifoPriority, preemptReceiveBufferSize, retainEndedMigrations, bulkThreadNice, Limits.DEFAULTS);
+    }
+
+    /**
+     * What a peer may make us allocate or hold, checked before anything is allocated for it.
+     *
+     * @param maxMigrationRamMiB RAM one incoming migration may announce; 0 = the host's MemAvailable less
+     *                           {@code ramReserveMiB}, read when the block list arrives
+     * @param maxIncomingRamMiB  RAM all live incoming migrations together may still need (announced, not yet
+     *                           received); 0 = MemAvailable less the reserve
+     * @param ramReserveMiB      MemAvailable kept for everything else (the JVM, the host)
+     * @param maxConnections     connections a listener routes or runs at once; more are closed at accept
+     * @param firstBytesMillis   how long a new connection may take to show what it is (and a channel its token)
+     * @param handshakeMillis    how long a migration stream may take from its first bytes to its block list
+     * @param maxDeviceStateMiB  device-state bytes (loaded and opaque) one incoming migration may send in all
+     */
+    public record Limits(int maxMigrationRamMiB, int maxIncomingRamMiB, int ramReserveMiB, int maxConnections,
+                         int firstBytesMillis, int handshakeMillis, int maxDeviceStateMiB) {
+        public static final Limits DEFAULTS = new Limits(0, 0, 1024, 64, 10_000, 30_000, 256);
+
+        public Limits {
+            if (maxMigrationRamMiB < 0 || maxIncomingRamMiB < 0 || ramReserveMiB < 0 || maxDeviceStateMiB < 0)
+                throw new IllegalArgumentException("RAM and device-state limits must not be negative");
+            if (maxConnections < 1) throw new IllegalArgumentException("maxConnectionsPerListener " + maxConnections + " < 1");
+            if (firstBytesMillis < 1 || handshakeMillis < 1)
+                throw new IllegalArgumentException("firstBytesTimeoutMillis and handshakeTimeoutMillis must be positive");
+        }
+    }
     /** The JVM-wide real-time budget's default (percent of one CPU), a setting outside this record. */
     public static final int DEFAULT_REALTIME_CPU_PERCENT = 50;
 
@@ -47,7 +81,9 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
     /** The keys of {@link #from}: the attributes of the configuration (PID {@code io.postcopy.migration}) it reads. */
     public static final java.util.Set<String> KEYS = java.util.Set.of("listenAddress", "sendBufferSize",
             "stagingBatchSize", "maxPackageSize", "receiveBufferSize", "urgentThreadNice", "urgentThreadFifoPriority",
-            "preemptReceiveBufferSize", "retainEndedMigrations", "bulkThreadNice", "realtimeCpuPercent");
+            "preemptReceiveBufferSize", "retainEndedMigrations", "bulkThreadNice", "realtimeCpuPercent",
+            "maxMigrationRamMiB", "maxIncomingRamMiB", "ramReserveMiB", "maxConnectionsPerListener",
+            "firstBytesTimeoutMillis", "handshakeTimeoutMillis", "maxDeviceStateMiB");
 
     /**
      * Settings from configuration properties as the OSGi configuration names them (absent keys keep
@@ -67,7 +103,16 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
                 num(c, "maxPackageSize", d.maxPackageSize()), num(c, "receiveBufferSize", d.receiveBufferSize()),
                 num(c, "urgentThreadNice", d.urgentThreadNice()), num(c, "urgentThreadFifoPriority", d.urgentThreadFifoPriority()),
                 num(c, "preemptReceiveBufferSize", d.preemptReceiveBufferSize()),
-                num(c, "retainEndedMigrations", d.retainEndedMigrations()), num(c, "bulkThreadNice", d.bulkThreadNice()));
+                num(c, "retainEndedMigrations", d.retainEndedMigrations()), num(c, "bulkThreadNice", d.bulkThreadNice()),
+                limits(c));
+    }
+
+    private static Limits limits(java.util.Map<String, ?> c) {
+        Limits d = Limits.DEFAULTS;
+        return new Limits(num(c, "maxMigrationRamMiB", d.maxMigrationRamMiB()), num(c, "maxIncomingRamMiB", d.maxIncomingRamMiB()),
+                num(c, "ramReserveMiB", d.ramReserveMiB()), num(c, "maxConnectionsPerListener", d.maxConnections()),
+                num(c, "firstBytesTimeoutMillis", d.firstBytesMillis()), num(c, "handshakeTimeoutMillis", d.handshakeMillis()),
+                num(c, "maxDeviceStateMiB", d.maxDeviceStateMiB()));
     }
 
     /** {@code realtimeCpuPercent} of configuration properties (1..100), or the default. */
