@@ -14,9 +14,13 @@ import java.util.Objects;
  * @param maxPackageSize     cap on a PACKAGED blob; 0 = the service's default
  * @param removeBlocksOnFailure whether a failed or cancelled migration removes the blocks it created
  * @param qemuPreempt        QEMU's rule for its postcopy-preempt channel: see {@link #withQemuPreempt}
+ * @param tls                every connection runs over TLS, the source authenticated by its certificate; null:
+ *                           plain TCP (see {@link MigrationService#listen} for what that allows)
+ * @param insecure           allows a listener on an address other than loopback without TLS: anyone who reaches
+ *                           it can migrate into this host
  */
 public record IncomingOptions(String blockPrefix, GuestControl guest, int stagingBatchSize, int maxPackageSize,
-                              boolean removeBlocksOnFailure, boolean qemuPreempt) {
+                              boolean removeBlocksOnFailure, boolean qemuPreempt, TlsOptions tls, boolean insecure) {
     public IncomingOptions {
         Objects.requireNonNull(blockPrefix, "blockPrefix");
         Objects.requireNonNull(guest, "guest");
@@ -26,15 +30,15 @@ public record IncomingOptions(String blockPrefix, GuestControl guest, int stagin
     }
 
     public static IncomingOptions defaults() {
-        return new IncomingOptions("", GuestControl.NONE, 0, 0, true, false);
+        return new IncomingOptions("", GuestControl.NONE, 0, 0, true, false, null, false);
     }
 
     public IncomingOptions withBlockPrefix(String prefix) {
-        return new IncomingOptions(prefix, guest, stagingBatchSize, maxPackageSize, removeBlocksOnFailure, qemuPreempt);
+        return new IncomingOptions(prefix, guest, stagingBatchSize, maxPackageSize, removeBlocksOnFailure, qemuPreempt, tls, insecure);
     }
 
     public IncomingOptions withGuest(GuestControl g) {
-        return new IncomingOptions(blockPrefix, g, stagingBatchSize, maxPackageSize, removeBlocksOnFailure, qemuPreempt);
+        return new IncomingOptions(blockPrefix, g, stagingBatchSize, maxPackageSize, removeBlocksOnFailure, qemuPreempt, tls, insecure);
     }
 
     /** Runs {@code onRun} when the guest may run here (nothing to pause on failure). */
@@ -43,15 +47,15 @@ public record IncomingOptions(String blockPrefix, GuestControl guest, int stagin
     }
 
     public IncomingOptions withStagingBatchSize(int bytes) {
-        return new IncomingOptions(blockPrefix, guest, bytes, maxPackageSize, removeBlocksOnFailure, qemuPreempt);
+        return new IncomingOptions(blockPrefix, guest, bytes, maxPackageSize, removeBlocksOnFailure, qemuPreempt, tls, insecure);
     }
 
     public IncomingOptions withMaxPackageSize(int bytes) {
-        return new IncomingOptions(blockPrefix, guest, stagingBatchSize, bytes, removeBlocksOnFailure, qemuPreempt);
+        return new IncomingOptions(blockPrefix, guest, stagingBatchSize, bytes, removeBlocksOnFailure, qemuPreempt, tls, insecure);
     }
 
     public IncomingOptions withRemoveBlocksOnFailure(boolean remove) {
-        return new IncomingOptions(blockPrefix, guest, stagingBatchSize, maxPackageSize, remove, qemuPreempt);
+        return new IncomingOptions(blockPrefix, guest, stagingBatchSize, maxPackageSize, remove, qemuPreempt, tls, insecure);
     }
 
     /**
@@ -62,6 +66,16 @@ public record IncomingOptions(String blockPrefix, GuestControl guest, int stagin
      * needs none of this: its channel proves itself with the migration's token on any listener.
      */
     public IncomingOptions withQemuPreempt(boolean on) {
-        return new IncomingOptions(blockPrefix, guest, stagingBatchSize, maxPackageSize, removeBlocksOnFailure, on);
+        return new IncomingOptions(blockPrefix, guest, stagingBatchSize, maxPackageSize, removeBlocksOnFailure, on, tls, insecure);
+    }
+
+    /** Every connection over TLS with these credentials (null: plain TCP). */
+    public IncomingOptions withTls(TlsOptions t) {
+        return new IncomingOptions(blockPrefix, guest, stagingBatchSize, maxPackageSize, removeBlocksOnFailure, qemuPreempt, t, insecure);
+    }
+
+    /** Plain TCP on an address other than loopback (refused otherwise): say so explicitly. */
+    public IncomingOptions withInsecure(boolean on) {
+        return new IncomingOptions(blockPrefix, guest, stagingBatchSize, maxPackageSize, removeBlocksOnFailure, qemuPreempt, tls, on);
     }
 }

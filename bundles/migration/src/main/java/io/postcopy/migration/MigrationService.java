@@ -13,9 +13,11 @@ import org.osgi.annotation.versioning.ProviderType;
 public interface MigrationService {
     /**
      * Listens for incoming migrations; {@code bind} null means 127.0.0.1 on an ephemeral port (or the
-     * configured listen address).
+     * configured listen address). An address other than loopback needs TLS ({@link IncomingOptions#tls()}) or an
+     * explicit {@link IncomingOptions#insecure()}.
      *
-     * @throws MigrationException when the address cannot be bound
+     * @throws MigrationException when the address cannot be bound, the TLS credentials cannot be loaded, or a
+     *     non-loopback address has neither TLS nor insecure
      */
     IncomingListener listen(InetSocketAddress bind, IncomingOptions options);
 

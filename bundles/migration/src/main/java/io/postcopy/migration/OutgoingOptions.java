@@ -21,10 +21,12 @@ import java.util.Objects;
  *                       max-postcopy-bandwidth in one), 0 = no limit. Requested pages are never held back: it
  *                       paces the background pages, leaving CPU and network to the guest at the cost of a longer
  *                       migration
+ * @param tls            both connections over TLS with these credentials, the destination authenticated by its
+ *                       certificate (QEMU's tls-creds, tls-hostname); null: plain TCP
  */
 public record OutgoingOptions(List<String> blocks, MigrationMode mode, Duration postcopyAfter, int maxIterations,
                               GuestControl guest, int sendBufferSize, String machineName, Duration shutTimeout,
-                              boolean postcopyPreempt, long maxBandwidth) {
+                              boolean postcopyPreempt, long maxBandwidth, TlsOptions tls) {
     public OutgoingOptions {
         blocks = List.copyOf(blocks);
         Objects.requireNonNull(mode, "mode");
@@ -33,6 +35,14 @@ public record OutgoingOptions(List<String> blocks, MigrationMode mode, Duration 
         if (maxIterations < 1) throw new IllegalArgumentException("maxIterations must be >= 1");
         if (sendBufferSize < 0) throw new IllegalArgumentException("sendBufferSize must be >= 0");
         if (maxBandwidth < 0) throw new IllegalArgumentException("maxBandwidth must be >= 0");
+    }
+
+    /** The 1.2 constructor, without {@code tls} (plain TCP). */
+    public OutgoingOptions(List<String> blocks, MigrationMode mode, Duration postcopyAfter, int maxIterations,
+                           GuestControl guest, int sendBufferSize, String machineName, Duration shutTimeout,
+                           boolean postcopyPreempt, long maxBandwidth) {
+        this(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt,
+                maxBandwidth, null);
     }
 
     /** The 1.1 constructor, without {@code maxBandwidth} (no limit). */
@@ -44,43 +54,49 @@ public record OutgoingOptions(List<String> blocks, MigrationMode mode, Duration 
 
     public static OutgoingOptions defaults() {
         return new OutgoingOptions(List.of(), MigrationMode.POSTCOPY, null, 30, GuestControl.NONE, 0, "postcopy-osgi",
-                Duration.ofMinutes(5), true, 0);
+                Duration.ofMinutes(5), true, 0, null);
     }
 
     public OutgoingOptions withBlocks(String... names) {
-        return new OutgoingOptions(List.of(names), mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth);
+        return new OutgoingOptions(List.of(names), mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth, tls);
     }
 
     public OutgoingOptions withMode(MigrationMode m) {
-        return new OutgoingOptions(blocks, m, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth);
+        return new OutgoingOptions(blocks, m, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth, tls);
     }
 
     public OutgoingOptions withPostcopyAfter(Duration d) {
-        return new OutgoingOptions(blocks, mode, d, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth);
+        return new OutgoingOptions(blocks, mode, d, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth, tls);
     }
 
     public OutgoingOptions withMaxIterations(int n) {
-        return new OutgoingOptions(blocks, mode, postcopyAfter, n, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth);
+        return new OutgoingOptions(blocks, mode, postcopyAfter, n, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth, tls);
     }
 
     public OutgoingOptions withGuest(GuestControl g) {
-        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, g, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth);
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, g, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth, tls);
     }
 
     public OutgoingOptions withSendBufferSize(int bytes) {
-        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, bytes, machineName, shutTimeout, postcopyPreempt, maxBandwidth);
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, bytes, machineName, shutTimeout, postcopyPreempt, maxBandwidth, tls);
     }
 
     public OutgoingOptions withShutTimeout(Duration d) {
-        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, d, postcopyPreempt, maxBandwidth);
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, d, postcopyPreempt, maxBandwidth, tls);
     }
 
     public OutgoingOptions withPostcopyPreempt(boolean on) {
-        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, on, maxBandwidth);
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, on, maxBandwidth, tls);
     }
 
     public OutgoingOptions withMaxBandwidth(long bytesPerSecond) {
         return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout,
-                postcopyPreempt, bytesPerSecond);
+                postcopyPreempt, bytesPerSecond, tls);
+    }
+
+    /** Both connections over TLS with these credentials (null: plain TCP). */
+    public OutgoingOptions withTls(TlsOptions t) {
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout,
+                postcopyPreempt, maxBandwidth, t);
     }
 }

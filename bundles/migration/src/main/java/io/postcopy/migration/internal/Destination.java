@@ -54,7 +54,10 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
 
     private final MigrationServiceImpl service;
     private final IncomingOptions options;
+    /** The TCP connection: socket options, close. */
     private final SocketChannel channel;
+    /** Its bytes: the connection itself, or TLS over it. */
+    private final java.nio.channels.ByteChannel wire;
     private final int batch;
     private final int maxPackage;
 
@@ -125,10 +128,12 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     private volatile long pages, zeroPages, totalPages, discardRanges, requests, postcopyPageBytes;
     private volatile int deviceSections;
 
-    Destination(String id, MigrationServiceImpl service, SocketChannel channel, IncomingOptions options, Listener listener) {
+    Destination(String id, MigrationServiceImpl service, SocketChannel channel, java.nio.channels.ByteChannel wire,
+                IncomingOptions options, Listener listener) {
         super(id);
         this.service = service;
         this.channel = channel;
+        this.wire = wire;
         this.options = options;
         this.listener = listener;
         this.batch = options.stagingBatchSize() > 0 ? options.stagingBatchSize() : service.settings().stagingBatchSize();
@@ -224,7 +229,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             boolean prefetched = buf.position() > 0;     // the first record, read to tie a preempt channel
             boolean quickAck = QuickAck.supported(channel);
             for (;;) {
-                int n = prefetched ? 0 : channel.read(buf);
+                int n = prefetched ? 0 : wire.read(buf);
                 prefetched = false;
                 // ACK at once only where a guest may wait for these bytes: requested pages come on the main stream
                 // in postcopy without a preempt channel, and a source without TCP_NODELAY (QEMU) holds a short
@@ -431,7 +436,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             rpBuf.clear();
             rpEncoder.write(m, rpBuf);
             rpBuf.flip();
-            while (rpBuf.hasRemaining()) channel.write(rpBuf);
+            while (rpBuf.hasRemaining()) wire.write(rpBuf);
         }
     }
 
@@ -445,7 +450,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             rpBuf.clear();
             rpEncoder.writePageRequest(lastRequestWire, offset, (int) length, rpBuf);
             rpBuf.flip();
-            while (rpBuf.hasRemaining()) channel.write(rpBuf);
+            while (rpBuf.hasRemaining()) wire.write(rpBuf);
             requests++;
         }
         if (LOG.isDebugEnabled()) LOG.debug("migration {}: request {} 0x{}", id, lastRequestWire, Long.toHexString(offset));
@@ -587,8 +592,8 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
      * From the listener's routing thread: {@code c} is this migration's postcopy-preempt channel (it proved it
      * with our token, or came next under QEMU's rule). Returns the channel to run on that thread.
      */
-    PostcopyChannel attachPostcopyChannel(SocketChannel c, String peer) {
-        PostcopyChannel pc = new PostcopyChannel(this, c, peer);
+    PostcopyChannel attachPostcopyChannel(SocketChannel c, java.nio.channels.ByteChannel wire, String peer) {
+        PostcopyChannel pc = new PostcopyChannel(this, c, wire, peer);
         postcopyChannel = pc;
         int deeper = settings().preemptReceiveBufferSize();
         if (deeper > 0) {

@@ -7,6 +7,7 @@ import io.postcopy.migration.IncomingOptions;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
+import java.nio.channels.ByteChannel;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.SelectionKey;
 import java.nio.channels.Selector;
@@ -65,8 +66,12 @@ final class Listener implements IncomingListener {
         }
     }
 
-    Listener(MigrationServiceImpl service, ServerSocketChannel server, IncomingOptions options) throws IOException {
+    /** TLS for every connection, or null. */
+    private final Tls tls;
+
+    Listener(MigrationServiceImpl service, ServerSocketChannel server, IncomingOptions options, Tls tls) throws IOException {
         this.service = service;
+        this.tls = tls;
         this.server = server;
         this.options = options;
         this.address = (InetSocketAddress) server.getLocalAddress();
@@ -76,7 +81,7 @@ final class Listener implements IncomingListener {
     }
 
     private void accept() {
-        AbstractMigration.LOG.info("listening for migrations on {}{}", address,
+        AbstractMigration.LOG.info("listening for migrations on {}{}{}", address, tls != null ? " (TLS)" : "",
                 options.qemuPreempt() ? " (QEMU postcopy-preempt: one migration at a time)" : "");
         int failures = 0;
         for (;;) {
@@ -156,18 +161,25 @@ final class Listener implements IncomingListener {
         }
     }
 
-    /** A connection that must show what it is by its first bytes. */
+    /**
+     * A connection that must show what it is by its first bytes; with TLS, first its handshake and its client
+     * certificate's subject, before a single stream byte is read.
+     */
     private void routeMain(SocketChannel c, String peer, QemuSlot qemu) {
         ByteBuffer buf = Destination.receiveBuffer();
         try {
             c.configureBlocking(true);
-            if (!readWithin(c, buf, 4)) {
+            ByteChannel io = c;
+            if (tls != null) {
+                io = handshake(c, peer);
+                if (!readWithDeadline(io, c, buf, 4)) throw new Refused("no bytes within " + firstBytesMillis() + " ms after the TLS handshake");
+            } else if (!readWithin(c, buf, 4)) {
                 throw new Refused(buf.position() == 0 ? "nothing within " + firstBytesMillis() + " ms"
                         : "fewer than 4 bytes within " + firstBytesMillis() + " ms");
             }
             int magic = buf.getInt(0);
             if (magic == Wire.MAGIC) {
-                Destination d = service.newIncoming(c, options, this);
+                Destination d = service.newIncoming(c, io, options, this);
                 migrations.add(d);
                 Settings.pruneEnded(migrations, service.settings().retainEndedMigrations());
                 if (qemu != null) qemu.main = d;
@@ -177,7 +189,7 @@ final class Listener implements IncomingListener {
             }
             if (qemu != null) qemu.refused = true;
             if (magic == Wire.CHANNEL_MAGIC && qemu == null) {
-                routeTokenChannel(c, peer, buf);
+                routeTokenChannel(c, io, peer, buf);
                 return;
             }
             if (magic == Wire.MULTIFD_MAGIC) {
@@ -191,14 +203,60 @@ final class Listener implements IncomingListener {
             refuse(c, peer, e.getMessage());
         } catch (IOException | RuntimeException e) {
             if (qemu != null) qemu.refused = true;
-            refuse(c, peer, AbstractMigration.describe(e));
+            refuse(c, peer, (tls != null ? "TLS: " : "") + AbstractMigration.describe(e));
+        }
+    }
+
+    /**
+     * The TLS handshake within the first-bytes deadline, then the client certificate's subject against the
+     * authorization list. A client without TLS, a certificate from another CA, an expired one: the handshake fails.
+     */
+    private ByteChannel handshake(SocketChannel c, String peer) throws IOException {
+        tlschannel.TlsChannel t = tls.server(c);
+        java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+        service.after(firstBytesMillis(), () -> {
+            if (!done.get()) closeQuietly(c);
+        });
+        try {
+            t.handshake();
+        } finally {
+            done.set(true);
+        }
+        String refusal = tls.refusal(t);
+        if (refusal != null) throw new Refused(refusal);
+        AbstractMigration.LOG.info("listener {}: {} authenticated as \"{}\"", address.getPort(), peer, Tls.subject(t));
+        return t;
+    }
+
+    /** Blocking reads on {@code io} until {@code buf} holds {@code n} bytes; the socket is closed at the deadline. */
+    private boolean readWithDeadline(ByteChannel io, SocketChannel raw, ByteBuffer buf, int n) throws IOException {
+        java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+        service.after(firstBytesMillis(), () -> {
+            if (!done.get()) closeQuietly(raw);
+        });
+        try {
+            while (buf.position() < n) if (io.read(buf) < 0) return false;
+            return true;
+        } catch (java.nio.channels.ClosedChannelException deadline) {
+            return false;
+        } finally {
+            done.set(true);
+        }
+    }
+
+    private static void closeQuietly(SocketChannel c) {
+        try {
+            c.close();
+        } catch (IOException ignored) {
+            // closing
         }
     }
 
     /** Our source's channel: the token must be one a live migration announced (it may come a moment later). */
-    private void routeTokenChannel(SocketChannel c, String peer, ByteBuffer buf) throws IOException {
+    private void routeTokenChannel(SocketChannel c, ByteChannel io, String peer, ByteBuffer buf) throws IOException {
         int need = 4 + Wire.CHANNEL_TOKEN_BYTES;
-        if (!readWithin(c, buf, need)) throw new Refused("no complete channel token within " + firstBytesMillis() + " ms");
+        if (!(io == c ? readWithin(c, buf, need) : readWithDeadline(io, c, buf, need)))
+            throw new Refused("no complete channel token within " + firstBytesMillis() + " ms");
         byte[] token = new byte[Wire.CHANNEL_TOKEN_BYTES];
         buf.get(4, token);
         Destination main = claim(token, System.nanoTime() + firstBytesNanos());
@@ -207,7 +265,7 @@ final class Listener implements IncomingListener {
         buf.flip().position(need);
         buf.compact();
         AbstractMigration.LOG.info("migration {}: {} is its postcopy-preempt channel (token)", main.id(), peer);
-        main.attachPostcopyChannel(c, peer).run(buf);
+        main.attachPostcopyChannel(c, io, peer).run(buf);
     }
 
     /** QEMU's preempt channel: the connection after the main one, once that has shown itself a stream. */
@@ -221,15 +279,20 @@ final class Listener implements IncomingListener {
             refuse(c, peer, "the connection before it (its main connection under QEMU's rule) is no live migration");
             return;
         }
+        ByteChannel io = c;
         try {
             c.configureBlocking(true);
-        } catch (IOException e) {
-            refuse(c, peer, AbstractMigration.describe(e));
+            if (tls != null) io = handshake(c, peer);      // QEMU gives the preempt socket its own TLS session
+        } catch (Refused e) {
+            refuse(c, peer, e.getMessage());
+            return;
+        } catch (IOException | RuntimeException e) {
+            refuse(c, peer, (tls != null ? "TLS: " : "") + AbstractMigration.describe(e));
             return;
         }
         AbstractMigration.LOG.info("migration {}: {} is its postcopy-preempt channel (QEMU's rule: the next connection)",
                 main.id(), peer);
-        main.attachPostcopyChannel(c, peer).run(Destination.receiveBuffer());
+        main.attachPostcopyChannel(c, io, peer).run(Destination.receiveBuffer());
     }
 
     private int firstBytesMillis() {

@@ -49,6 +49,11 @@ public final class MigrationServiceImpl implements MigrationService {
     @Override
     public IncomingListener listen(InetSocketAddress bind, IncomingOptions options) {
         InetSocketAddress a = bind != null ? bind : new InetSocketAddress(settings.listenAddress(), 0);
+        if (options.tls() == null && !options.insecure() && (a.getAddress() == null || !a.getAddress().isLoopbackAddress())) {
+            throw new MigrationException("refusing to listen on " + a + " without TLS: anyone who reaches it could migrate "
+                    + "into this host; give TLS credentials, or say insecure explicitly");
+        }
+        Tls tls = options.tls() == null ? null : Tls.load(options.tls(), true);
         try {
             ServerSocketChannel server = ServerSocketChannel.open();
             try {
@@ -59,7 +64,7 @@ public final class MigrationServiceImpl implements MigrationService {
                             Math.max(settings.receiveBufferSize(), settings.preemptReceiveBufferSize()));
                 }
                 server.bind(a);
-                Listener l = new Listener(this, server, options);
+                Listener l = new Listener(this, server, options, tls);
                 listeners.add(l);
                 return l;
             } catch (IOException | RuntimeException e) {
@@ -75,7 +80,7 @@ public final class MigrationServiceImpl implements MigrationService {
      * A main stream the listener has recognised (its magic read): now it becomes a migration with an id. The
      * listener's routing thread runs it.
      */
-    Destination newIncoming(SocketChannel c, IncomingOptions options, Listener listener) {
+    Destination newIncoming(SocketChannel c, java.nio.channels.ByteChannel io, IncomingOptions options, Listener listener) {
         Settings s = settings;
         if (s.receiveBufferSize() > 0 && s.preemptReceiveBufferSize() > s.receiveBufferSize()) {
             try {
@@ -84,7 +89,7 @@ public final class MigrationServiceImpl implements MigrationService {
                 AbstractMigration.LOG.debug("SO_RCVBUF {} refused: {}", s.receiveBufferSize(), e.toString());
             }
         }
-        Destination d = new Destination("in-" + inIds.incrementAndGet(), this, c, options, listener);
+        Destination d = new Destination("in-" + inIds.incrementAndGet(), this, c, io, options, listener);
         Settings.pruneEnded(migrations, s.retainEndedMigrations());
         migrations.add(d);
         AbstractMigration.LOG.info("migration {}: a migration stream from {}", d.id(), d.peer());
@@ -154,7 +159,8 @@ public final class MigrationServiceImpl implements MigrationService {
 
     @Override
     public OutgoingMigration migrate(InetSocketAddress target, OutgoingOptions options) {
-        Outgoing o = new Outgoing("out-" + outIds.incrementAndGet(), this, target, options, List.copyOf(handlers));
+        Tls tls = options.tls() == null ? null : Tls.load(options.tls(), false);
+        Outgoing o = new Outgoing("out-" + outIds.incrementAndGet(), this, target, options, List.copyOf(handlers), tls);
         o.resolveBlocks();
         Settings.pruneEnded(migrations, settings.retainEndedMigrations());
         migrations.add(o);

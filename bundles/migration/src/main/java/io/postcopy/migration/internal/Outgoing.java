@@ -101,9 +101,15 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             requestsSkipped, postcopyPageBytes, pongs;
     private volatile int iterations, deviceSections;
 
+    /** TLS for both connections, or null. */
+    private final Tls tls;
+    /** The main connection's bytes: the connection, or TLS over it (the sender writes, the reader reads). */
+    private volatile java.nio.channels.ByteChannel mainIo;
+
     Outgoing(String id, MigrationServiceImpl service, InetSocketAddress target, OutgoingOptions options,
-             List<DeviceStateHandler> handlers) {
+             List<DeviceStateHandler> handlers, Tls tls) {
         super(id);
+        this.tls = tls;
         this.service = service;
         this.target = target;
         this.options = options;
@@ -232,7 +238,9 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             if (sndbuf > 0) c.setOption(StandardSocketOptions.SO_SNDBUF, sndbuf);
             c.connect(target);
             peer = c.getRemoteAddress().toString();
-            enc = new StreamEncoder(c, Math.max(sndbuf > 0 ? sndbuf : 256 * 1024, 72 * 1024), Wire.DEFAULT_TARGET_PAGE_SIZE);
+            java.nio.channels.ByteChannel io = secure(c);
+            mainIo = io;
+            enc = new StreamEncoder(io, Math.max(sndbuf > 0 ? sndbuf : 256 * 1024, 72 * 1024), Wire.DEFAULT_TARGET_PAGE_SIZE);
             if (options.postcopyPreempt() && options.mode() != MigrationMode.PRECOPY_ONLY) {
                 RANDOM.nextBytes(channelToken);
                 // right after the main connection, silent until the first requested page, as QEMU 7.2 does
@@ -240,14 +248,15 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
                 preemptChannel = pc;
                 pc.setOption(StandardSocketOptions.TCP_NODELAY, true);
                 pc.connect(target);
+                java.nio.channels.ByteChannel pio = secure(pc);      // its own TLS session, as QEMU's
                 // the channel proves which migration it belongs to: a secret only this source knows, announced on
                 // the main stream (CHANNEL_TOKEN); until then it is silent, as QEMU's
                 ByteBuffer hello = ByteBuffer.allocate(4 + Wire.CHANNEL_TOKEN_BYTES).putInt(Wire.CHANNEL_MAGIC).put(channelToken);
                 hello.flip();
-                while (hello.hasRemaining()) pc.write(hello);
+                while (hello.hasRemaining()) pio.write(hello);
                 long largest = TARGET_PAGE;
                 for (RamBlockInfo i : infos) largest = Math.max(largest, i.pageSize());
-                preemptEnc = new StreamEncoder(pc, (int) Math.max(72 * 1024, largest + 64 * 1024), Wire.DEFAULT_TARGET_PAGE_SIZE);
+                preemptEnc = new StreamEncoder(pio, (int) Math.max(72 * 1024, largest + 64 * 1024), Wire.DEFAULT_TARGET_PAGE_SIZE);
             }
             reader = new Thread(this::returnPath, "postcopy-rp-" + id);
             reader.setDaemon(true);
@@ -359,6 +368,15 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             }
         }
         if (interrupted) Thread.currentThread().interrupt();
+    }
+
+    /** The connection itself, or TLS over it with the handshake done (the destination's certificate checked). */
+    private java.nio.channels.ByteChannel secure(SocketChannel c) throws IOException {
+        if (tls == null) return c;
+        String name = options.tls().hostname() != null ? options.tls().hostname() : target.getHostString();
+        tlschannel.TlsChannel t = tls.client(c, name, target.getPort());
+        t.handshake();
+        return t;
     }
 
     private String describeSource(Throwable t) {
@@ -655,7 +673,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     // ---- the return path: the seed's source_return_path_thread ----
 
     private void returnPath() {
-        SocketChannel c = channel;
+        java.nio.channels.ByteChannel c = mainIo;
         if (preemptEnc != null) urgent = Urgent.thread(service.settings(), "return-path thread of " + id);
         ReturnPathDecoder dec = new ReturnPathDecoder((m, off) -> onReturnMessage(m), new BlockValidator(List.of(infos)),
                 Wire.DEFAULT_MAX_PACKAGED_SIZE);

@@ -26,6 +26,8 @@ import java.util.concurrent.TimeUnit;
 final class PostcopyChannel implements StreamHandler {
     private final Destination main;
     private final SocketChannel channel;
+    /** The channel's bytes: the connection, or TLS over it. */
+    private final java.nio.channels.ByteChannel wire;
     final String peer;
     private final CountDownLatch ended = new CountDownLatch(1);
     private volatile Throwable failure;
@@ -40,9 +42,10 @@ final class PostcopyChannel implements StreamHandler {
     private int stageBlock = -1;
     private long stageHost, stageFill;
 
-    PostcopyChannel(Destination main, SocketChannel channel, String peer) {
+    PostcopyChannel(Destination main, SocketChannel channel, java.nio.channels.ByteChannel wire, String peer) {
         this.main = main;
         this.channel = channel;
+        this.wire = wire;
         this.peer = peer;
     }
 
@@ -62,7 +65,7 @@ final class PostcopyChannel implements StreamHandler {
             boolean quickAck = QuickAck.supported(channel);
             if (quickAck) QuickAck.now(channel);
             for (;;) {
-                int n = prefetched ? 0 : channel.read(buf);
+                int n = prefetched ? 0 : wire.read(buf);
                 prefetched = false;
                 if (quickAck && n > 0) QuickAck.now(channel);
                 buf.flip();
