@@ -4,7 +4,7 @@ import java.net.InetSocketAddress;
 import java.util.List;
 import org.osgi.annotation.versioning.ProviderType;
 
-/** A listening socket: every accepted connection becomes an {@link IncomingMigration}; they run concurrently. */
+/** A listening socket: every migration stream it accepts becomes an {@link IncomingMigration}; they run concurrently. */
 @ProviderType
 public interface IncomingListener extends AutoCloseable {
     InetSocketAddress address();
@@ -13,6 +13,9 @@ public interface IncomingListener extends AutoCloseable {
 
     /** The migrations accepted so far, oldest first. */
     List<IncomingMigration> migrations();
+
+    /** The options it was opened with (TLS, QEMU's preempt rule, insecure, ...). */
+    IncomingOptions options();
 
     /** Stops accepting; running migrations go on. */
     @Override

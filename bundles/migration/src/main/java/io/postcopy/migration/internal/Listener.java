@@ -368,6 +368,8 @@ final class Listener implements IncomingListener {
 
     @Override public List<IncomingMigration> migrations() { return List.copyOf(migrations); }
 
+    @Override public IncomingOptions options() { return options; }
+
     @Override
     public void close() {
         try {

@@ -96,4 +96,13 @@ public @interface MigrationConfig {
 
     @AttributeDefinition(description = "Device-state bytes (MiB, loaded and opaque together) one incoming migration may send")
     int maxDeviceStateMiB() default 256;
+
+    @AttributeDefinition(description = "TLS for every listener and migration that does not give its own: a QEMU-style "
+            + "credentials directory (ca-cert.pem, server-cert.pem, server-key.pem, client-cert.pem, client-key.pem, "
+            + "optional ca-crl.pem); empty: none")
+    String tlsCredentialsDir() default "";
+
+    @AttributeDefinition(description = "With tlsCredentialsDir: the client certificate subjects listeners accept, "
+            + "separated by ';' (e.g. CN=src1,O=example;CN=src2,O=example); empty: any certificate the CA signed")
+    String tlsAuthorizedSubjects() default "";
 }

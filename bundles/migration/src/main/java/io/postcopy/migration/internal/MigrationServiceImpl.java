@@ -49,6 +49,7 @@ public final class MigrationServiceImpl implements MigrationService {
     @Override
     public IncomingListener listen(InetSocketAddress bind, IncomingOptions options) {
         InetSocketAddress a = bind != null ? bind : new InetSocketAddress(settings.listenAddress(), 0);
+        if (options.tls() == null && settings.limits().tls() != null) options = options.withTls(settings.limits().tls());
         if (options.tls() == null && !options.insecure() && (a.getAddress() == null || !a.getAddress().isLoopbackAddress())) {
             throw new MigrationException("refusing to listen on " + a + " without TLS: anyone who reaches it could migrate "
                     + "into this host; give TLS credentials, or say insecure explicitly");
@@ -159,6 +160,7 @@ public final class MigrationServiceImpl implements MigrationService {
 
     @Override
     public OutgoingMigration migrate(InetSocketAddress target, OutgoingOptions options) {
+        if (options.tls() == null && settings.limits().tls() != null) options = options.withTls(settings.limits().tls());
         Tls tls = options.tls() == null ? null : Tls.load(options.tls(), false);
         Outgoing o = new Outgoing("out-" + outIds.incrementAndGet(), this, target, options, List.copyOf(handlers), tls);
         o.resolveBlocks();

@@ -47,10 +47,23 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
      * @param firstBytesMillis   how long a new connection may take to show what it is (and a channel its token)
      * @param handshakeMillis    how long a migration stream may take from its first bytes to its block list
      * @param maxDeviceStateMiB  device-state bytes (loaded and opaque) one incoming migration may send in all
+     * @param tlsCredentialsDir  TLS for every listener and migration that does not give its own: a QEMU-style
+     *                           credentials directory; empty: none
+     * @param tlsAuthorizedSubjects with it, the client certificate subjects listeners accept, separated by ';'
+     *                           (subjects contain commas); empty: any certificate the CA signed
      */
     public record Limits(int maxMigrationRamMiB, int maxIncomingRamMiB, int ramReserveMiB, int maxConnections,
-                         int firstBytesMillis, int handshakeMillis, int maxDeviceStateMiB) {
-        public static final Limits DEFAULTS = new Limits(0, 0, 1024, 64, 10_000, 30_000, 256);
+                         int firstBytesMillis, int handshakeMillis, int maxDeviceStateMiB, String tlsCredentialsDir,
+                         String tlsAuthorizedSubjects) {
+        public static final Limits DEFAULTS = new Limits(0, 0, 1024, 64, 10_000, 30_000, 256, "", "");
+
+        /** The service-wide TLS, or null. */
+        public io.postcopy.migration.TlsOptions tls() {
+            if (tlsCredentialsDir.isBlank()) return null;
+            java.util.List<String> subjects = new java.util.ArrayList<>();
+            for (String x : tlsAuthorizedSubjects.split(";")) if (!x.isBlank()) subjects.add(x.trim());
+            return io.postcopy.migration.TlsOptions.of(java.nio.file.Path.of(tlsCredentialsDir.trim())).withAuthorizedSubjects(subjects);
+        }
 
         public Limits {
             if (maxMigrationRamMiB < 0 || maxIncomingRamMiB < 0 || ramReserveMiB < 0 || maxDeviceStateMiB < 0)
@@ -58,6 +71,8 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
             if (maxConnections < 1) throw new IllegalArgumentException("maxConnectionsPerListener " + maxConnections + " < 1");
             if (firstBytesMillis < 1 || handshakeMillis < 1)
                 throw new IllegalArgumentException("firstBytesTimeoutMillis and handshakeTimeoutMillis must be positive");
+            java.util.Objects.requireNonNull(tlsCredentialsDir, "tlsCredentialsDir");
+            java.util.Objects.requireNonNull(tlsAuthorizedSubjects, "tlsAuthorizedSubjects");
         }
     }
     /** The JVM-wide real-time budget's default (percent of one CPU), a setting outside this record. */
@@ -83,7 +98,8 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
             "stagingBatchSize", "maxPackageSize", "receiveBufferSize", "urgentThreadNice", "urgentThreadFifoPriority",
             "preemptReceiveBufferSize", "retainEndedMigrations", "bulkThreadNice", "realtimeCpuPercent",
             "maxMigrationRamMiB", "maxIncomingRamMiB", "ramReserveMiB", "maxConnectionsPerListener",
-            "firstBytesTimeoutMillis", "handshakeTimeoutMillis", "maxDeviceStateMiB");
+            "firstBytesTimeoutMillis", "handshakeTimeoutMillis", "maxDeviceStateMiB", "tlsCredentialsDir",
+            "tlsAuthorizedSubjects");
 
     /**
      * Settings from configuration properties as the OSGi configuration names them (absent keys keep
@@ -112,7 +128,13 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
         return new Limits(num(c, "maxMigrationRamMiB", d.maxMigrationRamMiB()), num(c, "maxIncomingRamMiB", d.maxIncomingRamMiB()),
                 num(c, "ramReserveMiB", d.ramReserveMiB()), num(c, "maxConnectionsPerListener", d.maxConnections()),
                 num(c, "firstBytesTimeoutMillis", d.firstBytesMillis()), num(c, "handshakeTimeoutMillis", d.handshakeMillis()),
-                num(c, "maxDeviceStateMiB", d.maxDeviceStateMiB()));
+                num(c, "maxDeviceStateMiB", d.maxDeviceStateMiB()), str(c, "tlsCredentialsDir", d.tlsCredentialsDir()),
+                str(c, "tlsAuthorizedSubjects", d.tlsAuthorizedSubjects()));
+    }
+
+    private static String str(java.util.Map<String, ?> c, String key, String otherwise) {
+        Object v = c.get(key);
+        return v == null ? otherwise : v.toString().trim();
     }
 
     /** {@code realtimeCpuPercent} of configuration properties (1..100), or the default. */

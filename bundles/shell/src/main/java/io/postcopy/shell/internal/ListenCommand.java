@@ -40,6 +40,20 @@ public class ListenCommand extends MigrationCommandSupport {
                     + "time, the connection right after its main one is its channel (our own source needs no option)")
     boolean qemuPreempt;
 
+    @Option(name = "--tls-creds",
+            description = "TLS with this QEMU-style credentials directory (ca-cert.pem, server-cert.pem, server-key.pem): "
+                    + "sources must present a certificate from that CA")
+    String tlsCreds;
+
+    @Option(name = "--tls-authz", multiValued = true,
+            description = "With --tls-creds: accept only client certificates with this subject (e.g. CN=src1,O=example); "
+                    + "repeat for several. Default: any certificate the CA signed")
+    List<String> tlsAuthz;
+
+    @Option(name = "--insecure",
+            description = "Allow --bind to an address other than loopback without TLS: anyone who reaches it can migrate here")
+    boolean insecure;
+
     @Option(name = "--prefix", aliases = "-p",
             description = "Local block name = prefix + the source's block name (default none)")
     String prefix = "";
@@ -75,13 +89,17 @@ public class ListenCommand extends MigrationCommandSupport {
         GuestControl guest = GuestControl.of(() -> eachBlock(self.get(), Workload::requestPause),
                 () -> eachBlock(self.get(), Workload::pause), () -> resumeEachBlock(self.get(), wo));
         IncomingListener l = migrations.listen(new InetSocketAddress(bind, p),
-                IncomingOptions.defaults().withBlockPrefix(prefix).withGuest(guest).withQemuPreempt(qemuPreempt));
+                IncomingOptions.defaults().withBlockPrefix(prefix).withGuest(guest).withQemuPreempt(qemuPreempt)
+                        .withInsecure(insecure).withTls(tls()));
         self.set(l);
         out().println("Listening on " + l.address().getAddress().getHostAddress() + ":" + l.port() + " as listen-"
                 + l.port() + (prefix.isEmpty() ? "" : ", block prefix \"" + prefix + "\"")
                 + (workload == null ? "" : ", " + workload.toLowerCase(Locale.ROOT) + " reader at RUN"
                         + (readerBlocks.isEmpty() ? "" : " on " + String.join(", ", new java.util.TreeSet<>(readerBlocks)))
                         + (noCheck ? ", reads not checked" : "")));
+        if (tlsCreds != null)
+            out().println("TLS: sources must present a certificate from " + resolve(tlsCreds).resolve("ca-cert.pem")
+                    + (tlsAuthz == null ? "" : " with subject " + String.join(" or ", tlsAuthz)));
         if (qemuPreempt)
             out().println("QEMU's postcopy-preempt rule: one migration at a time, the connection after its main one is its channel");
         out().println("Migrations appear as in-N in postcopy:status; postcopy:cancel listen-" + l.port()
@@ -90,6 +108,14 @@ public class ListenCommand extends MigrationCommandSupport {
     }
 
     private Set<String> readerBlocks = Set.of();
+
+    private io.postcopy.migration.TlsOptions tls() {
+        if (tlsCreds == null) {
+            if (tlsAuthz != null) throw new IllegalArgumentException("--tls-authz needs --tls-creds");
+            return null;
+        }
+        return io.postcopy.migration.TlsOptions.of(resolve(tlsCreds)).withAuthorizedSubjects(tlsAuthz == null ? List.of() : tlsAuthz);
+    }
 
     /** The guest of the listener's live migrations: their blocks' workloads, each asked or made to pause. */
     private void eachBlock(IncomingListener l, java.util.function.Consumer<Workload> action) {

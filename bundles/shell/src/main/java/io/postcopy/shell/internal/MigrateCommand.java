@@ -55,6 +55,14 @@ public class MigrateCommand extends MigrationCommandSupport {
                     + "leaves CPU and network to the guest at the cost of a longer migration (default: no limit)")
     String maxBandwidth;
 
+    @Option(name = "--tls-creds",
+            description = "TLS with this QEMU-style credentials directory (ca-cert.pem, client-cert.pem, client-key.pem): "
+                    + "the destination must present a certificate from that CA naming HOST (or --tls-hostname)")
+    String tlsCreds;
+
+    @Option(name = "--tls-hostname", description = "The name the destination's certificate must carry (default: HOST)")
+    String tlsHostname;
+
     @Option(name = "--workload", aliases = "-w",
             description = "Start a writing workload of this pattern (sequential, uniform, hotset) on each block "
                     + "first; workloads on the blocks are paused at the switch")
@@ -70,6 +78,10 @@ public class MigrateCommand extends MigrationCommandSupport {
             throw new IllegalArgumentException("--precopy-only excludes --postcopy-after and --hybrid");
         var address = hostPort(target);
         OutgoingOptions o = OutgoingOptions.defaults().withPostcopyPreempt(!noPreempt);
+        if (tlsHostname != null && tlsCreds == null) throw new IllegalArgumentException("--tls-hostname needs --tls-creds");
+        if (tlsCreds != null) {
+            o = o.withTls(io.postcopy.migration.TlsOptions.of(resolve(tlsCreds)).withHostname(tlsHostname));
+        }
         if (maxBandwidth != null) o = o.withMaxBandwidth(Sizes.parse("--max-bandwidth", maxBandwidth));
         if (precopyOnly) o = o.withMode(MigrationMode.PRECOPY_ONLY);
         else if (postcopyAfter != null) o = o.withMode(MigrationMode.HYBRID).withPostcopyAfter(duration(postcopyAfter));

@@ -68,7 +68,9 @@ public class StatusCommand extends MigrationCommandSupport {
                     if (sb.length() > 0) sb.append(", ");
                     sb.append("listen-").append(l.port()).append(" on ")
                             .append(l.address().getAddress().getHostAddress()).append(':').append(l.port())
-                            .append(" (").append(l.migrations().size()).append(" accepted)");
+                            .append(" (").append(l.migrations().size()).append(" accepted")
+                            .append(l.options().tls() != null ? ", TLS" : l.address().getAddress().isLoopbackAddress() ? ""
+                                    : ", INSECURE: no TLS off loopback").append(")");
                 }
                 CheckCommand.wrap(out, "Listeners: ", sb.toString());
             }
