@@ -53,6 +53,11 @@ public final class JavaDestination implements MigrationDestination {
 
     /** A destination whose workload reads with {@code threads} threads, {@code ratePerThread} pages per second each. */
     public JavaDestination(String name, int threads, long ratePerThread) {
+        this(name, threads, ratePerThread, null);
+    }
+
+    /** The same, its listener over TLS with these credentials (null: plain TCP). */
+    public JavaDestination(String name, int threads, long ratePerThread, io.postcopy.migration.TlsOptions tls) {
         this.name = name;
         this.workloadOptions = WorkloadOptions.builder().threads(threads).pattern(AccessPattern.UNIFORM)
                 .writeFraction(0).ratePerThread(ratePerThread).randomSeed(name.hashCode())
@@ -60,7 +65,7 @@ public final class JavaDestination implements MigrationDestination {
         faults.addBackend(new AnonPlacementBackend(), 0);
         service = Migrations.newService(registry, faults, 128 * 1024, 128 * 1024, 64 * 1024, 64 << 20);
         listener = service.listen(new InetSocketAddress("127.0.0.1", QemuDestination.freePort()),
-                IncomingOptions.defaults().onRun(this::startWorkload).withQemuPreempt(true));
+                IncomingOptions.defaults().onRun(this::startWorkload).withQemuPreempt(true).withTls(tls));
     }
 
     /** At POSTCOPY_RUN (on the migration's resume thread): the read-only workload on pc.ram. */
