@@ -80,12 +80,15 @@ final class E2eCommon {
             RamBlock b = src.registry.create("warmup", bytes, RamBlock.Backing.ANONYMOUS);
             Workload.fill(b, 1);
             java.util.concurrent.atomic.AtomicReference<Workload> reader = new java.util.concurrent.atomic.AtomicReference<>();
+            // over TLS when the run is (e2e.tls): its code paths are then compiled before the measured run, as plain ones are
+            io.postcopy.migration.TlsOptions tls = System.getProperty("e2e.tls") == null ? null
+                    : io.postcopy.migration.TlsOptions.of(java.nio.file.Path.of(System.getProperty("e2e.tls")));
             io.postcopy.migration.IncomingListener l = dst.service.listen(null, io.postcopy.migration.IncomingOptions
-                    .defaults().withBlockPrefix("in-").onRun(() -> reader.set(io.postcopy.workload.Workloads.start(
+                    .defaults().withBlockPrefix("in-").withTls(tls).onRun(() -> reader.set(io.postcopy.workload.Workloads.start(
                             dst.registry.byName("in-warmup"), io.postcopy.workload.WorkloadOptions.builder().threads(1)
                                     .checkReads(true).build()))));
             io.postcopy.migration.OutgoingMigration out = src.service.migrate(
-                    new java.net.InetSocketAddress("127.0.0.1", l.port()), io.postcopy.migration.OutgoingOptions.defaults());
+                    new java.net.InetSocketAddress("127.0.0.1", l.port()), io.postcopy.migration.OutgoingOptions.defaults().withTls(tls));
             io.postcopy.migration.MigrationState st = out.awaitCompletion(java.time.Duration.ofMinutes(2));
             if (!l.migrations().isEmpty()) l.migrations().get(0).awaitCompletion(java.time.Duration.ofSeconds(30));
             Workload w = reader.get();

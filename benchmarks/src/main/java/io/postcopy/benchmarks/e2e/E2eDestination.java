@@ -52,10 +52,13 @@ public final class E2eDestination {
             // --threads 0: no guest here, the stream alone (what the migration moves when nothing competes for CPU)
             WorkloadOptions wo = threads == 0 ? null : WorkloadOptions.builder().threads(threads).pattern(pattern)
                     .writeFraction(0).checkReads(true).randomSeed(5).build();
-            IncomingListener l = side.service.listen(null, IncomingOptions.defaults().onRun(() -> {
+            IncomingOptions opts = IncomingOptions.defaults().onRun(() -> {
                 runAt.set(System.nanoTime());
                 if (wo != null) load.set(Workloads.start(side.registry.byName(E2eCommon.BLOCK), wo));
-            }));
+            });
+            if (System.getProperty("e2e.tls") != null)
+                opts = opts.withTls(io.postcopy.migration.TlsOptions.of(java.nio.file.Path.of(System.getProperty("e2e.tls"))));
+            IncomingListener l = side.service.listen(null, opts);
             System.out.println("PORT " + l.port());
             System.out.flush();
             long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();

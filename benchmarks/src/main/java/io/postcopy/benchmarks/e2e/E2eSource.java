@@ -59,6 +59,8 @@ public final class E2eSource {
         if (a.containsKey("realtime")) System.setProperty("e2e.fifo", a.get("realtime"));   // before any Side
         if (a.containsKey("realtime-percent")) System.setProperty("e2e.rtpercent", a.get("realtime-percent"));
         if (a.containsKey("bulk-nice")) System.setProperty("e2e.bulknice", a.get("bulk-nice"));
+        // one QEMU-style directory with both ends' files (ca-cert, server-cert/key, client-cert/key)
+        if (a.containsKey("tls-creds")) System.setProperty("e2e.tls", Path.of(a.get("tls-creds")).toAbsolutePath().toString());
         long size = E2eCommon.parseSize(a.getOrDefault("size", "1G"));
         String mode = a.getOrDefault("mode", "postcopy");
         if (!mode.equals("postcopy") && !mode.equals("hybrid")) throw new IllegalArgumentException("--mode postcopy|hybrid");
@@ -90,7 +92,7 @@ public final class E2eSource {
             cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
             cmd.add("-Xmx" + destHeap);
             for (String o : a.getOrDefault("dest-jvm-opts", "").trim().split("\\s+")) if (!o.isEmpty()) cmd.add(o);
-            for (String p : new String[] {"e2e.sndbuf", "e2e.rcvbuf", "e2e.staging", "e2e.fifo", "e2e.rtpercent", "e2e.bulknice"})
+            for (String p : new String[] {"e2e.sndbuf", "e2e.rcvbuf", "e2e.staging", "e2e.fifo", "e2e.rtpercent", "e2e.bulknice", "e2e.tls"})
                 if (System.getProperty(p) != null) cmd.add("-D" + p + "=" + System.getProperty(p));
             cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), E2eDestination.class.getName(),
                     "--result", destJson.toString(), "--digest", destDigest.toString(), "--pattern", pattern,
@@ -128,6 +130,8 @@ public final class E2eSource {
                             : GuestControl.of(guest::pause, () -> { /* the source guest never runs again */ }));
             if (mode.equals("hybrid")) oo = oo.withPostcopyAfter(Duration.ofMillis((long) (precopySeconds * 1000)));
             if (a.containsKey("max-bandwidth")) oo = oo.withMaxBandwidth(E2eCommon.parseSize(a.get("max-bandwidth")));
+            if (System.getProperty("e2e.tls") != null)
+                oo = oo.withTls(io.postcopy.migration.TlsOptions.of(Path.of(System.getProperty("e2e.tls"))));
             long t0 = System.nanoTime();
             OutgoingMigration out = side.service.migrate(new InetSocketAddress("127.0.0.1", port), oo);
             MigrationState st = out.awaitCompletion(Duration.ofMinutes(20));
@@ -160,6 +164,7 @@ public final class E2eSource {
             kv(j, "threads", Integer.toString(threads));
             kv(j, "backend", E2eCommon.str(backend));
             kv(j, "preempt", E2eCommon.str(preempt));
+            kv(j, "tls", System.getProperty("e2e.tls") != null ? "true" : "false");
             kv(j, "max_bandwidth", a.containsKey("max-bandwidth") ? Long.toString(E2eCommon.parseSize(a.get("max-bandwidth"))) : "0");
             kv(j, "realtime", a.getOrDefault("realtime", "1"));
             kv(j, "realtime_percent", a.getOrDefault("realtime-percent", "50"));

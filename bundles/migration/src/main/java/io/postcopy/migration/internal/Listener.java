@@ -225,7 +225,7 @@ final class Listener implements IncomingListener {
         String refusal = tls.refusal(t);
         if (refusal != null) throw new Refused(refusal);
         AbstractMigration.LOG.info("listener {}: {} authenticated as \"{}\"", address.getPort(), peer, Tls.subject(t));
-        return t;
+        return Tls.heapBridge(t);
     }
 
     /** Blocking reads on {@code io} until {@code buf} holds {@code n} bytes; the socket is closed at the deadline. */

@@ -376,7 +376,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
         String name = options.tls().hostname() != null ? options.tls().hostname() : target.getHostString();
         tlschannel.TlsChannel t = tls.client(c, name, target.getPort());
         t.handshake();
-        return t;
+        return Tls.heapBridge(t);
     }
 
     private String describeSource(Throwable t) {
