@@ -11,7 +11,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyFactory;
-import java.security.KeyStore;
 import java.security.PrivateKey;
 import java.security.cert.CRL;
 import java.security.cert.CertStore;
@@ -30,7 +29,6 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
 import javax.net.ssl.CertPathTrustManagerParameters;
-import javax.net.ssl.KeyManagerFactory;
 import javax.net.ssl.SSLContext;
 import javax.net.ssl.SSLEngine;
 import javax.net.ssl.SSLParameters;
@@ -87,11 +85,8 @@ final class Tls {
             String who = server ? "server" : "client";
             List<X509Certificate> chain = certificates(dir.resolve(who + "-cert.pem"));
             PrivateKey key = privateKey(dir.resolve(who + "-key.pem"));
-            KeyStore ks = KeyStore.getInstance("PKCS12");
-            ks.load(null, null);
-            ks.setKeyEntry("endpoint", key, new char[0], chain.toArray(new Certificate[0]));
-            KeyManagerFactory kmf = KeyManagerFactory.getInstance("PKIX");
-            kmf.init(ks, new char[0]);
+            // the key and chain as they are: a keystore would re-encrypt the key (PKCS#12: PBKDF2, ~30 ms a load)
+            javax.net.ssl.KeyManager km = new OneKey(key, chain.toArray(new X509Certificate[0]));
             Set<TrustAnchor> anchors = new HashSet<>();
             for (X509Certificate ca : cas) anchors.add(new TrustAnchor(ca, null));
             PKIXBuilderParameters pkix = new PKIXBuilderParameters(anchors, new X509CertSelector());
@@ -107,11 +102,31 @@ final class Tls {
             TrustManagerFactory tmf = TrustManagerFactory.getInstance("PKIX");
             tmf.init(new CertPathTrustManagerParameters(pkix));
             SSLContext ctx = SSLContext.getInstance("TLS");
-            ctx.init(kmf.getKeyManagers(), tmf.getTrustManagers(), null);
+            ctx.init(new javax.net.ssl.KeyManager[] {km}, tmf.getTrustManagers(), null);
             return new Tls(ctx, o);
         } catch (IOException | GeneralSecurityException | IllegalArgumentException e) {
             throw new MigrationException("TLS credentials in " + dir + ": " + e.getMessage(), e);
         }
+    }
+
+    /** One endpoint's key and chain, whatever the peer asks for (the directory holds exactly one). */
+    private static final class OneKey extends javax.net.ssl.X509ExtendedKeyManager {
+        private final PrivateKey key;
+        private final X509Certificate[] chain;
+
+        OneKey(PrivateKey key, X509Certificate[] chain) {
+            this.key = key;
+            this.chain = chain;
+        }
+
+        @Override public String[] getClientAliases(String keyType, java.security.Principal[] issuers) { return new String[] {"endpoint"}; }
+        @Override public String chooseClientAlias(String[] keyType, java.security.Principal[] issuers, java.net.Socket s) { return "endpoint"; }
+        @Override public String[] getServerAliases(String keyType, java.security.Principal[] issuers) { return new String[] {"endpoint"}; }
+        @Override public String chooseServerAlias(String keyType, java.security.Principal[] issuers, java.net.Socket s) { return "endpoint"; }
+        @Override public String chooseEngineClientAlias(String[] keyType, java.security.Principal[] issuers, SSLEngine e) { return "endpoint"; }
+        @Override public String chooseEngineServerAlias(String keyType, java.security.Principal[] issuers, SSLEngine e) { return "endpoint"; }
+        @Override public X509Certificate[] getCertificateChain(String alias) { return chain.clone(); }
+        @Override public PrivateKey getPrivateKey(String alias) { return key; }
     }
 
     /** The destination's side of a connection: client certificate required; the handshake runs at the first read. */
