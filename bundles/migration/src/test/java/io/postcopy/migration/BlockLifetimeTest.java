@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.postcopy.codec.Command;
 import io.postcopy.codec.RamBlockInfo;
-import io.postcopy.codec.SectionType;
 import io.postcopy.codec.StreamEncoder;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.ramblock.RamBlockInUseException;
@@ -149,16 +148,13 @@ class BlockLifetimeTest {
         IncomingListener l = dst.service.listen(null, IncomingOptions.defaults().withGuest(destinationGuest("pc.ram")));
         try (SocketChannel c = SocketChannel.open(new InetSocketAddress("127.0.0.1", l.port()))) {
             // setup, LISTEN and RUN, then no page at all
-            byte[] start = StreamEncoder.encode(e -> {
-                e.writeHeader().writeConfiguration("pc");
-                e.writeCommand(new Command.OpenReturnPath());
-                e.writeCommand(Command.PostcopyAdvise.of(4096, 4096));
-                e.writeSectionStart(SectionType.START, 2, "ram", 0, 4);
-                e.writeMemSize(List.of(info), true, 4096);
-                e.writeEos().writeFooter(2);
+            byte[] setup = LimitsTest.setup(info);
+            byte[] run = StreamEncoder.encode(e -> {
                 e.writeCommand(new Command.PostcopyListen());
                 e.writeCommand(new Command.PostcopyRun());
             });
+            byte[] start = java.util.Arrays.copyOf(setup, setup.length + run.length);
+            System.arraycopy(run, 0, start, setup.length, run.length);
             ByteBuffer b = ByteBuffer.wrap(start);
             while (b.hasRemaining()) c.write(b);
             while (l.migrations().isEmpty()) Thread.sleep(1);
