@@ -246,6 +246,64 @@ public class MigrationCommandsIT {
         }
     }
 
+    /**
+     * Issue 13 through the shell: credentials from the distribution's bin/postcopy-tls-creds, a TLS listener with an
+     * authorization list and a TLS migration into it; a listener off loopback needs TLS or --insecure, and status
+     * says which.
+     */
+    @Test
+    public void aMigrationOverTlsAndListenersOffLoopbackNeedTlsOrInsecure() throws Exception {
+        java.nio.file.Path creds = java.nio.file.Files.createTempDirectory("it-tls");
+        Process p = new ProcessBuilder("bash", System.getProperty("karaf.home") + "/bin/postcopy-tls-creds", creds.toString())
+                .redirectErrorStream(true).start();
+        String made = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertEquals(made, 0, p.waitFor());
+        String l = ok("postcopy:listen --tls-creds " + creds.resolve("server") + " --tls-authz CN=source,O=postcopy --prefix it-tlsd/ 0");
+        int port = Integer.parseInt(group("Listening on 127\\.0\\.0\\.1:(\\d+) as listen-", l));
+        assertTrue(l, l.contains("TLS: sources must present a certificate from the CA in\n  " + creds.resolve("server/ca-cert.pem")
+                + "\n  with subject CN=source,O=postcopy"));
+        clientCreds = creds.resolve("client");
+        try {
+            overTls(port);
+        } finally {
+            ok("postcopy:cancel listen-" + port);
+        }
+    }
+
+    private java.nio.file.Path clientCreds;
+
+    private void overTls(int port) throws Exception {
+        ok("postcopy:block-create it-tls 32M");
+        ok("postcopy:workload fill it-tls");
+        String m = ok("postcopy:migrate --tls-creds " + clientCreds + " --blocks it-tls 127.0.0.1:" + port);
+        String out = group("Started migration (out-\\d+) to ", m);
+        String watch = ok("postcopy:status --watch --interval 100ms " + out);
+        assertTrue(watch, watch.contains("): COMPLETED"));
+        String verify = ok("postcopy:workload verify it-tlsd/it-tls");
+        assertTrue(verify, verify.startsWith("OK block it-tlsd/it-tls: 8192 pages, 0 zero, 8192 filled, 0 written, 0 mismatched"));
+        String status = ok("postcopy:status");
+        assertTrue(status, status.contains("listen-" + port + " on 127.0.0.1:" + port + " (1 accepted, TLS)"));
+
+        // a plain source is refused by the TLS listener before any block is made
+        ok("postcopy:block-create it-plain 4M");
+        String plain = group("Started migration (out-\\d+) to ", ok("postcopy:migrate --blocks it-plain 127.0.0.1:" + port));
+        assertTrue(ok("postcopy:status --watch --interval 100ms " + plain).contains(": FAILED"));
+        assertFalse(ok("postcopy:blocks").contains("it-tlsd/it-plain"));
+
+        assertTrue(error("postcopy:listen --bind 0.0.0.0 0").contains("without TLS"));
+        String open = ok("postcopy:listen --bind 0.0.0.0 --insecure 0");
+        int openPort = Integer.parseInt(group("Listening on \\S+:(\\d+) as listen-", open));
+        try {
+            String st = ok("postcopy:status");
+            assertTrue(st, st.matches("(?s).*listen-" + openPort + " on \\S+:" + openPort + "\\s+\\(0 accepted,\\s+INSECURE: no TLS off\\s+loopback\\).*"));
+        } finally {
+            ok("postcopy:cancel listen-" + openPort);
+        }
+        ok("postcopy:block-remove it-tlsd/it-tls");
+        ok("postcopy:block-remove it-tls");
+        ok("postcopy:block-remove it-plain");
+    }
+
     @Test
     public void malformedStreamFailsWithThePreciseErrorAndTheListenerGoesOn() throws Exception {
         String l = ok("postcopy:listen --prefix it-bad/ 0");

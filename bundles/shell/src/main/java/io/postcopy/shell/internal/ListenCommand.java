@@ -97,9 +97,11 @@ public class ListenCommand extends MigrationCommandSupport {
                 + (workload == null ? "" : ", " + workload.toLowerCase(Locale.ROOT) + " reader at RUN"
                         + (readerBlocks.isEmpty() ? "" : " on " + String.join(", ", new java.util.TreeSet<>(readerBlocks)))
                         + (noCheck ? ", reads not checked" : "")));
-        if (tlsCreds != null)
-            out().println("TLS: sources must present a certificate from " + resolve(tlsCreds).resolve("ca-cert.pem")
-                    + (tlsAuthz == null ? "" : " with subject " + String.join(" or ", tlsAuthz)));
+        if (tlsCreds != null) {
+            out().println("TLS: sources must present a certificate from the CA in");
+            out().println("  " + resolve(tlsCreds).resolve("ca-cert.pem"));
+            if (tlsAuthz != null) out().println("  with subject " + String.join(" or ", tlsAuthz));
+        }
         if (qemuPreempt)
             out().println("QEMU's postcopy-preempt rule: one migration at a time, the connection after its main one is its channel");
         out().println("Migrations appear as in-N in postcopy:status; postcopy:cancel listen-" + l.port()
