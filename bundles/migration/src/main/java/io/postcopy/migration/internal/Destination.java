@@ -71,7 +71,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     private volatile boolean listening;
     /** The stream's block list (MEM_SIZE), for the postcopy channel. */
     private volatile List<RamBlockInfo> streamBlocks;
-    /** QEMU's postcopy-preempt channel of this migration, once the listener tied one to it. */
+    /** The postcopy-preempt channel of this migration, once the listener has routed one here. */
     private volatile PostcopyChannel postcopyChannel;
     /** How long the main stream's EOF waits for the postcopy channel's EOS (QEMU sends it right after EOF). */
     static final long POSTCOPY_CHANNEL_EOS_MILLIS = 30_000;
@@ -226,7 +226,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             channel.configureBlocking(true);
             channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
             if (batch > TARGET_PAGE) stage = NativeMemory.allocate(batch);
-            boolean prefetched = buf.position() > 0;     // the first record, read to tie a preempt channel
+            boolean prefetched = buf.position() > 0;     // the first bytes, read by the listener to route this connection
             boolean quickAck = QuickAck.supported(channel);
             for (;;) {
                 int n = prefetched ? 0 : wire.read(buf);

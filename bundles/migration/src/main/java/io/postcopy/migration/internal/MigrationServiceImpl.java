@@ -99,13 +99,17 @@ public final class MigrationServiceImpl implements MigrationService {
 
     /** Runs {@code task} once after {@code millis} (deadlines); on one daemon thread of the service. */
     void after(long millis, Runnable task) {
-        timer.schedule(() -> {
-            try {
-                task.run();
-            } catch (RuntimeException e) {
-                AbstractMigration.LOG.warn("deadline task failed", e);
-            }
-        }, millis, java.util.concurrent.TimeUnit.MILLISECONDS);
+        try {
+            timer.schedule(() -> {
+                try {
+                    task.run();
+                } catch (RuntimeException e) {
+                    AbstractMigration.LOG.warn("deadline task failed", e);
+                }
+            }, millis, java.util.concurrent.TimeUnit.MILLISECONDS);
+        } catch (java.util.concurrent.RejectedExecutionException shuttingDown) {
+            // the service is going away: its shutdown cancels what the deadline would have ended
+        }
     }
 
     private final java.util.concurrent.ScheduledExecutorService timer =
