@@ -97,6 +97,39 @@ public final class StreamDecoder {
         return d;
     }
 
+    /**
+     * A decoder for a main stream that goes on over a new connection after a postcopy pause (QEMU's postcopy
+     * recovery): no header, no configuration; the block list and the open RAM section are those the first
+     * connection had. Top-level records (commands such as RECV_BITMAP and POSTCOPY_RESUME, then PART and END of
+     * {@code ramSection}, then EOF) follow as on the first connection.
+     *
+     * @param blocks     the stream's block list, from the first connection's MEM_SIZE
+     * @param ramSection the RAM section the first connection opened (its START header)
+     */
+    public static StreamDecoder forResumedStream(StreamHandler handler, DecoderOptions options, List<RamBlockInfo> blocks,
+                                                 SectionHeader ramSection) {
+        if (blocks.isEmpty()) throw new IllegalArgumentException("no RAM blocks: a resumed stream continues one with a block list");
+        if (!"ram".equals(ramSection.idstr())) throw new IllegalArgumentException("not the RAM section: " + ramSection);
+        StreamDecoder d = new StreamDecoder(handler, options);
+        d.blocks = blocks.toArray(new RamBlockInfo[0]);
+        d.blockNames = new byte[d.blocks.length][];
+        for (int i = 0; i < d.blocks.length; i++) {
+            d.blockNames[i] = d.blocks[i].idstr().getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
+        }
+        d.rangeCheck = options.validator() != null ? options.validator() : new BlockValidator(blocks, d.tps);
+        d.memSizeSeen = true;
+        d.anyRecord = true;
+        d.openSections.put(ramSection.sectionId(), ramSection);
+        d.state = State.TOP;
+        return d;
+    }
+
+    /** The RAM section this stream opened (its START), or null before it: what a resumed stream continues. */
+    public SectionHeader ramSection() {
+        for (SectionHeader h : openSections.values()) if ("ram".equals(h.idstr())) return h;
+        return null;
+    }
+
     /** Stream offset of the next byte the decoder will consume. */
     public long offset() {
         return consumed;

@@ -175,6 +175,57 @@ public final class PageBitmap {
             throw new IndexOutOfBoundsException("pages [" + from + ", " + to + ") of " + size);
     }
 
+    /**
+     * This bitmap in QEMU's RECV_BITMAP layout (postcopy recovery): one bit per target page, each page of this
+     * bitmap standing for {@code targetsPerPage} target pages, in little-endian 64-bit words, rounded up to
+     * whole words.
+     */
+    public java.nio.ByteBuffer toTargetPageWords(int targetsPerPage) {
+        if (targetsPerPage < 1) throw new IllegalArgumentException("targetsPerPage " + targetsPerPage);
+        long bits = size * targetsPerPage;
+        java.nio.ByteBuffer out = java.nio.ByteBuffer.allocate((int) (((bits + 63) >>> 6) * 8)).order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        long word = 0;
+        long t = 0;
+        for (long p = 0; p < size; p++) {
+            boolean set = get(p);
+            for (int k = 0; k < targetsPerPage; k++, t++) {
+                if (set) word |= 1L << (t & 63);
+                if ((t & 63) == 63) {
+                    out.putLong(word);
+                    word = 0;
+                }
+            }
+        }
+        if ((t & 63) != 0) out.putLong(word);
+        return out.flip();
+    }
+
+    /**
+     * Keeps a page set only if every one of its target pages is set in {@code words} (QEMU's RECV_BITMAP layout,
+     * as {@link #toTargetPageWords}): on a resumed source, what was sent but never received goes again.
+     *
+     * @throws IllegalArgumentException when {@code words} does not hold exactly this bitmap's target pages
+     */
+    public void retainReceived(java.nio.ByteBuffer words, int targetsPerPage) {
+        long bits = size * targetsPerPage;
+        long expected = ((bits + 63) >>> 6) * 8;
+        if (words.remaining() != expected)
+            throw new IllegalArgumentException("a bitmap of " + words.remaining() + " bytes for " + bits + " target pages ("
+                    + expected + " expected)");
+        java.nio.ByteBuffer w = words.duplicate().order(java.nio.ByteOrder.LITTLE_ENDIAN);
+        int base = w.position();
+        for (long p = 0; p < size; p++) {
+            if (!get(p)) continue;
+            for (int k = 0; k < targetsPerPage; k++) {
+                long t = p * targetsPerPage + k;
+                if ((w.getLong(base + (int) (t >>> 6) * 8) & (1L << (t & 63))) == 0) {
+                    clear(p);
+                    break;
+                }
+            }
+        }
+    }
+
     @Override
     public String toString() {
         return "PageBitmap[" + cardinality() + " of " + size + " set]";
