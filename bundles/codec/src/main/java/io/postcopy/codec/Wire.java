@@ -19,6 +19,12 @@ public final class Wire {
      */
     public static final int CHANNEL_MAGIC = 0x50434348;
 
+    /**
+     * First be32 of a connection our source opens to resume a paused migration ("PCRS"), followed by the
+     * migration's channel token; the stream then goes on with no header (postcopy recovery).
+     */
+    public static final int RESUME_MAGIC = 0x50435253;
+
     /** Length of the per-migration channel secret. */
     public static final int CHANNEL_TOKEN_BYTES = 32;
 

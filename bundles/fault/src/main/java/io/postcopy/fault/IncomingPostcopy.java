@@ -64,6 +64,24 @@ public interface IncomingPostcopy extends AutoCloseable {
     /** The seed's {@code postcopy_place_page_zero}: places zero pages. */
     long placeZeroPages(RamBlock block, long offset, long length);
 
+    /**
+     * Postcopy recovery: block {@code idstr}'s received pages in QEMU's RECV_BITMAP layout (one bit per 4 KiB
+     * target page, little-endian 64-bit words).
+     */
+    java.nio.ByteBuffer receivedBitmap(String idstr);
+
+    /**
+     * Postcopy recovery, after RESUME: asks the requester again for every page requested and not yet received
+     * (a guest thread still waits on each). Returns how many.
+     */
+    int resendRequests() throws java.io.IOException;
+
+    /**
+     * Postcopy recovery, at a pause: forgets host pages partly gathered from the lost connection (they are not
+     * received; the source sends them again whole).
+     */
+    void dropPartialPages();
+
     /** True when every page of every block is present. */
     boolean complete();
 

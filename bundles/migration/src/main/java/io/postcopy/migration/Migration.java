@@ -32,6 +32,15 @@ public interface Migration {
     void cancel();
 
     /**
+     * QEMU's {@code migrate-pause}: closes the connections of a migration in {@link MigrationState#POSTCOPY}, which
+     * pauses it on both sides (nothing is lost; the source resumes it).
+     *
+     * @throws IllegalStateException when the migration is not in POSTCOPY
+     * @since 1.4
+     */
+    void pause();
+
+    /**
      * Waits until the migration is in a final state. Once it is, its threads have let go of the blocks: they may
      * be removed at once.
      *

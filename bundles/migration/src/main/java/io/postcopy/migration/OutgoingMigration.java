@@ -19,4 +19,14 @@ public interface OutgoingMigration extends Migration {
      * @since 1.3
      */
     java.util.Optional<java.time.Duration> downtime();
+
+    /**
+     * Resumes a migration in {@link MigrationState#POSTCOPY_PAUSED} over a new connection to {@code target}
+     * (QEMU's {@code migrate} with {@code resume}): the destination answers with what it has received, the rest is
+     * sent again. Returns at once; a failed attempt leaves the migration paused, to be retried.
+     *
+     * @throws IllegalStateException when the migration is not paused
+     * @since 1.4
+     */
+    void resume(java.net.InetSocketAddress target);
 }

@@ -423,6 +423,34 @@ final class Incoming implements IncomingPostcopy {
         return n;
     }
 
+    // ---- postcopy recovery ----
+
+    @Override
+    public java.nio.ByteBuffer receivedBitmap(String idstr) {
+        BlockState s = stateOf(idstr);
+        return s.received.toTargetPageWords((int) (s.pageSize / TARGET_PAGE));
+    }
+
+    @Override
+    public int resendRequests() throws java.io.IOException {
+        int n = 0;
+        for (BlockState s : states) {
+            boolean named = false;
+            for (long p = s.requested.nextSetBit(0); p >= 0; p = p + 1 < s.requested.size() ? s.requested.nextSetBit(p + 1) : -1) {
+                if (s.received.get(p)) continue;
+                requester.requestPage(named ? null : s.block.idstr(), p << s.pageShift, s.pageSize);
+                named = true;
+                n++;
+            }
+        }
+        return n;
+    }
+
+    @Override
+    public void dropPartialPages() {
+        for (BlockState s : states) s.setTmp(-1, 0);
+    }
+
     // ---- progress and the end ----
 
     @Override

@@ -43,7 +43,7 @@ abstract class AbstractMigration implements Migration {
         MigrationState s = state;
         if (s.isFinal()) return false;
         if (s == next) return true;
-        if (next == MigrationState.POSTCOPY) postcopyStartNanos = System.nanoTime();
+        if (next == MigrationState.POSTCOPY && postcopyStartNanos == 0) postcopyStartNanos = System.nanoTime();
         if (next.isFinal()) {
             endNanos = System.nanoTime();
             if (reason != null) failure = reason;

@@ -54,10 +54,10 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
 
     private final MigrationServiceImpl service;
     private final IncomingOptions options;
-    /** The TCP connection: socket options, close. */
-    private final SocketChannel channel;
+    /** The TCP connection: socket options, close. A resumed migration gets a new one. */
+    private volatile SocketChannel channel;
     /** Its bytes: the connection itself, or TLS over it. */
-    private final java.nio.channels.ByteChannel wire;
+    private volatile java.nio.channels.ByteChannel wire;
     private final int batch;
     private final int maxPackage;
 
@@ -93,7 +93,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
 
     // the return path: the fault thread's requests and the decoder's PONGs, serialised
     private final Object rpLock = new Object();
-    private final ReturnPathEncoder rpEncoder = new ReturnPathEncoder();
+    private ReturnPathEncoder rpEncoder = new ReturnPathEncoder();    // guarded by rpLock
     private final ByteBuffer rpBuf = ByteBuffer.allocateDirect(Wire.MAX_RETURN_PATH_PAYLOAD + 8);
     private String lastRequestWire;
 
@@ -207,6 +207,21 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         } catch (IOException ignored) {
             // closing
         }
+        // paused: no stream thread to end it; this one does (the guest paused first, the missing ranges listed)
+        if (paused && state() == MigrationState.POSTCOPY_PAUSED) failed(new IOException("cancelled while paused"), false);
+    }
+
+    @Override
+    public void pause() {
+        if (state() != MigrationState.POSTCOPY || announcedToken == null)
+            throw new IllegalStateException("migration " + id + " is " + state() + (announcedToken == null && state() == MigrationState.POSTCOPY
+                    ? " from a source that cannot resume it (no token: QEMU's recovery is not supported yet)" : ", not POSTCOPY"));
+        closeQuietly();      // the stream thread finds the connection lost, and the migration pauses
+    }
+
+    /** Whether the connection is lost and the migration waits for its source (for the preempt channel's thread). */
+    boolean isPaused() {
+        return paused;
     }
 
     // ---- the stream thread ----
@@ -217,11 +232,16 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
      * @param buf from {@link #receiveBuffer()}, in write mode, holding the first bytes already read
      */
     void run(ByteBuffer buf) {
-        bufAddr = PageBuffers.address(buf);
         int handshake = service.settings().limits().handshakeMillis();
         service.after(handshake, () -> {
             if (local == null && !ending()) failed(new Refused("no block list within " + handshake + " ms (handshakeTimeoutMillis)"));
         });
+        stream(buf);
+    }
+
+    /** Reads and decodes the stream on this connection until its end, a failure, or a pause. */
+    private void stream(ByteBuffer buf) {
+        bufAddr = PageBuffers.address(buf);
         try {
             channel.configureBlocking(true);
             channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
@@ -262,7 +282,11 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             }
             finishStream();
         } catch (Throwable t) {
-            failed(t, true);
+            if (recoverable(t)) {
+                pause(t);
+            } else {
+                failed(t, true);
+            }
             if (t instanceof Error && !(t instanceof AssertionError)) throw (Error) t;
         } finally {
             if (stage != 0) NativeMemory.free(stage);
@@ -317,6 +341,94 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         LOG.info("migration {}: received {} pages + {} zero pages{}, {} discard ranges, {} requests, postcopy {} ms at {} GB/s",
                 id, pages, zeroPages, pc == null ? "" : " (and " + pc.pages + " + " + pc.zeroPages + " on the postcopy-preempt channel)",
                 discardRanges, requests, postcopyNanos() / 1_000_000, String.format("%.2f", progress().throughputGBps()));
+    }
+
+    // ---- postcopy recovery ----
+
+    /** Set while the connection is lost and no resumed one has finished its handshake. */
+    private volatile boolean paused;
+    /** The stream's RAM section, for a resumed connection to go on in. */
+    private volatile io.postcopy.codec.SectionHeader ramSection;
+
+    /**
+     * A lost connection once the guest runs here pauses the migration (QEMU's postcopy-paused) instead of failing
+     * it: the guest holds pages that exist nowhere else now. Anything else (bad input, a local failure, a cancel)
+     * still fails it.
+     */
+    private boolean recoverable(Throwable t) {
+        if (cancelled || ending || !listening || !guestResumed || listener == null || announcedToken == null) return false;
+        Throwable cause = asyncFailure != null ? asyncFailure : t;
+        if (cause instanceof Refused) return false;
+        if (cause instanceof CodecException ce) {
+            return ce.kind() == CodecException.Kind.TRUNCATED && String.valueOf(ce.getMessage()).contains("end of input");
+        }
+        return cause instanceof IOException;
+    }
+
+    /**
+     * The connection is lost: the pages staged from it are placed (they are whole), a host page partly gathered is
+     * forgotten, the connections are closed and the migration waits for its source to come back. The fault thread
+     * goes on: faulting guest threads stay blocked, their requests are asked again after the resume.
+     */
+    private void pause(Throwable t) {
+        try {
+            flushStage();
+        } catch (RuntimeException e) {
+            LOG.debug("migration {}: staged pages not placed at the pause: {}", id, e.toString());
+        }
+        paused = true;
+        closeQuietly();
+        PostcopyChannel pc = postcopyChannel;
+        if (pc != null) {
+            pc.close();
+            pc.awaitEnded(10_000);
+            postcopyChannel = null;
+        }
+        IncomingPostcopy p = postcopy;
+        p.dropPartialPages();
+        if (ramSection == null && decoder != null) ramSection = decoder.ramSection();
+        asyncFailure = null;
+        listener.reannounce(announcedToken, this);    // a resumed source opens its preempt channel again
+        Throwable cause = t;
+        String why = cause instanceof CodecException ? "connection closed by the source" : describe(cause);
+        enter(MigrationState.POSTCOPY_PAUSED, why + "; waiting for the source to resume");
+    }
+
+    /** The index of block {@code wireName} in the stream's block list, or -1. */
+    private int streamBlockIndex(String wireName) {
+        List<RamBlockInfo> blocks = streamBlocks;
+        if (blocks != null) for (RamBlockInfo b : blocks) if (b.idstr().equals(wireName)) return b.index();
+        return -1;
+    }
+
+    /** Whether {@code token} is this paused migration's (a resumed connection proving itself). */
+    boolean resumableWith(byte[] token) {
+        return state() == MigrationState.POSTCOPY_PAUSED && tokenMatches(token, 0);
+    }
+
+    /**
+     * From the listener's routing thread: the source resumes over {@code c}. The stream goes on where it was (no
+     * header): RECV_BITMAP for each block, answered with what arrived; POSTCOPY_RESUME, answered with RESUME_ACK and
+     * the requests of the guest threads still waiting; then the rest of the RAM section.
+     */
+    void resume(SocketChannel c, java.nio.channels.ByteChannel w, String peer, ByteBuffer buf) {
+        synchronized (rpLock) {
+            channel = c;
+            wire = w;
+            rpEncoder = new ReturnPathEncoder();    // the first request on the new connection names its block
+            lastRequestWire = null;
+        }
+        this.peer = peer;
+        if (!enter(MigrationState.POSTCOPY_RECOVER, null)) return;
+        decoder = StreamDecoder.forResumedStream(this, DecoderOptions.defaults().withMaxPackageSize(maxPackage), streamBlocks,
+                ramSection);
+        try {
+            if (batch > TARGET_PAGE) stage = NativeMemory.allocate(batch);
+        } catch (RuntimeException e) {
+            failed(e, true);
+            return;
+        }
+        stream(buf);
     }
 
     /**
@@ -433,16 +545,19 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
 
     private void sendReturn(ReturnPathMessage m) throws IOException {
         synchronized (rpLock) {
-            rpBuf.clear();
-            rpEncoder.write(m, rpBuf);
-            rpBuf.flip();
-            while (rpBuf.hasRemaining()) wire.write(rpBuf);
+            int len = ReturnPathEncoder.encodedLength(m);
+            // a received bitmap is as long as its block is large: a buffer of its own
+            ByteBuffer b = len <= rpBuf.capacity() ? rpBuf.clear() : ByteBuffer.allocateDirect(len);
+            rpEncoder.write(m, b);
+            b.flip();
+            while (b.hasRemaining()) wire.write(b);
         }
     }
 
     /** From the fault thread: REQ_PAGES_ID when the block changes, else REQ_PAGES. */
     @Override
     public void requestPage(String blockIdstr, long offset, long length) throws IOException {
+        if (paused) return;      // asked again after the resume (IncomingPostcopy.resendRequests)
         synchronized (rpLock) {
             if (blockIdstr != null) {
                 lastRequestWire = blockIdstr.substring(options.blockPrefix().length());
@@ -450,7 +565,15 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             rpBuf.clear();
             rpEncoder.writePageRequest(lastRequestWire, offset, (int) length, rpBuf);
             rpBuf.flip();
-            while (rpBuf.hasRemaining()) wire.write(rpBuf);
+            try {
+                while (rpBuf.hasRemaining()) wire.write(rpBuf);
+            } catch (IOException e) {
+                // the connection is lost: the stream thread finds out and pauses, or fails, the migration; the fault
+                // thread must go on either way (its blocked guest threads need it after a resume)
+                LOG.debug("migration {}: page request not sent: {}", id, e.toString());
+                closeQuietly();
+                return;
+            }
             requests++;
         }
         if (LOG.isDebugEnabled()) LOG.debug("migration {}: request {} 0x{}", id, lastRequestWire, Long.toHexString(offset));
@@ -683,6 +806,17 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             listener.announce(t.token(), this);
             announcedToken = t.token();
             channelAnnounced = true;
+        } else if (c instanceof Command.RecvBitmap rb && state() == MigrationState.POSTCOPY_RECOVER && !inPackage) {
+            String name = options.blockPrefix() + rb.block();
+            if (service.registry().byName(name) == null || streamBlockIndex(rb.block()) < 0)
+                throw new Refused("RECV_BITMAP for block " + rb.block() + ", not one of this migration's");
+            sendReturn(new ReturnPathMessage.RecvBitmap(rb.block(), postcopy.receivedBitmap(name)));
+        } else if (c instanceof Command.PostcopyResume && state() == MigrationState.POSTCOPY_RECOVER && !inPackage) {
+            sendReturn(new ReturnPathMessage.ResumeAck(1));
+            paused = false;
+            enter(MigrationState.POSTCOPY, null);
+            int again = postcopy.resendRequests();
+            LOG.info("migration {}: resumed from {}; {} page requests sent again", id, peer, again);
         } else if (c instanceof Command.Packaged) {
             if (inPackage) throw new Refused("nested PACKAGED");
             // the blob follows: onPackage

@@ -192,6 +192,10 @@ final class Listener implements IncomingListener {
                 routeTokenChannel(c, io, peer, buf);
                 return;
             }
+            if (magic == Wire.RESUME_MAGIC && qemu == null) {
+                routeResume(c, io, peer, buf);
+                return;
+            }
             if (magic == Wire.MULTIFD_MAGIC) {
                 throw new Refused("a QEMU multifd channel (magic 0x11223344): capability multifd is not supported,"
                         + " turn it off on the source");
@@ -268,6 +272,23 @@ final class Listener implements IncomingListener {
         main.attachPostcopyChannel(c, io, peer).run(buf);
     }
 
+    /** Our source resuming a paused migration: the migration's token proves which one. */
+    private void routeResume(SocketChannel c, ByteChannel io, String peer, ByteBuffer buf) throws IOException {
+        int need = 4 + Wire.CHANNEL_TOKEN_BYTES;
+        if (!(io == c ? readWithin(c, buf, need) : readWithDeadline(io, c, buf, need)))
+            throw new Refused("no complete resume token within " + firstBytesMillis() + " ms");
+        byte[] token = new byte[Wire.CHANNEL_TOKEN_BYTES];
+        buf.get(4, token);
+        Destination paused = null;
+        for (IncomingMigration m : migrations) if (m instanceof Destination d && d.resumableWith(token)) paused = d;
+        if (paused == null) throw new Refused("a resume token that no paused migration of this listener holds");
+        buf.flip().position(need);
+        buf.compact();
+        AbstractMigration.LOG.info("migration {}: {} resumes it", paused.id(), peer);
+        Thread.currentThread().setName("postcopy-in-" + paused.id());
+        paused.resume(c, io, peer, buf);
+    }
+
     /** QEMU's preempt channel: the connection after the main one, once that has shown itself a stream. */
     private void routeQemuChannel(QemuSlot s, SocketChannel c, String peer) {
         long deadline = System.nanoTime() + firstBytesNanos();
@@ -309,6 +330,13 @@ final class Listener implements IncomingListener {
             if (a.migration == d) throw new Refused("CHANNEL_TOKEN announced twice");
             if (MessageDigest.isEqual(a.token, token)) throw new Refused("CHANNEL_TOKEN already announced by another migration");
         }
+        tokens.add(new Announced(token, d));
+        notifyAll();
+    }
+
+    /** A paused migration's token is good for one more channel (the resumed source opens it again). */
+    synchronized void reannounce(byte[] token, Destination d) {
+        tokens.removeIf(a -> a.migration == d);
         tokens.add(new Announced(token, d));
         notifyAll();
     }

@@ -93,7 +93,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
 
     private final ConcurrentLinkedQueue<Long> requestQueue = new ConcurrentLinkedQueue<>();
     private volatile boolean switchRequested, cancelled, paused, packageSent;
-    private final CountDownLatch returnPathEnd = new CountDownLatch(1);
+    private volatile CountDownLatch returnPathEnd = new CountDownLatch(1);
     private volatile Integer shutStatus;
 
     // counters (single writer each: the sender, or the reader for requests)
@@ -141,6 +141,168 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
         if (state().isFinal()) return;
         cancelled = true;
         closeChannel();
+        synchronized (resumeLock) {
+            resumeLock.notifyAll();
+        }
+    }
+
+    // ---- postcopy recovery: the source's side ----
+
+    private volatile Thread reader;
+    private final Object resumeLock = new Object();
+    private InetSocketAddress resumeTarget;    // guarded by resumeLock
+    /** The received bitmaps a resumed destination sends, by block; and its RESUME_ACK. */
+    private final java.util.Map<String, ByteBuffer> recvBitmaps = new java.util.concurrent.ConcurrentHashMap<>();
+    private volatile CountDownLatch resumeAck = new CountDownLatch(1);
+    /** Set when the return path carried something malformed: no pause for that, a failure. */
+    private volatile boolean returnPathMalformed;
+    /** Bytes written on connections before the current one. */
+    private volatile long bytesBefore;
+    private static final long RESUME_WAIT_NANOS = 30_000_000_000L;
+
+    @Override
+    public void pause() {
+        if (state() != MigrationState.POSTCOPY)
+            throw new IllegalStateException("migration " + id + " is " + state() + ", not POSTCOPY");
+        closeChannel();      // the sender and the reader find the connection lost, and the migration pauses
+    }
+
+    @Override
+    public void resume(InetSocketAddress to) {
+        if (state() != MigrationState.POSTCOPY_PAUSED)
+            throw new IllegalStateException("migration " + id + " is " + state() + ", not POSTCOPY_PAUSED");
+        synchronized (resumeLock) {
+            resumeTarget = to;
+            resumeLock.notifyAll();
+        }
+    }
+
+    /** A lost connection in postcopy pauses: the destination runs the guest, and only we hold its missing pages. */
+    private boolean pausable() {
+        return !cancelled && packageSent && !returnPathMalformed
+                && (state() == MigrationState.POSTCOPY || state() == MigrationState.POSTCOPY_RECOVER);
+    }
+
+    /**
+     * QEMU's postcopy_pause: the connections are closed, the guest stays paused, the blocks stay leased and the
+     * bitmaps as they are; each resume request is tried until one's handshake succeeds (or the migration is
+     * cancelled, which throws).
+     */
+    private void pauseUntilResumed(IOException lost) throws IOException {
+        String why = readerFailure != null ? readerFailure : describeSource(lost);
+        closeChannel();
+        joinQuietly(reader);
+        enter(MigrationState.POSTCOPY_PAUSED, why + "; waiting for resume");
+        for (;;) {
+            InetSocketAddress to;
+            synchronized (resumeLock) {
+                while (resumeTarget == null && !cancelled) {
+                    try {
+                        resumeLock.wait(100);
+                    } catch (InterruptedException e) {
+                        Thread.currentThread().interrupt();
+                        throw new IOException("interrupted while paused");
+                    }
+                }
+                to = resumeTarget;
+                resumeTarget = null;
+            }
+            if (cancelled) throw new IOException("cancelled");
+            try {
+                handshake(to);
+                return;
+            } catch (IOException e) {
+                String reason = readerFailure != null ? readerFailure : describe(e);
+                closeChannel();
+                joinQuietly(reader);
+                if (cancelled) throw new IOException("cancelled");
+                if (returnPathMalformed) throw e;
+                enter(MigrationState.POSTCOPY_PAUSED, "resume to " + to + " failed: " + reason + "; still paused");
+            }
+        }
+    }
+
+    /**
+     * The resumed connection: our magic and the migration's token; RECV_BITMAP per block, and what the destination
+     * lacks is sent again; the preempt channel again; POSTCOPY_RESUME, and on its RESUME_ACK postcopy goes on.
+     */
+    private void handshake(InetSocketAddress to) throws IOException {
+        enter(MigrationState.POSTCOPY_RECOVER, null);
+        readerFailure = null;
+        recvBitmaps.clear();
+        resumeAck = new CountDownLatch(1);
+        returnPathEnd = new CountDownLatch(1);
+        shutStatus = null;
+        SocketChannel c = SocketChannel.open();
+        channel = c;
+        c.setOption(StandardSocketOptions.TCP_NODELAY, true);
+        int sndbuf = options.sendBufferSize() > 0 ? options.sendBufferSize() : service.settings().sendBufferSize();
+        if (sndbuf > 0) c.setOption(StandardSocketOptions.SO_SNDBUF, sndbuf);
+        c.connect(to);
+        peer = c.getRemoteAddress().toString();
+        java.nio.channels.ByteChannel io = secure(c);
+        ByteBuffer hello = ByteBuffer.allocate(4 + Wire.CHANNEL_TOKEN_BYTES).putInt(Wire.RESUME_MAGIC).put(channelToken).flip();
+        while (hello.hasRemaining()) io.write(hello);
+        mainIo = io;
+        bytesBefore += enc.position();
+        enc = new StreamEncoder(io, Math.max(sndbuf > 0 ? sndbuf : 256 * 1024, 72 * 1024), Wire.DEFAULT_TARGET_PAGE_SIZE);
+        partOpen = false;
+        requestQueue.clear();
+        lastRequestBlock = -1;
+        startReader();
+        for (RamBlockInfo i : infos) enc.writeCommand(new Command.RecvBitmap(i.idstr()));
+        enc.flush();
+        long until = System.nanoTime() + RESUME_WAIT_NANOS;
+        while (recvBitmaps.size() < infos.length) {
+            if (returnPathEnd.getCount() == 0) throw new IOException("return path ended during the resume");
+            if (System.nanoTime() - until > 0) throw new IOException("no received bitmap for every block within 30 s");
+            java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+        }
+        long unsent = 0;
+        for (int bi = 0; bi < infos.length; bi++) {
+            int ratio = 1 << (shift[bi] - TARGET_SHIFT);
+            sent[bi].retainReceived(recvBitmaps.get(infos[bi].idstr()), ratio);
+            onChannel[bi].clearAll();
+            unsent += (sent[bi].size() - sent[bi].cardinality()) * ratio;
+        }
+        unsentPages = unsent;
+        if (options.postcopyPreempt()) openPreemptChannel(to);   // before RESUME: requests come right after the ACK
+        enc.writeCommand(new Command.PostcopyResume());
+        enc.flush();
+        try {
+            if (!resumeAck.await(RESUME_WAIT_NANOS, TimeUnit.NANOSECONDS)) throw new IOException("no RESUME_ACK within 30 s");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while waiting for RESUME_ACK");
+        }
+        if (returnPathEnd.getCount() == 0 && readerFailure != null) throw new IOException(readerFailure);
+        LOG.info("migration {}: resumed to {}; {} pages to send", id, peer, unsent);
+    }
+
+    /** The postcopy-preempt channel: its own connection (and TLS session), our magic and the token first. */
+    private void openPreemptChannel(InetSocketAddress to) throws IOException {
+        SocketChannel pc = SocketChannel.open();
+        pc.setOption(StandardSocketOptions.TCP_NODELAY, true);
+        pc.connect(to);
+        java.nio.channels.ByteChannel pio = secure(pc);      // its own TLS session, as QEMU's
+        // the channel proves which migration it belongs to: a secret only this source knows, announced on the
+        // main stream (CHANNEL_TOKEN); until then it is silent, as QEMU's
+        ByteBuffer hello = ByteBuffer.allocate(4 + Wire.CHANNEL_TOKEN_BYTES).putInt(Wire.CHANNEL_MAGIC).put(channelToken);
+        hello.flip();
+        while (hello.hasRemaining()) pio.write(hello);
+        long largest = TARGET_PAGE;
+        for (RamBlockInfo i : infos) largest = Math.max(largest, i.pageSize());
+        synchronized (preemptLock) {
+            preemptChannel = pc;
+            preemptEnc = new StreamEncoder(pio, (int) Math.max(72 * 1024, largest + 64 * 1024), Wire.DEFAULT_TARGET_PAGE_SIZE);
+        }
+    }
+
+    private void startReader() {
+        Thread t = new Thread(this::returnPath, "postcopy-rp-" + id);
+        t.setDaemon(true);
+        reader = t;
+        t.start();
     }
 
     /** The first failure the return-path reader saw; the sender reports it once both threads have ended. */
@@ -174,7 +336,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     public MigrationProgress progress() {
         SocketChannel c = channel;
         StreamEncoder e = enc;
-        long bytes = e == null ? 0 : e.position();
+        long bytes = bytesBefore + (e == null ? 0 : e.position());
         StreamEncoder pe = preemptEnc;
         if (pe != null) bytes += pe.position();
         long pp = preemptPages, pz = preemptZeroPages;
@@ -225,7 +387,6 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     }
 
     void run() {
-        Thread reader = null;
         boolean completed = false;
         String failure = null;
         Error fatal = null;
@@ -241,33 +402,18 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             java.nio.channels.ByteChannel io = secure(c);
             mainIo = io;
             enc = new StreamEncoder(io, Math.max(sndbuf > 0 ? sndbuf : 256 * 1024, 72 * 1024), Wire.DEFAULT_TARGET_PAGE_SIZE);
-            if (options.postcopyPreempt() && options.mode() != MigrationMode.PRECOPY_ONLY) {
-                RANDOM.nextBytes(channelToken);
-                // right after the main connection, silent until the first requested page, as QEMU 7.2 does
-                SocketChannel pc = SocketChannel.open();
-                preemptChannel = pc;
-                pc.setOption(StandardSocketOptions.TCP_NODELAY, true);
-                pc.connect(target);
-                java.nio.channels.ByteChannel pio = secure(pc);      // its own TLS session, as QEMU's
-                // the channel proves which migration it belongs to: a secret only this source knows, announced on
-                // the main stream (CHANNEL_TOKEN); until then it is silent, as QEMU's
-                ByteBuffer hello = ByteBuffer.allocate(4 + Wire.CHANNEL_TOKEN_BYTES).putInt(Wire.CHANNEL_MAGIC).put(channelToken);
-                hello.flip();
-                while (hello.hasRemaining()) pio.write(hello);
-                long largest = TARGET_PAGE;
-                for (RamBlockInfo i : infos) largest = Math.max(largest, i.pageSize());
-                preemptEnc = new StreamEncoder(pio, (int) Math.max(72 * 1024, largest + 64 * 1024), Wire.DEFAULT_TARGET_PAGE_SIZE);
-            }
-            reader = new Thread(this::returnPath, "postcopy-rp-" + id);
-            reader.setDaemon(true);
-            reader.start();
+            RANDOM.nextBytes(channelToken);
+            // right after the main connection, silent until the first requested page, as QEMU 7.2 does
+            if (options.postcopyPreempt() && options.mode() != MigrationMode.PRECOPY_ONLY) openPreemptChannel(target);
+            startReader();
 
             MigrationMode mode = options.mode();
             boolean postcopy = mode != MigrationMode.PRECOPY_ONLY;
             // QEMU's order: OPEN_RETURN_PATH, PING 1, POSTCOPY_ADVISE, RAM START (MEM_SIZE)
             enc.writeHeader().writeConfiguration(options.machineName());
             enc.writeCommand(new Command.OpenReturnPath());
-            if (preemptChannel != null) enc.writeCommand(new Command.ChannelToken(channelToken));
+            // the token proves our extra channel and, after a lost connection, the resumed one (QEMU never gets it)
+            if (mode != MigrationMode.PRECOPY_ONLY) enc.writeCommand(new Command.ChannelToken(channelToken));
             enc.writeCommand(new Command.Ping(1));
             if (postcopy) {
                 long summary = 0;
@@ -291,7 +437,15 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             if (mode == MigrationMode.POSTCOPY) awaitDestinationReady();
             if (postcopy) {
                 switchToPostcopy();
-                postcopyPass();
+                for (;;) {
+                    try {
+                        postcopyPass();
+                        break;
+                    } catch (IOException e) {
+                        if (!pausable()) throw e;
+                        pauseUntilResumed(e);
+                    }
+                }
             } else {
                 completePrecopy();
             }
@@ -327,6 +481,9 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             String rf = readerFailure;
             closeChannel();
             joinQuietly(reader);
+            synchronized (resumeLock) {
+                resumeTarget = null;
+            }
             closeTrackers();
             if (paused && !packageSent && !completed) {
                 // the destination never got the guest: it goes on here
@@ -674,6 +831,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
 
     private void returnPath() {
         java.nio.channels.ByteChannel c = mainIo;
+        CountDownLatch end = returnPathEnd;
         if (preemptEnc != null) urgent = Urgent.thread(service.settings(), "return-path thread of " + id);
         ReturnPathDecoder dec = new ReturnPathDecoder((m, off) -> onReturnMessage(m), new BlockValidator(List.of(infos)),
                 Wire.DEFAULT_MAX_PACKAGED_SIZE);
@@ -681,9 +839,19 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             dec.decode(c);
             if (!dec.shut() && !cancelled) readerFailed("return path: destination closed the connection before SHUT");
         } catch (IOException e) {
+            if (e instanceof CodecException || e instanceof UnexpectedMessage) returnPathMalformed = true;
             if (!cancelled && shutStatus == null) readerFailed("return path: " + describe(e));
         } finally {
-            returnPathEnd.countDown();
+            end.countDown();
+        }
+    }
+
+    /** A return-path message that is well-formed but has no place here: the migration fails, it does not pause. */
+    private static final class UnexpectedMessage extends IOException {
+        private static final long serialVersionUID = 1L;
+
+        UnexpectedMessage(String message) {
+            super(message);
         }
     }
 
@@ -708,8 +876,16 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             shutStatus = s.status();
             LOG.debug("migration {}: SHUT {}", id, s.status());
             returnPathEnd.countDown();
+        } else if (m instanceof ReturnPathMessage.RecvBitmap rb && state() == MigrationState.POSTCOPY_RECOVER) {
+            if (recvBitmaps.putIfAbsent(rb.block(), rb.bitmap()) != null)
+                throw new UnexpectedMessage("a second RECV_BITMAP for block " + rb.block());
+        } else if (m instanceof ReturnPathMessage.ResumeAck a && state() == MigrationState.POSTCOPY_RECOVER
+                && recvBitmaps.size() == infos.length) {
+            if (a.value() != 1) throw new UnexpectedMessage("RESUME_ACK " + a.value() + ", expected 1");
+            enter(MigrationState.POSTCOPY, null);    // here: the requests sent again come right after it
+            resumeAck.countDown();
         } else {
-            throw new IOException("unexpected return-path message " + m.type() + " (no postcopy recovery here)");
+            throw new UnexpectedMessage("unexpected return-path message " + m.type() + " in state " + state());
         }
     }
 

@@ -140,11 +140,11 @@ final class PostcopyChannel implements StreamHandler {
             if (closedBySource) {
                 // a source that goes away closes both connections: let the main stream's own end tell why
                 long deadline = System.nanoTime() + 1_000_000_000L;
-                while (!main.ending() && System.nanoTime() < deadline) {
+                while (!main.ending() && !main.isPaused() && System.nanoTime() < deadline) {
                     java.util.concurrent.locks.LockSupport.parkNanos(2_000_000);
                 }
             }
-            if (!main.ending()) {
+            if (!main.ending() && !main.isPaused()) {
                 main.refuse("postcopy-preempt channel " + peer + ": " + (t instanceof Refused ? t.getMessage() : AbstractMigration.describe(t)));
             }
         } finally {

@@ -1,0 +1,169 @@
+package io.postcopy.migration;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.postcopy.ramblock.RamBlock;
+import io.postcopy.workload.Workload;
+import io.postcopy.workload.WorkloadOptions;
+import io.postcopy.workload.Workloads;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.ByteBuffer;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * Postcopy recovery, our source to our destination (issue 12): a connection lost while the destination runs the
+ * guest pauses both sides instead of failing them; the source resumes over a new connection, the destination
+ * answers with what it has received, the rest is sent again; five cut/resume cycles in one migration, with and
+ * without the preempt channel, end with every page equal and no wrong read by the guest.
+ */
+@Timeout(value = 120, unit = TimeUnit.SECONDS)
+class RecoveryTest {
+    static final long SIZE = 48L << 20;
+    final Endpoint src = new Endpoint(), dst = new Endpoint();
+    final AtomicReference<Workload> reader = new AtomicReference<>();
+
+    @AfterEach
+    void close() {
+        src.close();
+        dst.close();
+    }
+
+    /** Forwards every connection to the listener; {@link #cut()} closes the ones open now, and it goes on accepting. */
+    static final class Proxy implements AutoCloseable {
+        final ServerSocketChannel server = ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0));
+        final List<SocketChannel> open = new CopyOnWriteArrayList<>();
+
+        Proxy(int targetPort) throws IOException {
+            Thread t = new Thread(() -> {
+                try {
+                    for (;;) {
+                        SocketChannel a = server.accept();
+                        SocketChannel b = SocketChannel.open(new InetSocketAddress("127.0.0.1", targetPort));
+                        open.add(a);
+                        open.add(b);
+                        pump(a, b);
+                        pump(b, a);
+                    }
+                } catch (IOException closed) {
+                    // the proxy is closed
+                }
+            });
+            t.setDaemon(true);
+            t.start();
+        }
+
+        void pump(SocketChannel from, SocketChannel to) {
+            Thread t = new Thread(() -> {
+                ByteBuffer buf = ByteBuffer.allocateDirect(64 * 1024);
+                try {
+                    while (from.read(buf) >= 0) {
+                        buf.flip();
+                        while (buf.hasRemaining()) to.write(buf);
+                        buf.clear();
+                    }
+                } catch (IOException cut) {
+                    // cut
+                }
+                closeQuietly(from);
+                closeQuietly(to);
+            });
+            t.setDaemon(true);
+            t.start();
+        }
+
+        void cut() {
+            for (SocketChannel c : open) closeQuietly(c);
+            open.clear();
+        }
+
+        InetSocketAddress address() throws IOException {
+            return (InetSocketAddress) server.getLocalAddress();
+        }
+
+        static void closeQuietly(SocketChannel c) {
+            try {
+                c.close();
+            } catch (IOException ignored) {
+                // closing
+            }
+        }
+
+        @Override
+        public void close() {
+            cut();
+            try {
+                server.close();
+            } catch (IOException ignored) {
+                // closing
+            }
+        }
+    }
+
+    static void awaitState(Migration m, MigrationState s) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (m.state() != s && !m.state().isFinal() && System.nanoTime() < deadline) Thread.sleep(1);
+        assertThat(m.state()).as("%s: %s", m.id(), m.failure()).isEqualTo(s);
+    }
+
+    @ParameterizedTest(name = "preempt {0}")
+    @ValueSource(booleans = {true, false})
+    void fiveCutsAndResumesInOneMigrationLoseNothing(boolean preempt) throws Exception {
+        RamBlock ram = src.registry.create("pc.ram", SIZE, RamBlock.Backing.ANONYMOUS);
+        Workload.fill(ram, 31);
+        IncomingListener l = dst.service.listen(null, IncomingOptions.defaults().withGuest(GuestControl.of(() -> {
+            Workload w = reader.get();
+            if (w != null) w.requestPause();
+        }, () -> {
+            Workload w = reader.get();
+            if (w != null) w.pause();
+        }, () -> reader.set(Workloads.start(dst.registry.byName("pc.ram"),
+                WorkloadOptions.builder().threads(2).ratePerThread(500).checkReads(true).build())))));
+        try (Proxy proxy = new Proxy(l.port())) {
+            OutgoingMigration out = src.service.migrate(proxy.address(), OutgoingOptions.defaults().withBlocks("pc.ram")
+                    .withPostcopyPreempt(preempt).withMaxBandwidth(8L << 20));
+            awaitState(out, MigrationState.POSTCOPY);
+            while (l.migrations().isEmpty()) Thread.sleep(1);
+            IncomingMigration in = l.migrations().get(0);
+            awaitState(in, MigrationState.POSTCOPY);
+            assertThatThrownBy(() -> out.resume(proxy.address())).isInstanceOf(IllegalStateException.class);
+            for (int cycle = 1; cycle <= 5; cycle++) {
+                Thread.sleep(150);
+                long missing = in.progress().remainingPages();
+                long t0 = System.nanoTime();
+                proxy.cut();
+                awaitState(out, MigrationState.POSTCOPY_PAUSED);
+                awaitState(in, MigrationState.POSTCOPY_PAUSED);
+                long paused = System.nanoTime();
+                long readsPaused = reader.get().reads();
+                Thread.sleep(100);
+                // nothing arrives while paused: the guest's readers of missing pages stay blocked, none read a wrong page
+                assertThat(reader.get().readMismatches()).isZero();
+                long t1 = System.nanoTime();
+                out.resume(proxy.address());
+                awaitState(out, MigrationState.POSTCOPY);
+                long resumed = System.nanoTime();
+                awaitState(in, MigrationState.POSTCOPY);
+                System.out.printf("recovery (preempt %s) cycle %d: %d pages missing at the cut; paused after %.1f ms; "
+                                + "resume to POSTCOPY (RESUME_ACK) %.1f ms; reads while paused %d%n", preempt, cycle, missing,
+                        (paused - t0) / 1e6, (resumed - t1) / 1e6, reader.get().reads() - readsPaused);
+            }
+            assertThat(out.awaitCompletion(Duration.ofSeconds(60))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
+            assertThat(in.awaitCompletion(Duration.ofSeconds(10))).as("%s", in.failure()).isEqualTo(MigrationState.COMPLETED);
+            assertThat(Endpoint.mismatchedPages(ram, dst.registry.byName("pc.ram"))).isZero();
+            assertThat(reader.get().readMismatches()).isZero();
+            assertThat(l.migrations()).containsExactly(in);
+        }
+    }
+}
