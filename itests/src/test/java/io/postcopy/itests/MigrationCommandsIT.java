@@ -304,6 +304,36 @@ public class MigrationCommandsIT {
         ok("postcopy:block-remove it-plain");
     }
 
+    /** Issue 12 through the shell: pause a postcopy migration on purpose, see both sides paused, resume it, verify. */
+    @Test
+    public void pauseAndResumeAPostcopyMigration() throws Exception {
+        String l = ok("postcopy:listen --prefix it-rd/ 0");
+        int port = Integer.parseInt(group("Listening on 127\\.0\\.0\\.1:(\\d+) as listen-", l));
+        try {
+            ok("postcopy:block-create it-r 64M");
+            ok("postcopy:workload fill it-r");
+            String out = group("Started migration (out-\\d+) to ",
+                    ok("postcopy:migrate --max-bandwidth 16M --blocks it-r 127.0.0.1:" + port));
+            long deadline = System.nanoTime() + 20_000_000_000L;
+            while (!ok("postcopy:status").matches("(?s).*\\n" + out + " +\\| out \\| \\S+ +\\| POSTCOPY .*")
+                    && System.nanoTime() < deadline) Thread.sleep(20);
+            String paused = ok("postcopy:pause " + out);
+            assertTrue(paused, paused.startsWith("Migration " + out + ": POSTCOPY_PAUSED (resume with postcopy:resume on the source)"));
+            String table = ok("postcopy:status");
+            String in = group("\\n(in-\\d+) +\\| in  \\| \\S+ +\\| POSTCOPY_PAUSED", table);
+            String resumed = ok("postcopy:resume " + out + " 127.0.0.1:" + port);
+            assertTrue(resumed, resumed.startsWith("Migration " + out + ": resumed to 127.0.0.1:" + port + ", now POSTCOPY"));
+            assertTrue(ok("postcopy:status --watch --interval 100ms " + out).contains("): COMPLETED"));
+            assertTrue(ok("postcopy:status --watch --interval 100ms " + in).contains("): COMPLETED"));
+            assertTrue(ok("postcopy:workload verify it-rd/it-r").startsWith("OK block it-rd/it-r: 16384 pages, 0 zero, 16384 filled"));
+            assertTrue(error("postcopy:resume " + out + " 127.0.0.1:" + port).contains("not POSTCOPY_PAUSED"));
+        } finally {
+            ok("postcopy:cancel listen-" + port);
+        }
+        ok("postcopy:block-remove it-rd/it-r");
+        ok("postcopy:block-remove it-r");
+    }
+
     @Test
     public void malformedStreamFailsWithThePreciseErrorAndTheListenerGoesOn() throws Exception {
         String l = ok("postcopy:listen --prefix it-bad/ 0");

@@ -61,7 +61,7 @@ final class MigrationReport {
         table.column("Progress").alignRight();
         table.column("Bytes").alignRight();
         table.column("Throughput").alignRight();
-        table.column("Failure").maxSize(20);
+        table.column("Failure").maxSize(14);    // 100 columns with the longest state (POSTCOPY_RECOVER)
         for (Migration m : all) {
             MigrationProgress p = m.progress();
             table.addRow().addContent(m.id(), direction(m), peer(m), m.state(),
