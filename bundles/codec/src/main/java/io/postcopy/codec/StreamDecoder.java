@@ -83,16 +83,8 @@ public final class StreamDecoder {
      */
     public static StreamDecoder forPostcopyChannel(StreamHandler handler, DecoderOptions options, List<RamBlockInfo> blocks) {
         if (blocks.isEmpty()) throw new IllegalArgumentException("no RAM blocks: the main stream's MEM_SIZE comes first");
-        StreamDecoder d = new StreamDecoder(handler, options);
+        StreamDecoder d = withBlockList(handler, options, blocks);
         d.ramChannel = true;
-        d.blocks = blocks.toArray(new RamBlockInfo[0]);
-        d.blockNames = new byte[d.blocks.length][];
-        for (int i = 0; i < d.blocks.length; i++) {
-            d.blockNames[i] = d.blocks[i].idstr().getBytes(java.nio.charset.StandardCharsets.ISO_8859_1);
-        }
-        d.rangeCheck = options.validator() != null ? options.validator() : new BlockValidator(blocks, d.tps);
-        d.memSizeSeen = true;
-        d.anyRecord = true;
         d.state = State.RAM_BODY;
         return d;
     }
@@ -110,6 +102,14 @@ public final class StreamDecoder {
                                                  SectionHeader ramSection) {
         if (blocks.isEmpty()) throw new IllegalArgumentException("no RAM blocks: a resumed stream continues one with a block list");
         if (!"ram".equals(ramSection.idstr())) throw new IllegalArgumentException("not the RAM section: " + ramSection);
+        StreamDecoder d = withBlockList(handler, options, blocks);
+        d.openSections.put(ramSection.sectionId(), ramSection);
+        d.state = State.TOP;
+        return d;
+    }
+
+    /** A decoder that knows {@code blocks} already, as if it had read their MEM_SIZE. */
+    private static StreamDecoder withBlockList(StreamHandler handler, DecoderOptions options, List<RamBlockInfo> blocks) {
         StreamDecoder d = new StreamDecoder(handler, options);
         d.blocks = blocks.toArray(new RamBlockInfo[0]);
         d.blockNames = new byte[d.blocks.length][];
@@ -119,8 +119,6 @@ public final class StreamDecoder {
         d.rangeCheck = options.validator() != null ? options.validator() : new BlockValidator(blocks, d.tps);
         d.memSizeSeen = true;
         d.anyRecord = true;
-        d.openSections.put(ramSection.sectionId(), ramSection);
-        d.state = State.TOP;
         return d;
     }
 

@@ -11,7 +11,6 @@ import io.postcopy.ramblock.RamBlockInUseException;
 import io.postcopy.workload.PageDigest;
 import io.postcopy.workload.Workload;
 import io.postcopy.workload.WorkloadOptions;
-import io.postcopy.workload.Workloads;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
@@ -41,16 +40,9 @@ class BlockLifetimeTest {
         dst.close();
     }
 
-    /** The destination's guest: a checking reader started at RUN, asked to pause before its reads can wake. */
+    /** The destination's guest: checking readers started at RUN, asked to pause before its reads can wake. */
     GuestControl destinationGuest(String block) {
-        return GuestControl.of(() -> {
-            Workload w = reader.get();
-            if (w != null) w.requestPause();
-        }, () -> {
-            Workload w = reader.get();
-            if (w != null) w.pause();
-        }, () -> reader.set(Workloads.start(dst.registry.byName(block),
-                WorkloadOptions.builder().threads(2).checkReads(true).build())));
+        return dst.readerGuest(block, reader, WorkloadOptions.builder().threads(2).checkReads(true).build());
     }
 
     /** A pure postcopy migration at 16 MiB/s with the preempt channel, its destination guest reading. */

@@ -68,6 +68,21 @@ final class Endpoint implements AutoCloseable {
         return m;
     }
 
+    /**
+     * The destination's guest: checking readers on {@code block} started at RUN (kept in {@code reader}), asked to
+     * pause before a failing destination wakes them.
+     */
+    GuestControl readerGuest(String block, java.util.concurrent.atomic.AtomicReference<io.postcopy.workload.Workload> reader,
+                             io.postcopy.workload.WorkloadOptions options) {
+        return GuestControl.of(() -> {
+            io.postcopy.workload.Workload w = reader.get();
+            if (w != null) w.requestPause();
+        }, () -> {
+            io.postcopy.workload.Workload w = reader.get();
+            if (w != null) w.pause();
+        }, () -> reader.set(io.postcopy.workload.Workloads.start(registry.byName(block), options)));
+    }
+
     /** Pages whose bytes differ between two blocks, compared with native memcmp (either may be uffd memory). */
     static long mismatchedPages(RamBlock a, RamBlock b) {
         if (a.usedLength() != b.usedLength()) throw new AssertionError("lengths differ");

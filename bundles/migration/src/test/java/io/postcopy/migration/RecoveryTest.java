@@ -6,7 +6,6 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.workload.Workload;
 import io.postcopy.workload.WorkloadOptions;
-import io.postcopy.workload.Workloads;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -122,14 +121,8 @@ class RecoveryTest {
     void fiveCutsAndResumesInOneMigrationLoseNothing(boolean preempt) throws Exception {
         RamBlock ram = src.registry.create("pc.ram", SIZE, RamBlock.Backing.ANONYMOUS);
         Workload.fill(ram, 31);
-        IncomingListener l = dst.service.listen(null, IncomingOptions.defaults().withGuest(GuestControl.of(() -> {
-            Workload w = reader.get();
-            if (w != null) w.requestPause();
-        }, () -> {
-            Workload w = reader.get();
-            if (w != null) w.pause();
-        }, () -> reader.set(Workloads.start(dst.registry.byName("pc.ram"),
-                WorkloadOptions.builder().threads(2).ratePerThread(500).checkReads(true).build())))));
+        IncomingListener l = dst.service.listen(null, IncomingOptions.defaults().withGuest(dst.readerGuest("pc.ram", reader,
+                WorkloadOptions.builder().threads(2).ratePerThread(500).checkReads(true).build())));
         try (Proxy proxy = new Proxy(l.port())) {
             OutgoingMigration out = src.service.migrate(proxy.address(), OutgoingOptions.defaults().withBlocks("pc.ram")
                     .withPostcopyPreempt(preempt).withMaxBandwidth(8L << 20));
