@@ -21,6 +21,14 @@ public interface Migration {
     /** Why it failed or was cancelled: the precise message (for malformed input, the codec's). */
     Optional<String> failure();
 
+    /**
+     * Why it is in its state now: the failure once FAILED or CANCELLED, why it paused in POSTCOPY_PAUSED (the lost
+     * connection, a resume that did not go through); empty otherwise.
+     *
+     * @since 1.4
+     */
+    Optional<String> reason();
+
     /** The fault service's statistics (destination after LISTEN); empty on the source. */
     Optional<FaultStatistics> statistics();
 

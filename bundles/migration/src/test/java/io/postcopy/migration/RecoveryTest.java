@@ -139,6 +139,9 @@ class RecoveryTest {
                 awaitState(out, MigrationState.POSTCOPY_PAUSED);
                 awaitState(in, MigrationState.POSTCOPY_PAUSED);
                 long paused = System.nanoTime();
+                assertThat(out.reason()).hasValueSatisfying(r -> assertThat(r).endsWith("; waiting for resume"));
+                assertThat(in.reason()).hasValueSatisfying(r -> assertThat(r).endsWith("; waiting for the source to resume"));
+                assertThat(out.failure()).isEmpty();
                 long readsPaused = reader.get().reads();
                 Thread.sleep(100);
                 // nothing arrives while paused: the guest's readers of missing pages stay blocked, none read a wrong page

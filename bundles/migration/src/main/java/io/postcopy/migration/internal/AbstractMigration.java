@@ -20,6 +20,8 @@ abstract class AbstractMigration implements Migration {
     volatile String peer = "?";
     private volatile MigrationState state = MigrationState.SETUP;
     private volatile String failure;
+    /** The reason given with the last state change, if any. */
+    private volatile String reason;
     private final CountDownLatch done = new CountDownLatch(1);
     final long startNanos = System.nanoTime();
     volatile long postcopyStartNanos, endNanos;
@@ -36,6 +38,8 @@ abstract class AbstractMigration implements Migration {
 
     @Override public Optional<String> failure() { return Optional.ofNullable(failure); }
 
+    @Override public Optional<String> reason() { return Optional.ofNullable(state.isFinal() ? failure : reason); }
+
     @Override public Optional<FaultStatistics> statistics() { return Optional.empty(); }
 
     /** Moves to {@code next} unless already final; false when it was final. */
@@ -49,6 +53,7 @@ abstract class AbstractMigration implements Migration {
             if (reason != null) failure = reason;
         }
         state = next;
+        this.reason = reason;
         if (reason == null) {
             LOG.info("migration {} ({}): {} -> {}", id, peer, s, next);
         } else {

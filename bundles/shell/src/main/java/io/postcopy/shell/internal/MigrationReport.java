@@ -61,12 +61,12 @@ final class MigrationReport {
         table.column("Progress").alignRight();
         table.column("Bytes").alignRight();
         table.column("Throughput").alignRight();
-        table.column("Failure").maxSize(14);    // 100 columns with the longest state (POSTCOPY_RECOVER)
+        table.column("Why").maxSize(14);    // 100 columns with the longest state (POSTCOPY_RECOVER)
         for (Migration m : all) {
             MigrationProgress p = m.progress();
             table.addRow().addContent(m.id(), direction(m), peer(m), m.state(),
                     String.format(Locale.ROOT, "%.1f%%", percent(p)), Sizes.human(p.bytes()), throughput(p),
-                    m.failure().orElse("-"));
+                    m.reason().orElse("-"));
         }
         table.print(out);
     }
@@ -125,5 +125,6 @@ final class MigrationReport {
                     + ms(d.toNanos() / 1000.0) + " (guest paused on the source until the destination ran its own)"));
         }
         m.failure().ifPresent(f -> CheckCommand.wrap(out, "Failure    ", f));
+        if (!m.state().isFinal()) m.reason().ifPresent(r -> CheckCommand.wrap(out, "Why        ", r));
     }
 }
