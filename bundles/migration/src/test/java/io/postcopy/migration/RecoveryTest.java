@@ -119,13 +119,26 @@ class RecoveryTest {
     @ParameterizedTest(name = "preempt {0}")
     @ValueSource(booleans = {true, false})
     void fiveCutsAndResumesInOneMigrationLoseNothing(boolean preempt) throws Exception {
+        cutsAndResumes(preempt, null, null);
+    }
+
+    /** The same over TLS: the resumed connection and the new preempt channel each do their own handshake. */
+    @org.junit.jupiter.api.Test
+    void overTls(@org.junit.jupiter.api.io.TempDir java.nio.file.Path tmp) throws Exception {
+        TestCredentials ca = new TestCredentials("recovery CA");
+        java.nio.file.Path server = ca.dir(tmp, "server", "server", ca.issue("CN=destination", "127.0.0.1"));
+        java.nio.file.Path client = ca.dir(tmp, "client", "client", ca.issue("CN=source"));
+        cutsAndResumes(true, TlsOptions.of(server), TlsOptions.of(client));
+    }
+
+    private void cutsAndResumes(boolean preempt, TlsOptions serverTls, TlsOptions clientTls) throws Exception {
         RamBlock ram = src.registry.create("pc.ram", SIZE, RamBlock.Backing.ANONYMOUS);
         Workload.fill(ram, 31);
-        IncomingListener l = dst.service.listen(null, IncomingOptions.defaults().withGuest(dst.readerGuest("pc.ram", reader,
+        IncomingListener l = dst.service.listen(null, IncomingOptions.defaults().withTls(serverTls).withGuest(dst.readerGuest("pc.ram", reader,
                 WorkloadOptions.builder().threads(2).ratePerThread(500).checkReads(true).build())));
         try (Proxy proxy = new Proxy(l.port())) {
             OutgoingMigration out = src.service.migrate(proxy.address(), OutgoingOptions.defaults().withBlocks("pc.ram")
-                    .withPostcopyPreempt(preempt).withMaxBandwidth(8L << 20));
+                    .withPostcopyPreempt(preempt).withMaxBandwidth(8L << 20).withTls(clientTls));
             awaitState(out, MigrationState.POSTCOPY);
             while (l.migrations().isEmpty()) Thread.sleep(1);
             IncomingMigration in = l.migrations().get(0);
@@ -151,7 +164,7 @@ class RecoveryTest {
                 awaitState(out, MigrationState.POSTCOPY);
                 long resumed = System.nanoTime();
                 awaitState(in, MigrationState.POSTCOPY);
-                System.out.printf("recovery (preempt %s) cycle %d: %d pages missing at the cut; paused after %.1f ms; "
+                System.out.printf("recovery (preempt %s" + (clientTls != null ? ", TLS" : "") + ") cycle %d: %d pages missing at the cut; paused after %.1f ms; "
                                 + "resume to POSTCOPY (RESUME_ACK) %.1f ms; reads while paused %d%n", preempt, cycle, missing,
                         (paused - t0) / 1e6, (resumed - t1) / 1e6, reader.get().reads() - readsPaused);
             }
