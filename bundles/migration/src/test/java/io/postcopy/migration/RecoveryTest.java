@@ -29,7 +29,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class RecoveryTest {
-    static final long SIZE = 48L << 20;
+    static final long SIZE = 64L << 20;
     final Endpoint src = new Endpoint(), dst = new Endpoint();
     final AtomicReference<Workload> reader = new AtomicReference<>();
 
@@ -43,6 +43,8 @@ class RecoveryTest {
     static final class Proxy implements AutoCloseable {
         final ServerSocketChannel server = ServerSocketChannel.open().bind(new InetSocketAddress("127.0.0.1", 0));
         final List<SocketChannel> open = new CopyOnWriteArrayList<>();
+        /** While set, bytes are read and dropped: a partition with no reset and no FIN. */
+        volatile boolean frozen;
 
         Proxy(int targetPort) throws IOException {
             Thread t = new Thread(() -> {
@@ -69,14 +71,15 @@ class RecoveryTest {
                 try {
                     while (from.read(buf) >= 0) {
                         buf.flip();
-                        while (buf.hasRemaining()) to.write(buf);
+                        if (!frozen) while (buf.hasRemaining()) to.write(buf);
                         buf.clear();
                     }
                 } catch (IOException cut) {
                     // cut
                 }
+                // a partition passes no FIN either: the far side is closed only by cut()
                 closeQuietly(from);
-                closeQuietly(to);
+                if (!frozen) closeQuietly(to);
             });
             t.setDaemon(true);
             t.start();
@@ -85,6 +88,7 @@ class RecoveryTest {
         void cut() {
             for (SocketChannel c : open) closeQuietly(c);
             open.clear();
+            frozen = false;
         }
 
         InetSocketAddress address() throws IOException {
@@ -138,7 +142,7 @@ class RecoveryTest {
                 WorkloadOptions.builder().threads(2).ratePerThread(500).checkReads(true).build())));
         try (Proxy proxy = new Proxy(l.port())) {
             OutgoingMigration out = src.service.migrate(proxy.address(), OutgoingOptions.defaults().withBlocks("pc.ram")
-                    .withPostcopyPreempt(preempt).withMaxBandwidth(8L << 20).withTls(clientTls));
+                    .withPostcopyPreempt(preempt).withMaxBandwidth(6L << 20).withTls(clientTls));
             awaitState(out, MigrationState.POSTCOPY);
             while (l.migrations().isEmpty()) Thread.sleep(1);
             IncomingMigration in = l.migrations().get(0);
@@ -173,6 +177,53 @@ class RecoveryTest {
             assertThat(Endpoint.mismatchedPages(ram, dst.registry.byName("pc.ram"))).isZero();
             assertThat(reader.get().readMismatches()).isZero();
             assertThat(l.migrations()).containsExactly(in);
+        }
+    }
+
+    /**
+     * A silent partition: the proxy drops every byte, both ways, without a reset or a FIN. Both sides find the
+     * connection silent within silenceTimeoutMillis (1 s here; the source PINGs every third of it) and pause; once
+     * the partition is lifted, a resume goes on and every page arrives.
+     */
+    @org.junit.jupiter.api.Test
+    void aSilentPartitionIsDetectedWithinTheTimeoutAndRecovered() throws Exception {
+        Endpoint s2 = new Endpoint(java.util.Map.of("silenceTimeoutMillis", 1000));
+        Endpoint d2 = new Endpoint(java.util.Map.of("silenceTimeoutMillis", 1000));
+        try {
+            RamBlock ram = s2.registry.create("pc.ram", SIZE, RamBlock.Backing.ANONYMOUS);
+            Workload.fill(ram, 37);
+            IncomingListener l = d2.service.listen(null, IncomingOptions.defaults().withGuest(d2.readerGuest("pc.ram", reader,
+                    WorkloadOptions.builder().threads(2).ratePerThread(500).checkReads(true).build())));
+            try (Proxy proxy = new Proxy(l.port())) {
+                OutgoingMigration out = s2.service.migrate(proxy.address(), OutgoingOptions.defaults().withBlocks("pc.ram")
+                        .withMaxBandwidth(8L << 20));
+                awaitState(out, MigrationState.POSTCOPY);
+                while (l.migrations().isEmpty()) Thread.sleep(1);
+                IncomingMigration in = l.migrations().get(0);
+                awaitState(in, MigrationState.POSTCOPY);
+                Thread.sleep(300);
+                long t0 = System.nanoTime();
+                proxy.frozen = true;
+                awaitState(out, MigrationState.POSTCOPY_PAUSED);
+                long srcMs = (System.nanoTime() - t0) / 1_000_000;
+                awaitState(in, MigrationState.POSTCOPY_PAUSED);
+                long dstMs = (System.nanoTime() - t0) / 1_000_000;
+                System.out.printf("silent partition: source paused after %d ms, destination after %d ms (timeout 1000 ms)%n",
+                        srcMs, dstMs);
+                assertThat(out.reason()).hasValueSatisfying(r -> assertThat(r).contains("silenceTimeoutMillis"));
+                assertThat(in.reason()).hasValueSatisfying(r -> assertThat(r).contains("silenceTimeoutMillis"));
+                assertThat(dstMs).isLessThan(3000);
+                assertThat(srcMs).isLessThan(3000);
+                proxy.cut();         // the partition lifted: new connections pass
+                out.resume(proxy.address());
+                assertThat(out.awaitCompletion(Duration.ofSeconds(60))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
+                assertThat(in.awaitCompletion(Duration.ofSeconds(10))).as("%s", in.failure()).isEqualTo(MigrationState.COMPLETED);
+                assertThat(Endpoint.mismatchedPages(ram, d2.registry.byName("pc.ram"))).isZero();
+                assertThat(reader.get().readMismatches()).isZero();
+            }
+        } finally {
+            s2.close();
+            d2.close();
         }
     }
 }

@@ -251,6 +251,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             for (;;) {
                 int n = prefetched ? 0 : wire.read(buf);
                 prefetched = false;
+                if (n > 0) lastBytesNanos = System.nanoTime();
                 // ACK at once only where a guest may wait for these bytes: requested pages come on the main stream
                 // in postcopy without a preempt channel, and a source without TCP_NODELAY (QEMU) holds a short
                 // write until our ACK. Bulk bytes need no quick ACK: each one costs a setsockopt and an ACK packet
@@ -334,7 +335,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             }
         }
         if (!listening && !guestResumed) resumeGuest(false);
-        sendReturn(new ReturnPathMessage.Shut(0));
+        sendShut(0);
         if (listener != null) listener.ended(this);
         enter(MigrationState.COMPLETED, null);
         closeQuietly();
@@ -390,7 +391,8 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         asyncFailure = null;
         listener.reannounce(announcedToken, this);    // a resumed source opens its preempt channel again
         Throwable cause = t;
-        String why = cause instanceof CodecException ? "connection closed by the source" : describe(cause);
+        String why = silence != null ? silence : cause instanceof CodecException ? "connection closed by the source" : describe(cause);
+        silence = null;
         enter(MigrationState.POSTCOPY_PAUSED, why + "; waiting for the source to resume");
     }
 
@@ -399,6 +401,27 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         List<RamBlockInfo> blocks = streamBlocks;
         if (blocks != null) for (RamBlockInfo b : blocks) if (b.idstr().equals(wireName)) return b.index();
         return -1;
+    }
+
+    private volatile long lastBytesNanos = System.nanoTime();
+    /** Set when this side closed the connection because it stayed silent. */
+    private volatile String silence;
+
+    /**
+     * Our source PINGs at least every third of the silence timeout: nothing for the whole timeout while the guest
+     * runs here means the connection is lost, even with no reset or FIN. Closing it pauses the migration. QEMU
+     * sources are not watched (they send nothing while throttled, and cannot resume here yet).
+     */
+    private void watchSilence() {
+        if (state().isFinal()) return;
+        long timeout = service.settings().limits().silenceMillis() * 1_000_000L;
+        if (state() == MigrationState.POSTCOPY && !paused && announcedToken != null
+                && System.nanoTime() - lastBytesNanos > timeout) {
+            silence = "no bytes from the source for " + timeout / 1_000_000 + " ms (silenceTimeoutMillis)";
+            LOG.info("migration {}: {}", id, silence);
+            closeQuietly();
+        }
+        service.after(Math.max(25, timeout / 4_000_000), this::watchSilence);
     }
 
     /** Whether {@code token} is this paused migration's (a resumed connection proving itself). */
@@ -419,6 +442,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             lastRequestWire = null;
         }
         this.peer = peer;
+        lastBytesNanos = System.nanoTime();
         if (!enter(MigrationState.POSTCOPY_RECOVER, null)) return;
         decoder = StreamDecoder.forResumedStream(this, DecoderOptions.defaults().withMaxPackageSize(maxPackage), streamBlocks,
                 ramSection);
@@ -457,7 +481,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         }
         if (trySend && channel.isOpen()) {
             try {
-                sendReturn(new ReturnPathMessage.Shut(1));
+                sendShut(1);
             } catch (IOException | RuntimeException ignored) {
                 // the connection is gone
             }
@@ -543,6 +567,13 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
 
     // ---- the return path ----
 
+    /** SHUT is the return path's last message: one, whichever thread ends the migration first sends it. */
+    private final java.util.concurrent.atomic.AtomicBoolean shutSent = new java.util.concurrent.atomic.AtomicBoolean();
+
+    private void sendShut(int status) throws IOException {
+        if (shutSent.compareAndSet(false, true)) sendReturn(new ReturnPathMessage.Shut(status));
+    }
+
     private void sendReturn(ReturnPathMessage m) throws IOException {
         synchronized (rpLock) {
             int len = ReturnPathEncoder.encodedLength(m);
@@ -583,7 +614,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     void refuse(String reason) {
         if (channel.isOpen()) {
             try {
-                sendReturn(new ReturnPathMessage.Shut(1));   // before the socket closes under the stream thread
+                sendShut(1);   // before the socket closes under the stream thread
             } catch (IOException | RuntimeException ignored) {
                 // the connection is gone
             }
@@ -799,6 +830,8 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             p.run();
             running = true;
             resumeGuest(true);
+            lastBytesNanos = System.nanoTime();
+            watchSilence();
             Urgent.bulk(settings(), "stream thread of " + id);   // the guest runs: its faults come first
         } else if (c instanceof Command.ChannelToken t) {
             // our source's extra channel will present this; QEMU never sends it

@@ -105,4 +105,8 @@ public @interface MigrationConfig {
     @AttributeDefinition(description = "With tlsCredentialsDir: the client certificate subjects listeners accept, "
             + "separated by ';' (e.g. CN=src1,O=example;CN=src2,O=example); empty: any certificate the CA signed")
     String tlsAuthorizedSubjects() default "";
+
+    @AttributeDefinition(description = "In postcopy between our own source and destination: a connection silent this "
+            + "long (ms) is lost and the migration pauses (the source PINGs at a third of it)")
+    int silenceTimeoutMillis() default 10_000;
 }

@@ -43,7 +43,8 @@ public class MigrationServiceComponent implements MigrationService {
                 c.urgentThreadNice(), c.urgentThreadFifoPriority(), c.preemptReceiveBufferSize(),
                 c.retainEndedMigrations(), c.bulkThreadNice(), new Settings.Limits(c.maxMigrationRamMiB(),
                         c.maxIncomingRamMiB(), c.ramReserveMiB(), c.maxConnectionsPerListener(), c.firstBytesTimeoutMillis(),
-                        c.handshakeTimeoutMillis(), c.maxDeviceStateMiB(), c.tlsCredentialsDir(), c.tlsAuthorizedSubjects()));
+                        c.handshakeTimeoutMillis(), c.maxDeviceStateMiB(), c.tlsCredentialsDir(), c.tlsAuthorizedSubjects(),
+                        c.silenceTimeoutMillis()));
     }
 
     private synchronized void openConfigured(MigrationConfig c) {

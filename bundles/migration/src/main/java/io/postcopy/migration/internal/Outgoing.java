@@ -229,6 +229,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     private void handshake(InetSocketAddress to) throws IOException {
         enter(MigrationState.POSTCOPY_RECOVER, null);
         readerFailure = null;
+        lastHeardNanos = lastPingNanos = System.nanoTime();
         recvBitmaps.clear();
         resumeAck = new CountDownLatch(1);
         returnPathEnd = new CountDownLatch(1);
@@ -666,6 +667,8 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
         if (trackers != null) dirtyPages = scanDirty();
         endPart();
         enter(MigrationState.POSTCOPY, null);
+        lastHeardNanos = lastPingNanos = System.nanoTime();
+        watchSilence();
         // stale pages become discards (postcopy_each_ram_send_discard), QEMU's PING 2 / package / PING 4 around
         DiscardBatcher batcher = new DiscardBatcher(enc::writeCommand, Wire.DEFAULT_TARGET_PAGE_SIZE);
         for (int bi = 0; bi < infos.length; bi++) {
@@ -727,6 +730,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
         final int n = infos.length;
         for (;;) {
             if (cancelled) throw new IOException("cancelled");
+            heartbeat();
             if (!requestQueue.isEmpty()) {
                 long served = serveRequests();
                 if (served >= 0) {
@@ -763,6 +767,38 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             if (s.testAndSet(p)) continue;      // a request took it for the postcopy channel just now
             sendPage(bi, p, true);
         }
+    }
+
+    // ---- silence: a connection that says nothing for silenceMillis is lost ----
+
+    private volatile long lastHeardNanos = System.nanoTime();
+    private long lastPingNanos;
+    private int heartbeats;
+    /** PING values from here on are heartbeats (QEMU's own use 1..5). */
+    private static final int HEARTBEAT_PING = 0x48420000;
+
+    /** From the sender's loop: a PING every third of the silence timeout, so that the destination hears from us. */
+    private void heartbeat() throws IOException {
+        long now = System.nanoTime(), third = service.settings().limits().silenceMillis() * 1_000_000L / 3;
+        if (now - lastPingNanos < third) return;
+        lastPingNanos = now;
+        endPart();
+        enc.writeCommand(new Command.Ping(HEARTBEAT_PING + (heartbeats++ & 0xffff)));
+        enc.flush();
+    }
+
+    /**
+     * While in postcopy, every quarter of the timeout: no return-path message (PONG, request) for the whole timeout
+     * means the connection is lost, even with no reset or FIN (a partition): the channels are closed, which pauses
+     * the migration. Runs on the service's deadline thread, so a sender blocked in a full socket is cut loose too.
+     */
+    private void watchSilence() {
+        if (state().isFinal()) return;
+        long timeout = service.settings().limits().silenceMillis() * 1_000_000L;
+        if (state() == MigrationState.POSTCOPY && System.nanoTime() - lastHeardNanos > timeout && readerFailure == null) {
+            readerFailed("no word from the destination for " + timeout / 1_000_000 + " ms (silenceTimeoutMillis)");
+        }
+        service.after(Math.max(25, timeout / 4_000_000), this::watchSilence);
     }
 
     /** Sends every queued requested page not yet sent, then flushes. Returns the last one sent (block << 48 | page), or -1. */
@@ -859,6 +895,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     private io.postcopy.uffd.UrgentThread urgent;
 
     private void onReturnMessage(ReturnPathMessage m) throws IOException {
+        lastHeardNanos = System.nanoTime();
         if (m instanceof ReturnPathMessage.ReqPagesId r) {
             request(r.block(), r.start(), true);
             if (urgent != null) urgent.charge();

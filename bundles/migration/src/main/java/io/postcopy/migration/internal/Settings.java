@@ -51,11 +51,13 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
      *                           credentials directory; empty: none
      * @param tlsAuthorizedSubjects with it, the client certificate subjects listeners accept, separated by ';'
      *                           (subjects contain commas); empty: any certificate the CA signed
+     * @param silenceMillis      in postcopy between our own ends: a connection silent this long is lost (the source
+     *                           PINGs at a third of it), and the migration pauses
      */
     public record Limits(int maxMigrationRamMiB, int maxIncomingRamMiB, int ramReserveMiB, int maxConnections,
                          int firstBytesMillis, int handshakeMillis, int maxDeviceStateMiB, String tlsCredentialsDir,
-                         String tlsAuthorizedSubjects) {
-        public static final Limits DEFAULTS = new Limits(0, 0, 1024, 64, 10_000, 30_000, 256, "", "");
+                         String tlsAuthorizedSubjects, int silenceMillis) {
+        public static final Limits DEFAULTS = new Limits(0, 0, 1024, 64, 10_000, 30_000, 256, "", "", 10_000);
 
         /** The service-wide TLS, or null. */
         public io.postcopy.migration.TlsOptions tls() {
@@ -69,8 +71,9 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
             if (maxMigrationRamMiB < 0 || maxIncomingRamMiB < 0 || ramReserveMiB < 0 || maxDeviceStateMiB < 0)
                 throw new IllegalArgumentException("RAM and device-state limits must not be negative");
             if (maxConnections < 1) throw new IllegalArgumentException("maxConnectionsPerListener " + maxConnections + " < 1");
-            if (firstBytesMillis < 1 || handshakeMillis < 1)
-                throw new IllegalArgumentException("firstBytesTimeoutMillis and handshakeTimeoutMillis must be positive");
+            if (firstBytesMillis < 1 || handshakeMillis < 1 || silenceMillis < 100)
+                throw new IllegalArgumentException("firstBytesTimeoutMillis and handshakeTimeoutMillis must be positive, "
+                        + "silenceTimeoutMillis at least 100");
             java.util.Objects.requireNonNull(tlsCredentialsDir, "tlsCredentialsDir");
             java.util.Objects.requireNonNull(tlsAuthorizedSubjects, "tlsAuthorizedSubjects");
         }
@@ -99,7 +102,7 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
             "preemptReceiveBufferSize", "retainEndedMigrations", "bulkThreadNice", "realtimeCpuPercent",
             "maxMigrationRamMiB", "maxIncomingRamMiB", "ramReserveMiB", "maxConnectionsPerListener",
             "firstBytesTimeoutMillis", "handshakeTimeoutMillis", "maxDeviceStateMiB", "tlsCredentialsDir",
-            "tlsAuthorizedSubjects");
+            "tlsAuthorizedSubjects", "silenceTimeoutMillis");
 
     /**
      * Settings from configuration properties as the OSGi configuration names them (absent keys keep
@@ -129,7 +132,7 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
                 num(c, "ramReserveMiB", d.ramReserveMiB()), num(c, "maxConnectionsPerListener", d.maxConnections()),
                 num(c, "firstBytesTimeoutMillis", d.firstBytesMillis()), num(c, "handshakeTimeoutMillis", d.handshakeMillis()),
                 num(c, "maxDeviceStateMiB", d.maxDeviceStateMiB()), str(c, "tlsCredentialsDir", d.tlsCredentialsDir()),
-                str(c, "tlsAuthorizedSubjects", d.tlsAuthorizedSubjects()));
+                str(c, "tlsAuthorizedSubjects", d.tlsAuthorizedSubjects()), num(c, "silenceTimeoutMillis", d.silenceMillis()));
     }
 
     private static String str(java.util.Map<String, ?> c, String key, String otherwise) {
