@@ -786,9 +786,6 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         return service.settings();
     }
 
-    boolean hasPostcopyChannel() {
-        return postcopyChannel != null;
-    }
 
     @Override
     public Optional<String> postcopyChannel() {
@@ -932,7 +929,4 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         eof = true;
     }
 
-    List<RamBlock> createdBlocks() {
-        return new ArrayList<>(created);
-    }
 }

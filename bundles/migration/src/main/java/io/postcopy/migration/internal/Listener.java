@@ -258,35 +258,37 @@ final class Listener implements IncomingListener {
 
     /** Our source's channel: the token must be one a live migration announced (it may come a moment later). */
     private void routeTokenChannel(SocketChannel c, ByteChannel io, String peer, ByteBuffer buf) throws IOException {
-        int need = 4 + Wire.CHANNEL_TOKEN_BYTES;
-        if (!(io == c ? readWithin(c, buf, need) : readWithDeadline(io, c, buf, need)))
-            throw new Refused("no complete channel token within " + firstBytesMillis() + " ms");
-        byte[] token = new byte[Wire.CHANNEL_TOKEN_BYTES];
-        buf.get(4, token);
+        byte[] token = readToken(c, io, buf, "channel");
         Destination main = claim(token, System.nanoTime() + firstBytesNanos());
         if (main == null) throw new Refused("a channel token that no live migration of this listener announced");
-        // the bytes after the token are the channel's records
-        buf.flip().position(need);
-        buf.compact();
         AbstractMigration.LOG.info("migration {}: {} is its postcopy-preempt channel (token)", main.id(), peer);
         main.attachPostcopyChannel(c, io, peer).run(buf);
     }
 
     /** Our source resuming a paused migration: the migration's token proves which one. */
     private void routeResume(SocketChannel c, ByteChannel io, String peer, ByteBuffer buf) throws IOException {
-        int need = 4 + Wire.CHANNEL_TOKEN_BYTES;
-        if (!(io == c ? readWithin(c, buf, need) : readWithDeadline(io, c, buf, need)))
-            throw new Refused("no complete resume token within " + firstBytesMillis() + " ms");
-        byte[] token = new byte[Wire.CHANNEL_TOKEN_BYTES];
-        buf.get(4, token);
+        byte[] token = readToken(c, io, buf, "resume");
         Destination paused = null;
         for (IncomingMigration m : migrations) if (m instanceof Destination d && d.resumableWith(token)) paused = d;
         if (paused == null) throw new Refused("a resume token that no paused migration of this listener holds");
-        buf.flip().position(need);
-        buf.compact();
         AbstractMigration.LOG.info("migration {}: {} resumes it", paused.id(), peer);
         Thread.currentThread().setName("postcopy-in-" + paused.id());
         paused.resume(c, io, peer, buf);
+    }
+
+    /**
+     * The token after a magic of ours, read within the deadline; {@code buf} is left holding only what follows it
+     * (the channel's records, or the resumed stream), in write mode.
+     */
+    private byte[] readToken(SocketChannel c, ByteChannel io, ByteBuffer buf, String what) throws IOException {
+        int need = 4 + Wire.CHANNEL_TOKEN_BYTES;
+        if (!(io == c ? readWithin(c, buf, need) : readWithDeadline(io, c, buf, need)))
+            throw new Refused("no complete " + what + " token within " + firstBytesMillis() + " ms");
+        byte[] token = new byte[Wire.CHANNEL_TOKEN_BYTES];
+        buf.get(4, token);
+        buf.flip().position(need);
+        buf.compact();
+        return token;
     }
 
     /** QEMU's preempt channel: the connection after the main one, once that has shown itself a stream. */
