@@ -73,6 +73,34 @@ class TlsTest {
         assertThat(l.migrations()).containsExactly(in);
     }
 
+    /**
+     * BoringSSL (the default here) and the JDK's engine (where netty-tcnative cannot load) speak to each other:
+     * the destination's listener and the source each take the engine chosen when they load their credentials.
+     */
+    @ParameterizedTest(name = "JDK engine on the {0}")
+    @ValueSource(strings = {"source", "destination"})
+    void theJdkAndBoringSslEnginesSpeakToEachOther(String jdkSide) throws Exception {
+        RamBlock ram = sourceBlock();
+        String before = System.getProperty(ENGINE);
+        try {
+            setEngine(jdkSide.equals("destination") ? "jdk" : before);
+            IncomingListener l = dst.service.listen(null, IncomingOptions.defaults().withTls(TlsOptions.of(server)));
+            setEngine(jdkSide.equals("source") ? "jdk" : before);
+            OutgoingMigration out = migrate(l, client, true);
+            assertThat(out.awaitCompletion(Duration.ofSeconds(30))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
+            assertThat(Endpoint.mismatchedPages(ram, dst.registry.byName("pc.ram"))).isZero();
+        } finally {
+            setEngine(before);
+        }
+    }
+
+    static final String ENGINE = "postcopy.tls.engine";
+
+    static void setEngine(String value) {
+        if (value == null || value.isEmpty()) System.clearProperty(ENGINE);
+        else System.setProperty(ENGINE, value);
+    }
+
     /** Refused before decoding: the listener lists no migration and has made no block. */
     void refused(IncomingListener l, OutgoingMigration out) throws Exception {
         assertThat(out.awaitCompletion(Duration.ofSeconds(30))).isEqualTo(MigrationState.FAILED);

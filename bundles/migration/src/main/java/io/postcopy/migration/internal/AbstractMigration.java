@@ -93,6 +93,11 @@ abstract class AbstractMigration implements Migration {
         String m = t.getMessage();
         if (t instanceof io.postcopy.codec.CodecException) return m;
         if (m == null || m.isEmpty()) return t.getClass().getSimpleName();
+        if (t instanceof javax.net.ssl.SSLException && t.getCause() != null && t.getCause() != t) {
+            // BoringSSL's engine wraps what our trust manager said in "General OpenSslEngine problem": say the cause
+            Throwable c = t.getCause();
+            if (c.getMessage() != null && !m.contains(c.getMessage())) m = m + " (" + c.getMessage() + ")";
+        }
         if (t instanceof java.io.IOException) return t.getClass().getSimpleName() + ": " + m;
         return m;
     }

@@ -216,7 +216,7 @@ final class Listener implements IncomingListener {
      * authorization list. A client without TLS, a certificate from another CA, an expired one: the handshake fails.
      */
     private ByteChannel handshake(SocketChannel c, String peer) throws IOException {
-        tlschannel.TlsChannel t = tls.server(c);
+        TlsWire t = tls.server(c);
         java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
         service.after(firstBytesMillis(), () -> {
             if (!done.get()) closeQuietly(c);
@@ -229,7 +229,7 @@ final class Listener implements IncomingListener {
         String refusal = tls.refusal(t);
         if (refusal != null) throw new Refused(refusal);
         AbstractMigration.LOG.info("listener {}: {} authenticated as \"{}\"", address.getPort(), peer, Tls.subject(t));
-        return Tls.heapBridge(t);
+        return tls.channel(t);
     }
 
     /** Blocking reads on {@code io} until {@code buf} holds {@code n} bytes; the socket is closed at the deadline. */

@@ -104,6 +104,11 @@ public class MigrationServiceComponent implements MigrationService {
     }
 
     @Override
+    public String tlsEngine() {
+        return impl.tlsEngine();
+    }
+
+    @Override
     public void addDeviceStateHandler(DeviceStateHandler handler) {
         impl.addDeviceStateHandler(handler);
     }

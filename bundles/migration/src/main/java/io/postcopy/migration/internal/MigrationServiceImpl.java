@@ -189,6 +189,11 @@ public final class MigrationServiceImpl implements MigrationService {
     }
 
     @Override
+    public String tlsEngine() {
+        return Tls.describeEngine();
+    }
+
+    @Override
     public List<IncomingListener> listeners() {
         return List.copyOf(listeners);
     }

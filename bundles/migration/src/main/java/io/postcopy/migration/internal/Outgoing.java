@@ -532,9 +532,9 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     private java.nio.channels.ByteChannel secure(SocketChannel c) throws IOException {
         if (tls == null) return c;
         String name = options.tls().hostname() != null ? options.tls().hostname() : target.getHostString();
-        tlschannel.TlsChannel t = tls.client(c, name, target.getPort());
+        TlsWire t = tls.client(c, name, target.getPort());
         t.handshake();
-        return Tls.heapBridge(t);
+        return tls.channel(t);
     }
 
     private String describeSource(Throwable t) {

@@ -66,19 +66,54 @@ final class Tls {
         e.setSSLParameters(p);
     }
 
-    final SSLContext context;
+    /** Where the engines come from: BoringSSL through netty-tcnative when it loads here, else the JDK's. */
+    enum Engine { OPENSSL, JDK }
+
+    /**
+     * The engine a new {@code Tls} uses: BoringSSL unless the system property {@code postcopy.tls.engine=jdk}
+     * (a diagnostic switch: the JDK's AES-GCM costs 3-4 times more CPU per byte) or netty-tcnative cannot load here.
+     */
+    static Engine defaultEngine() {
+        if ("jdk".equalsIgnoreCase(System.getProperty("postcopy.tls.engine", ""))) return Engine.JDK;
+        return OpenSslEngines.available() ? Engine.OPENSSL : Engine.JDK;
+    }
+
+    private static final java.util.function.Supplier<SSLContext> ANY_CONTEXT = () -> {
+        try {
+            return SSLContext.getDefault();
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    };
+
+    /** For {@code postcopy:check}: the engine new connections get, and why when it is the JDK's. */
+    static String describeEngine() {
+        if (defaultEngine() == Engine.OPENSSL) return "BoringSSL (netty-tcnative)";
+        return "JDK (" + (OpenSslEngines.available() ? "system property postcopy.tls.engine=jdk" : OpenSslEngines.unavailable()) + ")";
+    }
+
+    private final java.util.function.Supplier<SSLEngine> serverEngine;
+    private final java.util.function.BiFunction<String, Integer, SSLEngine> clientEngine;
+    final Engine engine;
     final TlsOptions options;
     /** Accepted client subjects, each as its set of RDNs; empty: any certificate the CA signed. */
     private final Set<Set<String>> authorized = new HashSet<>();
 
-    private Tls(SSLContext context, TlsOptions options) {
-        this.context = context;
+    private Tls(Engine engine, java.util.function.Supplier<SSLEngine> serverEngine,
+                java.util.function.BiFunction<String, Integer, SSLEngine> clientEngine, TlsOptions options) {
+        this.engine = engine;
+        this.serverEngine = serverEngine;
+        this.clientEngine = clientEngine;
         this.options = options;
         for (String s : options.authorizedSubjects()) authorized.add(rdns(new X500Principal(s)));
     }
 
     /** Loads the listener's (server) or the source's (client) credentials; a clear error naming the file. */
     static Tls load(TlsOptions o, boolean server) {
+        return load(o, server, defaultEngine());
+    }
+
+    static Tls load(TlsOptions o, boolean server, Engine engine) {
         Path dir = o.credentialsDir();
         try {
             List<X509Certificate> cas = certificates(dir.resolve("ca-cert.pem"));
@@ -101,9 +136,13 @@ final class Tls {
             }
             TrustManagerFactory tmf = TrustManagerFactory.getInstance("PKIX");
             tmf.init(new CertPathTrustManagerParameters(pkix));
+            if (engine == Engine.OPENSSL) {
+                OpenSslEngines e = new OpenSslEngines(server, km, tmf, PROTOCOLS, List.of(PREFERRED));
+                return new Tls(engine, e::server, e::client, o);
+            }
             SSLContext ctx = SSLContext.getInstance("TLS");
             ctx.init(new javax.net.ssl.KeyManager[] {km}, tmf.getTrustManagers(), null);
-            return new Tls(ctx, o);
+            return new Tls(engine, ctx::createSSLEngine, ctx::createSSLEngine, o);
         } catch (IOException | GeneralSecurityException | IllegalArgumentException e) {
             throw new MigrationException("TLS credentials in " + dir + ": " + e.getMessage(), e);
         }
@@ -130,32 +169,53 @@ final class Tls {
     }
 
     /** The destination's side of a connection: client certificate required; the handshake runs at the first read. */
-    TlsChannel server(SocketChannel raw) {
-        return ServerTlsChannel.newBuilder(raw, context).withEngineFactory(ctx -> {
-            SSLEngine e = ctx.createSSLEngine();
+    TlsWire server(SocketChannel raw) {
+        TlsWire.Socket socket = new TlsWire.Socket(raw, engine == Engine.OPENSSL);
+        // tls-channel asks for a context (for SNI, which we do not use): the engine factory ignores it
+        return new TlsWire(buffers(ServerTlsChannel.newBuilder(socket, ANY_CONTEXT.get()).withEngineFactory(ignored -> {
+            SSLEngine e = serverEngine.get();
             e.setUseClientMode(false);
             e.setNeedClientAuth(true);
             configure(e);
             return e;
-        }).withReleaseBuffers(false).build();    // keep its buffers: a migration reads and writes without pause
+        })).build(), socket);
     }
 
     /** The source's side: the destination's certificate must name {@code hostname} (as HTTPS checks it). */
-    TlsChannel client(SocketChannel raw, String hostname, int port) {
-        SSLEngine e = context.createSSLEngine(hostname, port);
+    TlsWire client(SocketChannel raw, String hostname, int port) {
+        SSLEngine e = clientEngine.apply(hostname, port);
         e.setUseClientMode(true);
         configure(e);
         SSLParameters p = e.getSSLParameters();
         p.setEndpointIdentificationAlgorithm("HTTPS");
         e.setSSLParameters(p);
-        return ClientTlsChannel.newBuilder(raw, e).withReleaseBuffers(false).build();
+        TlsWire.Socket socket = new TlsWire.Socket(raw, engine == Engine.OPENSSL);
+        return new TlsWire(buffers(ClientTlsChannel.newBuilder(socket, e)).build(), socket);
+    }
+
+    /**
+     * Its buffers are kept between calls (a migration reads and writes without pause). BoringSSL works on direct
+     * buffers without a copy; the JDK's AES-GCM is fastest on arrays.
+     */
+    private <T extends tlschannel.TlsChannelBuilder<T>> T buffers(T b) {
+        b.withReleaseBuffers(false);
+        if (engine == Engine.OPENSSL) {
+            b.withEncryptedBufferAllocator(new tlschannel.DirectBufferAllocator());
+            b.withPlainBufferAllocator(new tlschannel.DirectBufferAllocator());
+        }
+        return b;
+    }
+
+    /** {@code t} as our channels use it: direct, or through heap buffers when the JDK encrypts. */
+    ByteChannel channel(TlsWire t) {
+        return engine == Engine.OPENSSL ? t : heapBridge(t);
     }
 
     /** After the handshake: null if the peer's certificate subject may connect, else why not. */
-    String refusal(TlsChannel c) {
+    String refusal(TlsWire c) {
         X500Principal subject;
         try {
-            subject = ((X509Certificate) c.getSslEngine().getSession().getPeerCertificates()[0]).getSubjectX500Principal();
+            subject = ((X509Certificate) c.tls().getSslEngine().getSession().getPeerCertificates()[0]).getSubjectX500Principal();
         } catch (SSLPeerUnverifiedException e) {
             return "no client certificate";
         }
@@ -179,9 +239,9 @@ final class Tls {
         return out;
     }
 
-    static String subject(TlsChannel c) {
+    static String subject(TlsWire c) {
         try {
-            return ((X509Certificate) c.getSslEngine().getSession().getPeerCertificates()[0]).getSubjectX500Principal().getName();
+            return ((X509Certificate) c.tls().getSslEngine().getSession().getPeerCertificates()[0]).getSubjectX500Principal().getName();
         } catch (SSLPeerUnverifiedException e) {
             return "?";
         }
@@ -257,9 +317,9 @@ final class Tls {
      * AES-GCM uses its AES-NI/CLMUL intrinsics only on arrays; on direct buffers GHASH runs in Java (measured: 1 GiB
      * pure postcopy over TLS at 0.30 GB/s, the sender's samples in GHASH.blockMult), while a memcpy costs little.
      */
-    static ByteChannel heapBridge(TlsChannel t) {
+    static ByteChannel heapBridge(ByteChannel t) {
         return new ByteChannel() {
-            private final java.nio.ByteBuffer in = java.nio.ByteBuffer.allocate(64 * 1024), out = java.nio.ByteBuffer.allocate(64 * 1024);
+            private final java.nio.ByteBuffer in = java.nio.ByteBuffer.allocate(TlsWire.CHUNK), out = java.nio.ByteBuffer.allocate(TlsWire.CHUNK);
 
             @Override
             public int read(java.nio.ByteBuffer dst) throws IOException {

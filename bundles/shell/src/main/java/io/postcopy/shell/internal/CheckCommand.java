@@ -26,6 +26,9 @@ public class CheckCommand extends PostcopyCommandSupport {
     @Reference
     HostSupportProbe probe;
 
+    @Reference(optional = true)
+    io.postcopy.migration.MigrationService migrations;
+
     @Override
     protected Object doExecute() {
         long target = Sizes.parse("page size", pageSize);
@@ -60,6 +63,7 @@ public class CheckCommand extends PostcopyCommandSupport {
             wrap(out, "ioctls (" + e.getKey() + "): ",
                     e.getValue().stream().map(UffdIoctl::name).collect(Collectors.joining(" ")));
         }
+        if (migrations != null) wrap(out, "TLS records: ", migrations.tlsEngine());
         return null;
     }
 
