@@ -46,6 +46,7 @@ import static org.junit.jupiter.api.Assertions.fail;
  */
 @EnabledIf(value = "io.postcopy.itests.qemu.QemuToQemuPostcopyIT#qemuUsable",
         disabledReason = "QEMU, root or /dev/shm missing: see the SKIPPING banner / target/qemu-runs/SKIPPED.txt")
+@org.junit.jupiter.api.TestMethodOrder(org.junit.jupiter.api.MethodOrderer.OrderAnnotation.class)
 class QemuToKarafIT {
     static final Path ROOT = QemuToQemuPostcopyIT.RUNS.resolve("to-karaf");
     static final long RAM = QemuToQemuPostcopyIT.RAM;
@@ -84,6 +85,7 @@ class QemuToKarafIT {
     }
 
     @Test
+    @org.junit.jupiter.api.Order(1)     // it counts the migrations in postcopy:status: before the recovery's
     void qemuMigratesIntoPostcopyListenWithPreemptVerifiedByStatusAndDigest() throws Exception {
         long t0 = System.nanoTime();
         // Karaf: the destination, as an administrator types it
@@ -214,6 +216,89 @@ class QemuToKarafIT {
                         + " + %d zero pages, %d pages of pc.ram identical; test body %.1f s%n", in, migrationMillis, requests,
                 channelPages, channelZeroPages, PAGES, (System.nanoTime() - t0) / 1e9);
         passed = true;
+    }
+
+    /**
+     * Issue 12 through the shell: QEMU 7.2 (postcopy-preempt, postcopy throttled to 8 MiB/s so that it lasts) into
+     * Karaf; {@code postcopy:pause in-N} on the destination cuts both connections; QEMU goes postcopy-paused;
+     * {@code postcopy:recover in-N PORT} and QEMU's {@code migrate} with {@code "resume": true}; QEMU completes, and
+     * {@code postcopy:digest} of pc.ram equals the source's RAM file page for page.
+     */
+    @Test
+    @org.junit.jupiter.api.Order(2)
+    void qemuResumesIntoKarafAfterPostcopyPauseAndRecover() throws Exception {
+        int port = KarafInstance.freePort(TAKEN);
+        String l = karaf.client("postcopy:listen --qemu-preempt --prefix rec/ " + port);
+        assertTrue(l.contains("Listening on 127.0.0.1:" + port), l);
+        QemuGuests.Guest guest = QemuGuests.firmware(QemuToQemuPostcopyIT.CACHE, QemuToQemuPostcopyIT.BLOB_SEED,
+                QemuToQemuPostcopyIT.BLOB_BYTES);
+        try (QemuProcess src = QemuProcess.start(new QemuProcess.Config("karaf-rec-src", run.resolve("qemu-rec-src")).ram(RAM)
+                .args(guest.args()))) {
+            Qmp q = src.qmp();
+            Map<String, Boolean> caps = new LinkedHashMap<>();
+            caps.put("postcopy-ram", true);
+            caps.put("return-path", true);
+            caps.put("postcopy-preempt", true);
+            q.migrateSetCapabilities(caps);
+            Map<String, Object> params = new LinkedHashMap<>();
+            params.put("max-bandwidth", PostcopyMigration.UNLIMITED);
+            params.put("max-postcopy-bandwidth", 8L << 20);
+            q.migrateSetParameters(params);
+            q.migrate("tcp:127.0.0.1:" + port);
+            q.migrateStartPostcopy();
+            QemuRecoveryIT.awaitQemu(q, "postcopy-active", Duration.ofSeconds(30));
+            String in = null;
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            Pattern row = Pattern.compile("\\n(in-\\d+) +\\| in  \\| 127\\.0\\.0\\.1:\\d+ +\\| POSTCOPY ");
+            while (in == null && System.nanoTime() < deadline) {
+                Matcher m = row.matcher(karaf.client("postcopy:status"));
+                if (m.find()) in = m.group(1);
+                else Thread.sleep(200);
+            }
+            assertTrue(in != null, "an incoming migration in POSTCOPY");
+            Thread.sleep(500);
+
+            String paused = karaf.client("postcopy:pause " + in);
+            System.out.println("karaf@root()> postcopy:pause " + in + "\n" + paused);
+            assertTrue(paused.contains("Migration " + in + ": POSTCOPY_PAUSED (its source is QEMU: postcopy:recover " + in + " PORT"), paused);
+            QemuRecoveryIT.awaitQemu(q, "postcopy-paused", Duration.ofSeconds(20));
+            String st = karaf.client("postcopy:status " + in);
+            System.out.println("karaf@root()> postcopy:status " + in + "\n" + st);
+            assertTrue(st.contains("POSTCOPY_PAUSED") && st.contains("Why        paused on the destination (pause); waiting for the"
+                    + " source to resume (QEMU: recover here,"), st);
+
+            int recoverPort = KarafInstance.freePort(TAKEN);
+            String r = karaf.client("postcopy:recover " + in + " " + recoverPort);
+            System.out.println("karaf@root()> postcopy:recover " + in + " " + recoverPort + "\n" + r);
+            assertTrue(r.contains("Migration " + in + " waits on 127.0.0.1:" + recoverPort + " for its source to resume it"), r);
+            assertTrue(r.contains("\"uri\": \"tcp:127.0.0.1:" + recoverPort + "\", \"resume\": true"), r);
+            q.migrateSetParameters(Map.of("max-postcopy-bandwidth", 0L));
+            Map<String, Object> resume = new LinkedHashMap<>();
+            resume.put("uri", "tcp:127.0.0.1:" + recoverPort);
+            resume.put("resume", true);
+            q.execute("migrate", resume);
+            QemuRecoveryIT.awaitQemu(q, "completed", MIGRATION_TIMEOUT);
+            byte[] expected = PageDigest.ofFile(src.ramFile(), 0, RAM);
+
+            String detail = "";
+            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (System.nanoTime() < deadline) {
+                detail = karaf.client("postcopy:status " + in);
+                if (detail.contains("): COMPLETED")) break;
+                Thread.sleep(200);
+            }
+            System.out.println("karaf@root()> postcopy:status " + in + "\n" + detail);
+            assertTrue(detail.contains("): COMPLETED"), detail);
+            assertTrue(PREEMPT.matcher(detail).find(), "the preempt channel, opened again on resume:\n" + detail);
+            Path digestFile = karaf.home().resolve("rec-pc.ram.sha256");
+            karaf.client("postcopy:digest rec/pc.ram " + digestFile);
+            byte[] actual = Files.readAllBytes(digestFile);
+            PageDigest.Comparison cmp = PageDigest.compare("rec/pc.ram (QEMU source file vs postcopy:digest)", expected, actual);
+            System.out.println(cmp);
+            assertTrue(cmp.equal(), cmp.toString());
+        } finally {
+            karaf.client("postcopy:cancel listen-" + port);
+        }
     }
 
     private static String group(String regex, String text) {

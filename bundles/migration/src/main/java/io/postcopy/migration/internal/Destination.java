@@ -25,6 +25,7 @@ import io.postcopy.migration.MigrationState;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.uffd.NativeMemory;
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.net.StandardSocketOptions;
 import java.nio.ByteBuffer;
 import java.nio.channels.AsynchronousCloseException;
@@ -213,11 +214,15 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
 
     @Override
     public void pause() {
-        if (state() != MigrationState.POSTCOPY || announcedToken == null)
-            throw new IllegalStateException("migration " + id + " is " + state() + (announcedToken == null && state() == MigrationState.POSTCOPY
-                    ? " from a source that cannot resume it (no token: QEMU's recovery is not supported yet)" : ", not POSTCOPY"));
+        if (state() != MigrationState.POSTCOPY || !guestResumed)
+            throw new IllegalStateException("migration " + id + " is " + state() + (state() == MigrationState.POSTCOPY
+                    ? " but has not run the guest here yet (before RUN a lost connection fails it)" : ", not POSTCOPY"));
+        pauseAsked = true;
         closeQuietly();      // the stream thread finds the connection lost, and the migration pauses
     }
+
+    /** Set by {@link #pause()}: the connection was closed here on purpose. */
+    private volatile boolean pauseAsked;
 
     /** Whether the connection is lost and the migration waits for its source (for the preempt channel's thread). */
     boolean isPaused() {
@@ -348,6 +353,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
 
     /** Set while the connection is lost and no resumed one has finished its handshake. */
     private volatile boolean paused;
+    private volatile boolean hadPostcopyChannel;
     /** The stream's RAM section, for a resumed connection to go on in. */
     private volatile io.postcopy.codec.SectionHeader ramSection;
 
@@ -357,7 +363,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
      * still fails it.
      */
     private boolean recoverable(Throwable t) {
-        if (cancelled || ending || !listening || !guestResumed || listener == null || announcedToken == null) return false;
+        if (cancelled || ending || !listening || !guestResumed || listener == null) return false;
         Throwable cause = asyncFailure != null ? asyncFailure : t;
         if (cause instanceof Refused) return false;
         if (cause instanceof CodecException ce) {
@@ -389,11 +395,15 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         p.dropPartialPages();
         if (ramSection == null && decoder != null) ramSection = decoder.ramSection();
         asyncFailure = null;
-        listener.reannounce(announcedToken, this);    // a resumed source opens its preempt channel again
+        // a resumed source of ours opens its preempt channel again with the token; QEMU's comes to postcopy:recover
+        if (announcedToken != null) listener.reannounce(announcedToken, this);
         Throwable cause = t;
-        String why = silence != null ? silence : cause instanceof CodecException ? "connection closed by the source" : describe(cause);
+        String why = pauseAsked ? "paused on the destination (pause)" : silence != null ? silence
+                : cause instanceof CodecException ? "connection closed by the source" : describe(cause);
         silence = null;
-        enter(MigrationState.POSTCOPY_PAUSED, why + "; waiting for the source to resume");
+        pauseAsked = false;
+        enter(MigrationState.POSTCOPY_PAUSED, why + (announcedToken != null ? "; waiting for the source to resume"
+                : "; waiting for the source to resume (QEMU: recover here, then migrate with resume=true)"));
     }
 
     /** The index of block {@code wireName} in the stream's block list, or -1. */
@@ -422,6 +432,41 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             closeQuietly();
         }
         service.after(Math.max(25, timeout / 4_000_000), this::watchSilence);
+    }
+
+    @Override
+    public InetSocketAddress recover(InetSocketAddress bind) {
+        if (state() != MigrationState.POSTCOPY_PAUSED || listener == null)
+            throw new io.postcopy.migration.MigrationException("migration " + id + " is " + state() + ", not POSTCOPY_PAUSED");
+        return listener.recover(this, bind);
+    }
+
+    /** Whether the source opened a postcopy-preempt channel (QEMU opens it again when it resumes). */
+    boolean hadPostcopyChannel() {
+        return hadPostcopyChannel;
+    }
+
+    /** Whether the source is ours (it announced a channel token), not QEMU. */
+    boolean fromOurSource() {
+        return announcedToken != null;
+    }
+
+    /**
+     * A QEMU source sends nothing while its bandwidth limit holds it back, so silence proves nothing there: TCP
+     * keepalive probes the connection instead, and a peer that stopped answering ends it within about
+     * {@code silenceTimeoutMillis} (idle a third of it, then three probes), which pauses the migration.
+     */
+    private void keepAlive() {
+        if (announcedToken != null) return;       // ours PINGs; watchSilence hears it
+        int seconds = Math.max(3, service.settings().limits().silenceMillis() / 1000);
+        try {
+            channel.setOption(java.net.StandardSocketOptions.SO_KEEPALIVE, true);
+            channel.setOption(jdk.net.ExtendedSocketOptions.TCP_KEEPIDLE, Math.max(1, seconds / 3));
+            channel.setOption(jdk.net.ExtendedSocketOptions.TCP_KEEPINTERVAL, Math.max(1, seconds / 9));
+            channel.setOption(jdk.net.ExtendedSocketOptions.TCP_KEEPCOUNT, 3);
+        } catch (IOException | UnsupportedOperationException e) {
+            LOG.debug("migration {}: TCP keepalive not set: {}", id, e.toString());
+        }
     }
 
     /** Whether {@code token} is this paused migration's (a resumed connection proving itself). */
@@ -749,6 +794,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     PostcopyChannel attachPostcopyChannel(SocketChannel c, java.nio.channels.ByteChannel wire, String peer) {
         PostcopyChannel pc = new PostcopyChannel(this, c, wire, peer);
         postcopyChannel = pc;
+        hadPostcopyChannel = true;
         int deeper = settings().preemptReceiveBufferSize();
         if (deeper > 0) {
             try {
@@ -829,6 +875,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             resumeGuest(true);
             lastBytesNanos = System.nanoTime();
             watchSilence();
+            keepAlive();
             Urgent.bulk(settings(), "stream thread of " + id);   // the guest runs: its faults come first
         } else if (c instanceof Command.ChannelToken t) {
             // our source's extra channel will present this; QEMU never sends it

@@ -318,6 +318,143 @@ final class Listener implements IncomingListener {
         main.attachPostcopyChannel(c, io, peer).run(Destination.receiveBuffer());
     }
 
+    // ---- QEMU's migrate-recover ----
+
+    /** The recovery ports open now, by migration; guarded by itself. */
+    private final java.util.Map<Destination, ServerSocketChannel> recovering = new java.util.HashMap<>();
+
+    /** {@link IncomingMigration#recover}: a port of its own where {@code d}'s QEMU source resumes. */
+    InetSocketAddress recover(Destination d, InetSocketAddress bind) {
+        InetSocketAddress at = bind != null ? bind : new InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0);
+        if (!at.getAddress().isLoopbackAddress() && tls == null && !options.insecure())
+            throw new io.postcopy.migration.MigrationException("recovering migration " + d.id() + " on " + at
+                    + " without TLS: the listener has neither TLS nor insecure");
+        ServerSocketChannel s;
+        try {
+            s = ServerSocketChannel.open().bind(at, 4);
+        } catch (IOException e) {
+            throw new io.postcopy.migration.MigrationException("cannot listen on " + at + " to recover migration " + d.id()
+                    + ": " + e.getMessage(), e);
+        }
+        ServerSocketChannel before;
+        synchronized (recovering) {
+            before = recovering.put(d, s);     // asked again (another port): the new one replaces it
+        }
+        closeQuietly(before);
+        InetSocketAddress local;
+        try {
+            local = (InetSocketAddress) s.getLocalAddress();
+        } catch (IOException e) {
+            closeQuietly(s);
+            throw new io.postcopy.migration.MigrationException("recovering migration " + d.id() + ": " + e.getMessage(), e);
+        }
+        Thread t = new Thread(() -> acceptRecovery(d, s, local), "postcopy-recover-" + d.id());
+        t.setDaemon(true);
+        t.start();
+        AbstractMigration.LOG.info("migration {}: waiting on {} for its source to resume{}", d.id(), local,
+                tls != null ? " (TLS)" : "");
+        return local;
+    }
+
+    /**
+     * QEMU 7.2 resumes on a fresh connection with no stream header: its first bytes are {@code RECV_BITMAP}
+     * (QEMU_VM_COMMAND 0x08, command 10). With a postcopy-preempt channel QEMU connects it right after the main one
+     * and sends nothing on the main one until that channel is up (TLS handshake included), so both are accepted
+     * before the first bytes are read.
+     */
+    private void acceptRecovery(Destination d, ServerSocketChannel s, InetSocketAddress local) {
+        try (Selector sel = Selector.open()) {
+            s.configureBlocking(false);
+            s.register(sel, SelectionKey.OP_ACCEPT);
+            while (s.isOpen() && d.state() == io.postcopy.migration.MigrationState.POSTCOPY_PAUSED) {
+                SocketChannel c = acceptWithin(s, sel, 200);
+                if (c == null) continue;
+                if (recoverOver(d, s, sel, c)) return;
+            }
+        } catch (IOException | RuntimeException e) {
+            if (s.isOpen()) AbstractMigration.LOG.warn("migration {}: recovery port {} failed: {}", d.id(), local, e.toString());
+        } finally {
+            synchronized (recovering) {
+                recovering.remove(d, s);
+            }
+            closeQuietly(s);
+        }
+    }
+
+    /** The next connection within {@code millis}, blocking; null if none. */
+    private static SocketChannel acceptWithin(ServerSocketChannel s, Selector sel, long millis) throws IOException {
+        sel.select(millis);
+        sel.selectedKeys().clear();
+        SocketChannel c = s.accept();
+        if (c != null) c.configureBlocking(true);
+        return c;
+    }
+
+    /** True once {@code c} resumed {@code d}; false (and {@code c} refused) when it is not its source. */
+    private boolean recoverOver(Destination d, ServerSocketChannel s, Selector sel, SocketChannel c) {
+        String peer = peerOf(c);
+        SocketChannel channel = null;
+        try {
+            ByteChannel wire = tls != null ? handshake(c, peer) : c;
+            ByteChannel channelIo = null;
+            String channelPeer = null;
+            ByteBuffer buf = Destination.receiveBuffer();
+            // without TLS QEMU's preempt socket is connected (in the backlog) before it writes: the main one's first
+            // bytes come first, so a stranger cannot hold the port waiting for a second connection
+            if (tls == null) firstBytesOfResume(c, wire, buf);
+            if (d.hadPostcopyChannel() && !d.fromOurSource()) {
+                long deadline = System.nanoTime() + firstBytesNanos();
+                while (channel == null && System.nanoTime() < deadline) channel = acceptWithin(s, sel, 100);
+                if (channel == null) throw new Refused("no postcopy-preempt connection after it within " + firstBytesMillis()
+                        + " ms (the source had one)");
+                channelPeer = peerOf(channel);
+                channelIo = tls != null ? handshake(channel, channelPeer) : channel;
+            }
+            if (tls != null) firstBytesOfResume(c, wire, buf);
+            if (d.state() != io.postcopy.migration.MigrationState.POSTCOPY_PAUSED)
+                throw new Refused("migration " + d.id() + " is " + d.state() + " now");
+            closeQuietly(s);       // one source resumes; the port has served
+            AbstractMigration.LOG.info("migration {}: {} resumes it{}", d.id(), peer,
+                    channel != null ? ", " + channelPeer + " is its postcopy-preempt channel again" : "");
+            if (channel != null) {
+                SocketChannel pc = channel;
+                ByteChannel pio = channelIo;
+                String ppeer = channelPeer;
+                Thread t = new Thread(() -> d.attachPostcopyChannel(pc, pio, ppeer).run(Destination.receiveBuffer()),
+                        "postcopy-channel-" + d.id());
+                t.setDaemon(true);
+                t.start();
+            }
+            Thread.currentThread().setName("postcopy-in-" + d.id());
+            d.resume(c, wire, peer, buf);
+            return true;
+        } catch (Refused e) {
+            refuse(c, peer, "recovering migration " + d.id() + ": " + e.getMessage());
+        } catch (IOException | RuntimeException e) {
+            refuse(c, peer, "recovering migration " + d.id() + ": " + (tls != null ? "TLS: " : "") + AbstractMigration.describe(e));
+        }
+        if (channel != null) refuse(channel, peerOf(channel), "its main connection was refused");
+        return false;
+    }
+
+    /** QEMU's resumed stream begins with RECV_BITMAP (0x08, be16 10); read within the first-bytes deadline. */
+    private void firstBytesOfResume(SocketChannel c, ByteChannel wire, ByteBuffer buf) throws IOException {
+        if (!(wire == c ? readWithin(c, buf, 3) : readWithDeadline(wire, c, buf, 3)))
+            throw new Refused("no RECV_BITMAP within " + firstBytesMillis() + " ms");
+        if (buf.get(0) != 0x08 || buf.getShort(1) != 10)
+            throw new Refused(String.format("first bytes 0x%02x%04x are not QEMU's RECV_BITMAP command (0x08000a) that "
+                    + "begins a resumed stream", buf.get(0), buf.getShort(1)));
+    }
+
+    private static void closeQuietly(ServerSocketChannel s) {
+        if (s == null) return;
+        try {
+            s.close();
+        } catch (IOException ignored) {
+            // closing
+        }
+    }
+
     private int firstBytesMillis() {
         return service.settings().limits().firstBytesMillis();
     }

@@ -25,8 +25,12 @@ public class PauseCommand extends MigrationCommandSupport {
         m.pause();
         long deadline = System.nanoTime() + 10_000_000_000L;
         while (m.state() == MigrationState.POSTCOPY && System.nanoTime() < deadline) Thread.sleep(5);
-        out().println("Migration " + id + ": " + m.state() + (m.state() == MigrationState.POSTCOPY_PAUSED
-                ? " (resume with postcopy:resume on the source)" : ""));
+        // a destination whose source is QEMU waits for postcopy:recover; ours resumes from its source
+        boolean qemuSource = m instanceof io.postcopy.migration.IncomingMigration
+                && m.reason().map(r -> r.contains("QEMU: recover here")).orElse(false);
+        out().println("Migration " + id + ": " + m.state() + (m.state() != MigrationState.POSTCOPY_PAUSED ? ""
+                : qemuSource ? " (its source is QEMU: postcopy:recover " + id + " PORT, then QEMU's migrate with resume=true to it)"
+                : " (resume with postcopy:resume on the source)"));
         return null;
     }
 }
