@@ -322,8 +322,17 @@ public class MigrationCommandsIT {
                     && System.nanoTime() < deadline) Thread.sleep(20);
             String paused = ok("postcopy:pause " + out);
             assertTrue(paused, paused.startsWith("Migration " + out + ": POSTCOPY_PAUSED (resume with postcopy:resume on the source)"));
+            // the destination finds the connection closed a moment later
             String table = ok("postcopy:status");
+            for (long until = System.nanoTime() + 10_000_000_000L; !table.matches("(?s).*\\n(in-\\d+) +\\| in  \\| \\S+ +\\| POSTCOPY_PAUSED.*")
+                    && System.nanoTime() < until; table = ok("postcopy:status")) Thread.sleep(20);
             String in = group("\\n(in-\\d+) +\\| in  \\| \\S+ +\\| POSTCOPY_PAUSED", table);
+            // the same through JMX: the state, and why
+            String mbean = "io.postcopy:type=Migration,id=" + in;
+            awaitMBean(mbean);
+            assertEquals("POSTCOPY_PAUSED", attr(mbean, "State"));
+            assertTrue(String.valueOf(attr(mbean, "Reason")), String.valueOf(attr(mbean, "Reason"))
+                    .endsWith("; waiting for the source to resume"));
             String resumed = ok("postcopy:resume " + out + " 127.0.0.1:" + port);
             assertTrue(resumed, resumed.startsWith("Migration " + out + ": resumed to 127.0.0.1:" + port + ", now POSTCOPY"));
             assertTrue(ok("postcopy:status --watch --interval 100ms " + out).contains("): COMPLETED"));

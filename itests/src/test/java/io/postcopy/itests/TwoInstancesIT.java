@@ -32,6 +32,7 @@ import org.junit.jupiter.api.Test;
  * stopped with {@code bin/stop}, killed by their {@code karaf.pid} if that fails. The instance handling
  * (unpack, ports, start, client, stop) is {@link KarafInstance}'s.
  */
+@org.junit.jupiter.api.TestMethodOrder(org.junit.jupiter.api.MethodOrderer.OrderAnnotation.class)
 class TwoInstancesIT {
     private static final String BLOCK = "two-ram";
     private static final int PAGES = 32768; // 128 MiB of 4 KiB pages
@@ -65,7 +66,49 @@ class TwoInstancesIT {
         }
     }
 
+    /**
+     * Issue 12 between two Karaf processes: a pure postcopy migration of 128 MiB at 8 MiB/s, cut on purpose from the source
+     * ({@code postcopy:pause}); both sides POSTCOPY_PAUSED; {@code postcopy:resume} on the source; both COMPLETED and
+     * every page of B's block equal to the seed A filled it with.
+     */
     @Test
+    @org.junit.jupiter.api.Order(2)
+    void aCutBetweenTwoKarafProcessesIsResumed() throws Exception {
+        String l = b.client("postcopy:listen --prefix cut/ 0");
+        int port = Integer.parseInt(group("Listening on 127\\.0\\.0\\.1:(\\d+) as listen-", l));
+        try {
+            a.client("postcopy:block-create cut-ram 128M");
+            a.client("postcopy:workload --seed 5 fill cut-ram");
+            String out = group("Started migration (out-\\d+) to ",
+                    a.client("postcopy:migrate --max-bandwidth 8M --blocks cut-ram 127.0.0.1:" + port));
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+            while (!a.client("postcopy:status").matches("(?s).*\\n" + out + " +\\| out \\| \\S+ +\\| POSTCOPY .*")
+                    && System.nanoTime() < deadline) Thread.sleep(100);
+            String paused = a.client("postcopy:pause " + out);
+            assertTrue(paused.contains("Migration " + out + ": POSTCOPY_PAUSED"), paused);
+            String in = null;
+            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (in == null && System.nanoTime() < deadline) {
+                Matcher mm = Pattern.compile("\\n(in-\\d+) +\\| in  \\| \\S+ +\\| POSTCOPY_PAUSED").matcher(b.client("postcopy:status"));
+                if (mm.find()) in = mm.group(1);
+                else Thread.sleep(100);
+            }
+            assertTrue(in != null, "B paused too");
+            String resumed = a.client("postcopy:resume " + out + " 127.0.0.1:" + port);
+            assertTrue(resumed.contains("Migration " + out + ": resumed to 127.0.0.1:" + port), resumed);
+            assertTrue(a.client("postcopy:status --watch --interval 200ms " + out).contains("): COMPLETED"));
+            assertTrue(b.client("postcopy:status --watch --interval 200ms " + in).contains("): COMPLETED"));
+            String v = b.client("postcopy:workload --seed 5 verify cut/cut-ram");
+            assertTrue(v.contains("OK block cut/cut-ram: 32768 pages, 0 zero, 32768 filled, 0 written, 0 mismatched"), v);
+        } finally {
+            b.client("postcopy:cancel listen-" + port);
+        }
+        a.client("postcopy:block-remove cut-ram");
+        b.client("postcopy:block-remove cut/cut-ram");
+    }
+
+    @Test
+    @org.junit.jupiter.api.Order(1)     // it takes the first COMPLETED incoming migration on B as its own
     void migrationBetweenTwoKarafProcessesIsIdenticalPageByPage() throws Exception {
         long t0 = System.nanoTime();
         // B: the destination

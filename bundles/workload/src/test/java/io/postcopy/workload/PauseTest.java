@@ -103,7 +103,9 @@ class PauseTest {
         try (Workload w = Workloads.start(b, WorkloadOptions.builder().ratePerThread(100)
                 .duration(Duration.ofMillis(500)).build())) {
             assertThat(w.awaitTermination(5, TimeUnit.SECONDS)).isTrue();
-            assertThat(w.reads()).isBetween(40L, 60L);
+            // the limit is an upper bound: 100/s for 0.5 s is ~50 reads, never many more; fewer when the machine is
+            // busy and the thread gets the CPU late (seen in CI: 38), which is not what this test is about
+            assertThat(w.reads()).isPositive().isLessThanOrEqualTo(60L);
         }
     }
 }

@@ -133,6 +133,8 @@ public class JmxPublisher {
 
         @Override public String getFailure() { return m.failure().orElse(""); }
 
+        @Override public String getReason() { return m.reason().orElse(""); }
+
         @Override public long getBytes() { return p().bytes(); }
 
         @Override public long getPages() { return p().pages(); }

@@ -12,8 +12,11 @@ public interface MigrationStatsMBean {
 
     String getPeer();
 
-    /** SETUP, PRECOPY, POSTCOPY, COMPLETED, FAILED or CANCELLED. */
+    /** SETUP, PRECOPY, POSTCOPY, POSTCOPY_PAUSED, POSTCOPY_RECOVER, COMPLETED, FAILED or CANCELLED. */
     String getState();
+
+    /** Why the migration is in its state: the failure, or why it paused and what it waits for; empty when none. */
+    String getReason();
 
     /** The failure message, empty when none. */
     String getFailure();
