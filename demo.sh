@@ -28,7 +28,7 @@ client() {
   local rc=0 sleeper
   exec 3< <(exec sleep "${2:-60}" 2>/dev/null)
   sleeper=$!
-  "$KARAF/bin/client" -u karaf -p karaf "$1" <&3 2>&1 | grep -v '^client: JAVA_HOME not set' || rc=$?
+  "$KARAF/bin/postcopy-client" "$1" <&3 2>&1 | grep -v '^client: JAVA_HOME not set' || rc=$?
   exec 3<&-
   kill "$sleeper" 2>/dev/null || true
   return $rc

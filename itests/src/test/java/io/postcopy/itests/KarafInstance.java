@@ -25,7 +25,7 @@ import java.util.regex.Pattern;
  * One Karaf process of the distribution built next door ({@code postcopy.distribution}, set by failsafe), run
  * the way an administrator runs it: unpacked into a folder of its own, given free ports (ssh, RMI registry,
  * RMI server, JMXMP, HTTP if present) and no listener at start, started with {@code bin/start}, driven through
- * {@code bin/client -a SSH_PORT -u karaf -p karaf "COMMAND"}, and stopped with {@code bin/stop} (its JVM, by
+ * {@code bin/postcopy-client -a SSH_PORT "COMMAND"} (the admin key created at first start), and stopped with {@code bin/stop} (its JVM, by
  * {@code karaf.pid}, killed if it is still there 30 s later). Used by {@code TwoInstancesIT} and
  * {@code qemu.QemuToKarafIT}.
  */
@@ -50,6 +50,13 @@ public final class KarafInstance {
     /** The unpacked distribution's folder (bin/, etc/, data/). */
     public Path home() {
         return home;
+    }
+
+    /** {@code data/postcopy-files}: where postcopy:digest and postcopy:inspect may write and read (created, real path). */
+    public Path files() throws IOException {
+        Path d = home.resolve("data/postcopy-files");
+        Files.createDirectories(d);
+        return d.toRealPath();
     }
 
     public int sshPort() {
@@ -165,12 +172,26 @@ public final class KarafInstance {
     public record ClientResult(int exit, String output) {}
 
     /**
-     * {@code bin/client -a PORT -u karaf -p karaf "CMD"} with a standard input kept open until the client exits
+     * {@code bin/postcopy-client -a PORT "CMD"} with a standard input kept open until the client exits
      * (without it the client prints only "Closed"); fails if it does not end within {@code timeoutSeconds}.
      */
     public ClientResult runClient(String command, long timeoutSeconds) throws Exception {
-        Process p = script("bin/client", "-a", Integer.toString(sshPort), "-u", "karaf", "-p", "karaf", command)
-                .redirectErrorStream(true).start();
+        return runClientAs(List.of("bin/postcopy-client", "-a", Integer.toString(sshPort)), command, timeoutSeconds);
+    }
+
+    /**
+     * {@code bin/client -a PORT -u USER -k KEY "CMD"}: another user, logged in with its own key (e.g. one in
+     * {@code _g_:viewergroup}).
+     */
+    public ClientResult runClientAs(String user, Path key, String command, long timeoutSeconds) throws Exception {
+        return runClientAs(List.of("bin/client", "-a", Integer.toString(sshPort), "-u", user, "-k", key.toString()), command,
+                timeoutSeconds);
+    }
+
+    private ClientResult runClientAs(List<String> client, String command, long timeoutSeconds) throws Exception {
+        List<String> args = new java.util.ArrayList<>(client);
+        args.add(command);
+        Process p = script(args.toArray(new String[0])).redirectErrorStream(true).start();
         OutputStream stdin = p.getOutputStream(); // left open while the command runs
         ByteArrayOutputStream buffer = new ByteArrayOutputStream();
         Thread reader = new Thread(() -> {

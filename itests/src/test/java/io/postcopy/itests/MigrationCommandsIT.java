@@ -42,6 +42,13 @@ import org.ops4j.pax.exam.spi.reactors.PerClass;
 @RunWith(PaxExam.class)
 @ExamReactorStrategy(PerClass.class)
 public class MigrationCommandsIT {
+    /** The subject a shell user with the admin role has (Karaf's JAAS principals). */
+    private static final javax.security.auth.Subject ADMIN = new javax.security.auth.Subject(true,
+            java.util.Set.of(new org.apache.karaf.jaas.boot.principal.UserPrincipal("it-admin"),
+                    new org.apache.karaf.jaas.boot.principal.RolePrincipal("admin"),
+                    new org.apache.karaf.jaas.boot.principal.RolePrincipal("viewer")),
+            java.util.Set.of(), java.util.Set.of());
+
 
     @Inject
     SessionFactory sessions;
@@ -59,12 +66,15 @@ public class MigrationCommandsIT {
         PrintStream e = new PrintStream(new ByteArrayOutputStream(), true, StandardCharsets.UTF_8);
         ExecutorService executor = Executors.newSingleThreadExecutor();
         try (Session session = sessions.create(System.in, o, e)) {
-            Future<Object> f = executor.submit(() -> session.execute(commandLine));
+            // as an administrator would: Karaf's command ACLs (etc/org.apache.karaf.command.acl.postcopy.cfg) hide the
+            // postcopy commands from a session without the admin role
+            Future<Object> f = executor.submit(() -> javax.security.auth.Subject.doAs(ADMIN,
+                    (java.security.PrivilegedExceptionAction<Object>) () -> session.execute(commandLine)));
             Throwable failure = null;
             try {
                 f.get(300, TimeUnit.SECONDS);
             } catch (ExecutionException x) {
-                failure = x.getCause();
+                failure = x.getCause() instanceof java.security.PrivilegedActionException pa ? pa.getCause() : x.getCause();
             }
             o.flush();
             return new Result(out.toString(StandardCharsets.UTF_8), failure);

@@ -51,6 +51,13 @@ import org.ops4j.pax.exam.spi.reactors.PerClass;
 @RunWith(PaxExam.class)
 @ExamReactorStrategy(PerClass.class)
 public class ShellCommandsIT {
+    /** The subject a shell user with the admin role has (Karaf's JAAS principals). */
+    private static final javax.security.auth.Subject ADMIN = new javax.security.auth.Subject(true,
+            java.util.Set.of(new org.apache.karaf.jaas.boot.principal.UserPrincipal("it-admin"),
+                    new org.apache.karaf.jaas.boot.principal.RolePrincipal("admin"),
+                    new org.apache.karaf.jaas.boot.principal.RolePrincipal("viewer")),
+            java.util.Set.of(), java.util.Set.of());
+
 
     private static final int PAGE = 4096;
 
@@ -81,12 +88,15 @@ public class ShellCommandsIT {
         PrintStream e = new PrintStream(err, true, StandardCharsets.UTF_8);
         ExecutorService executor = Executors.newSingleThreadExecutor();
         try (Session session = sessions.create(System.in, o, e)) {
-            Future<Object> f = executor.submit(() -> session.execute(commandLine));
+            // as an administrator would: Karaf's command ACLs (etc/org.apache.karaf.command.acl.postcopy.cfg) hide the
+            // postcopy commands from a session without the admin role
+            Future<Object> f = executor.submit(() -> javax.security.auth.Subject.doAs(ADMIN,
+                    (java.security.PrivilegedExceptionAction<Object>) () -> session.execute(commandLine)));
             Throwable failure = null;
             try {
                 f.get(120, TimeUnit.SECONDS);
             } catch (ExecutionException x) {
-                failure = x.getCause();
+                failure = x.getCause() instanceof java.security.PrivilegedActionException pa ? pa.getCause() : x.getCause();
             }
             o.flush();
             e.flush();
@@ -173,7 +183,8 @@ public class ShellCommandsIT {
         assertNull(registry.byName("it-bad"));
         assertEquals("postcopy:block-remove: no RAM block named \"it-none\" (postcopy:blocks lists them)",
                 error("postcopy:block-remove it-none"));
-        assertTrue(error("postcopy:inspect /nonexistent/stream").contains("no such file: /nonexistent/stream"));
+        assertTrue(error("postcopy:inspect /nonexistent/stream").contains("/nonexistent/stream is outside "));
+        assertTrue(error("postcopy:inspect no-such.stream").contains("no such file: " + filesDir().resolve("no-such.stream")));
     }
 
     @Test
@@ -197,10 +208,17 @@ public class ShellCommandsIT {
         } finally {
             NativeMemory.free(buf);
         }
-        Path file = Files.createTempFile("postcopy-digest", ".sha256");
+        // a relative name goes into the files directory; a path outside it is refused, naming the directory
+        Path file = filesDir().resolve("it-digest.sha256");
         try {
-            String out = ok("postcopy:digest it-digest " + file);
+            String out = ok("postcopy:digest it-digest it-digest.sha256");
             assertEquals("Wrote 64 page digests (2048 bytes) of block it-digest to " + file + "\n", out);
+            String outside = error("postcopy:digest it-digest /tmp/it-digest.sha256");
+            assertTrue(outside, outside.contains("/tmp/it-digest.sha256 is outside " + filesDir()
+                    + ", the directory where postcopy:digest and postcopy:inspect read and write"));
+            assertFalse(Files.exists(Path.of("/tmp/it-digest.sha256")));
+            assertTrue(error("postcopy:inspect /etc/passwd").contains("/etc/passwd is outside " + filesDir()));
+            assertTrue(error("postcopy:digest it-digest ../escape.sha256").contains("is outside"));
             byte[] got = Files.readAllBytes(file);
             assertEquals(32 * pages, got.length);
             assertArrayEquals(expected.toByteArray(), got);
@@ -222,7 +240,8 @@ public class ShellCommandsIT {
     @Test
     public void inspectSummaryOfAStreamMadeHere() throws Exception {
         RamBlockInfo ram = new RamBlockInfo(0, "pc.ram", 64 * PAGE, PAGE);
-        Path file = Files.createTempFile("postcopy-inspect", ".stream");
+        Files.createDirectories(filesDir());
+        Path file = Files.createTempFile(filesDir(), "postcopy-inspect", ".stream");
         try (FileOutputStream fos = new FileOutputStream(file.toFile())) {
             StreamEncoder e = new StreamEncoder(Channels.newChannel(fos));
             e.writeHeader();
@@ -263,7 +282,7 @@ public class ShellCommandsIT {
             assertTrue(listing, listing.contains("EOS pages=5 zero=2"));
 
             // A truncated copy: the inspector's own one-line error, naming the offset.
-            Path cut = Files.createTempFile("postcopy-inspect", ".cut");
+            Path cut = Files.createTempFile(filesDir(), "postcopy-inspect", ".cut");
             try {
                 byte[] whole = Files.readAllBytes(file);
                 Files.write(cut, java.util.Arrays.copyOf(whole, whole.length - 100));
@@ -305,5 +324,13 @@ public class ShellCommandsIT {
             assertTrue("postcopy:" + c + " in\n" + help, help.contains("postcopy:" + c));
         }
         if (help.contains("Exception")) fail(help);
+    }
+
+    /** Where postcopy:digest and postcopy:inspect read and write (etc/custom.system.properties: postcopy.files.dir). */
+    private static Path filesDir() throws java.io.IOException {
+        String d = System.getProperty("postcopy.files.dir");
+        Path p = Path.of(d != null && !d.isBlank() ? d : System.getProperty("karaf.data") + "/postcopy-files");
+        Files.createDirectories(p);
+        return p.toRealPath();
     }
 }

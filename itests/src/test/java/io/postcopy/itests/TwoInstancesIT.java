@@ -131,7 +131,7 @@ class TwoInstancesIT {
         assertTrue(watch.contains("(" + PAGES + " of " + PAGES + " pages)"), watch);
 
         // A's digest runs meanwhile (its guest stays paused from the switch, so this is its memory at the switch)
-        Path digestA = a.home().resolve("source.sha256");
+        Path digestA = a.files().resolve("source.sha256");
         CompletableFuture<String> sourceDigest = CompletableFuture.supplyAsync(() -> {
             try {
                 return a.client("postcopy:digest " + BLOCK + " " + digestA);
@@ -159,7 +159,7 @@ class TwoInstancesIT {
         assertTrue(detail.contains("(" + PAGES + " of " + PAGES + " pages)"), detail);
 
         // page by page: SHA-256 of every 4 KiB page, on each side, compared here
-        Path digestB = b.home().resolve("destination.sha256");
+        Path digestB = b.files().resolve("destination.sha256");
         String db = b.client("postcopy:digest dst/" + BLOCK + " " + digestB);
         String da;
         try {

@@ -191,7 +191,7 @@ class QemuToKarafIT {
         assertFalse(detail.contains("\nMissing ") || detail.contains("\nFailure "), detail);
 
         // postcopy:digest pc.ram FILE, compared with the source's pc.ram file page for page
-        Path digestFile = karaf.home().resolve("pc.ram.sha256");
+        Path digestFile = karaf.files().resolve("pc.ram.sha256");
         String d = karaf.client("postcopy:digest pc.ram " + digestFile);
         assertTrue(d.contains("Wrote " + PAGES + " page digests (" + PAGES * PageDigest.HASH + " bytes) of block pc.ram to "
                 + digestFile), d);
@@ -290,7 +290,7 @@ class QemuToKarafIT {
             System.out.println("karaf@root()> postcopy:status " + in + "\n" + detail);
             assertTrue(detail.contains("): COMPLETED"), detail);
             assertTrue(PREEMPT.matcher(detail).find(), "the preempt channel, opened again on resume:\n" + detail);
-            Path digestFile = karaf.home().resolve("rec-pc.ram.sha256");
+            Path digestFile = karaf.files().resolve("rec-pc.ram.sha256");
             karaf.client("postcopy:digest rec/pc.ram " + digestFile);
             byte[] actual = Files.readAllBytes(digestFile);
             PageDigest.Comparison cmp = PageDigest.compare("rec/pc.ram (QEMU source file vs postcopy:digest)", expected, actual);

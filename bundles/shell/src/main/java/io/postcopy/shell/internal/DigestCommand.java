@@ -26,14 +26,14 @@ public class DigestCommand extends PostcopyCommandSupport {
     @Completion(BlockNameCompleter.class)
     String blockName;
 
-    @Argument(index = 1, name = "file", required = true, description = "The digest file to write (replaced if present)")
+    @Argument(index = 1, name = "file", required = true, description = "The digest file to write (replaced if present), inside data/postcopy-files (a relative name goes there)")
     @Completion(FileCompleter.class)
     String file;
 
     @Override
     protected Object doExecute() throws Exception {
         RamBlock block = block(blockName);
-        Path target = resolve(file);
+        Path target = confined(file);
         if (Files.isDirectory(target)) throw new IllegalArgumentException(target + " is a directory");
         byte[] digest = PageDigest.of(block);
         Files.write(target, digest);

@@ -21,7 +21,7 @@ import org.apache.karaf.shell.support.completers.FileCompleter;
 @Service
 public class InspectCommand extends PostcopyCommandSupport {
 
-    @Argument(index = 0, name = "file", required = true, description = "The stream file (main stream, or return path with --return-path)")
+    @Argument(index = 0, name = "file", required = true, description = "The stream file (main stream, or return path with --return-path), inside data/postcopy-files (a relative name is looked up there)")
     @Completion(FileCompleter.class)
     String file;
 
@@ -36,7 +36,7 @@ public class InspectCommand extends PostcopyCommandSupport {
 
     @Override
     protected Object doExecute() {
-        Path stream = resolve(file);
+        Path stream = confined(file);
         if (!Files.isRegularFile(stream)) throw new IllegalArgumentException("no such file: " + stream);
         List<String> args = new ArrayList<>(List.of("inspect"));
         if (summary) args.add("--summary");

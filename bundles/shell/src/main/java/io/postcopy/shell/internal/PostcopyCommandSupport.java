@@ -68,6 +68,42 @@ public abstract class PostcopyCommandSupport implements Action {
         return cwd == null ? p.toAbsolutePath() : cwd.resolve(p);
     }
 
+    /** Where digest and inspect may read and write: {@code postcopy.files.dir}, by default {@code ${karaf.data}/postcopy-files}. */
+    static Path filesDirectory() {
+        String dir = System.getProperty("postcopy.files.dir");
+        if (dir == null || dir.isBlank()) {
+            String data = System.getProperty("karaf.data");
+            dir = (data != null ? data : System.getProperty("java.io.tmpdir")) + "/postcopy-files";
+        }
+        return Path.of(dir).toAbsolutePath().normalize();
+    }
+
+    /**
+     * {@code file} for digest and inspect: a relative name is taken inside {@link #filesDirectory()}; an absolute one
+     * must lie inside it too (after resolving links of its existing part) unless {@code postcopy.files.anywhere=true}.
+     * The shell runs as the user of the management server (often root): without this, a shell user could write or
+     * read any file that user can.
+     */
+    protected Path confined(String file) {
+        Path dir = filesDirectory();
+        Path p = Path.of(file);
+        if (Boolean.getBoolean("postcopy.files.anywhere")) return p.isAbsolute() ? p : resolve(file);
+        Path target = (p.isAbsolute() ? p : dir.resolve(p)).normalize();
+        try {
+            java.nio.file.Files.createDirectories(dir);
+            Path realDir = dir.toRealPath();
+            Path existing = target;
+            while (existing != null && !java.nio.file.Files.exists(existing)) existing = existing.getParent();
+            Path real = existing == null ? target : existing.toRealPath().resolve(existing.relativize(target)).normalize();
+            if (real.startsWith(realDir) && !real.equals(realDir)) return real;
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        throw new IllegalArgumentException(file + " is outside " + dir + ", the directory where postcopy:digest and "
+                + "postcopy:inspect read and write (system property postcopy.files.dir in etc/custom.system.properties; "
+                + "postcopy.files.anywhere=true lifts the rule)");
+    }
+
     /** The session's output (System.out is the session's stream while a command runs). */
     protected PrintStream out() {
         return System.out;
