@@ -53,7 +53,8 @@ import org.junit.jupiter.api.Timeout;
  *       the drop is lifted;
  *   <li>kill -9 of the destination JVM: the source pauses with its guest paused and its RAM intact;
  *   <li>kill -9 of the source JVM: the destination pauses, its guest stays blocked, cancel lists what is missing;
- *   <li>five cut/resume cycles (RST, and a REJECT with tcp-reset) in one migration.
+ *   <li>five cut/resume cycles (RST, and a REJECT with tcp-reset) in one migration;
+ *   <li>a RST of the postcopy-preempt channel alone.
  * </ul>
  *
  * Needs root and iproute2/iptables: without them it is skipped with a banner, unless the environment variable
@@ -627,6 +628,35 @@ class FaultInjectionTest {
             io.postcopy.uffd.NativeMemory.munmap(zero, Workload.PAGE_SIZE);
         }
         return n;
+    }
+
+    /**
+     * (f) A RST on the postcopy-preempt channel alone, the main connection untouched: a lost connection all the
+     * same, so both sides pause (the destination closes the main one too) and a resume completes. Before
+     * Destination.channelLost the destination failed here ("postcopy-preempt channel ...: IOException: Software
+     * caused connection abort"), and (e) did too whenever that channel's thread saw a cut before the main one's.
+     */
+    @Test
+    void aResetOfThePreemptChannelAlonePausesAndResumes() throws Exception {
+        Resources before = Resources.now();
+        try (ToNamespace m = new ToNamespace("preempt", 61, 16L << 20)) {
+            Thread.sleep(300);
+            String channel = m.dst.ask("channel");
+            java.util.regex.Matcher pm = java.util.regex.Pattern.compile(":(\\d+),").matcher(channel);
+            assertThat(pm.find()).as("preempt channel: %s", channel).isTrue();
+            long t0 = System.nanoTime();
+            inNs("ss", "-K", "-t", "state", "established", "( sport = :" + m.port + " and dport = :" + pm.group(1) + " )");
+            long[] paused = m.awaitPaused(t0);
+            String srcReason = m.out.reason().orElseThrow(), dstReason = m.dst.status()[4];
+            // which side saw it first decides the reason: the source (writing a requested page) closes both, or the
+            // destination's channel thread does (its reason then names the channel)
+            assertThat(dstReason).endsWith("; waiting for the source to resume");
+            double resumeMs = m.resume();
+            m.completeAndVerify();
+            System.out.printf("(f) preempt channel %s reset alone: paused after %d ms (source: %s) / %d ms (destination: %s); "
+                    + "resume to RESUME_ACK %.1f ms%n", channel, paused[0], srcReason, paused[1], dstReason, resumeMs);
+        }
+        before.assertNothingLeft("(f) preempt channel reset");
     }
 
     /** (e) Five cut/resume cycles in one migration, across the veth: RST both ways, and REJECT with tcp-reset. */

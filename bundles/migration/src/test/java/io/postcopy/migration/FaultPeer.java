@@ -26,6 +26,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * listen HOST                           -> @@ PORT     (insecure listener on HOST, port 0; a checking reader guest)
  * migrate HOST PORT MIB SEED BYTES/S    -> @@ ok       (block pc.ram filled with SEED, pure postcopy)
  * status                                -> @@ STATE READS MISMATCHES REMAINING REASON...   (NONE when no migration yet)
+ * channel                               -> @@ PEER, N pages, M zero pages   (the postcopy-preempt channel; NONE)
  * verify SEED                           -> @@ PAGES MISMATCHED ZERO FILLED WRITTEN   (Workload.verify of pc.ram)
  * cancel                                -> @@ FINAL-STATE
  * exit                                  -> @@ bye, and the JVM exits
@@ -69,6 +70,11 @@ public final class FaultPeer {
                         Workload w = reader.get();
                         yield m.state() + " " + (w == null ? 0 : w.reads()) + " " + (w == null ? 0 : w.readMismatches()) + " "
                                 + m.progress().remainingPages() + " " + m.reason().orElse("-").replace('\n', ' ');
+                    }
+                    case "channel" -> {
+                        List<Migration> ms = e.service.migrations();
+                        yield ms.isEmpty() || !(ms.get(ms.size() - 1) instanceof IncomingMigration im) ? "NONE"
+                                : im.postcopyChannel().orElse("NONE");
                     }
                     case "verify" -> {
                         VerifyResult r = Workload.verify(e.registry.byName("pc.ram"), Long.parseLong(a[1]));
