@@ -252,7 +252,9 @@ class FaultInjectionTest {
         }
 
         /** SIGKILL (what destroyForcibly sends on Linux); returns the exit code (137). */
-        int kill9() throws InterruptedException {
+        int kill9() throws IOException, InterruptedException {
+            // the JVM itself: `ip netns exec` execs java, so the pid is the same
+            assertThat(Long.parseLong(ask("pid"))).isEqualTo(process.pid());
             process.destroyForcibly();
             assertThat(process.waitFor(10, TimeUnit.SECONDS)).isTrue();
             return process.exitValue();
@@ -663,7 +665,7 @@ class FaultInjectionTest {
     @Test
     void fiveCutsAndResumesAcrossJvms() throws Exception {
         Resources before = Resources.now();
-        try (ToNamespace m = new ToNamespace("cycles", 59, 6L << 20)) {
+        try (ToNamespace m = new ToNamespace("cycles", 59, 4L << 20)) {
             for (int cycle = 1; cycle <= 5; cycle++) {
                 Thread.sleep(150);
                 long remaining = m.out.progress().remainingPages();
