@@ -406,6 +406,18 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
                 : "; waiting for the source to resume (QEMU: recover here, then migrate with resume=true)"));
     }
 
+    /**
+     * From the postcopy-preempt channel's thread: its connection was lost (reset, aborted) while the main one seems
+     * not to be. That is a lost connection all the same: if this migration can pause, its main connection is closed
+     * too, so that the stream thread pauses it (the source's resume opens both again). False when it cannot pause.
+     */
+    boolean channelLost(Throwable t, String channelPeer) {
+        if (!recoverable(t)) return false;
+        silence = "postcopy-preempt channel " + channelPeer + " lost: " + describe(t);
+        closeQuietly();
+        return true;
+    }
+
     /** The index of block {@code wireName} in the stream's block list, or -1. */
     private int streamBlockIndex(String wireName) {
         List<RamBlockInfo> blocks = streamBlocks;
@@ -414,7 +426,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     }
 
     private volatile long lastBytesNanos = System.nanoTime();
-    /** Set when this side closed the connection because it stayed silent. */
+    /** Why this side closed the connection: it stayed silent, or the postcopy-preempt channel was lost. */
     private volatile String silence;
 
     /**

@@ -192,7 +192,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
         String why = readerFailure != null ? readerFailure : describeSource(lost);
         closeChannel();
         joinQuietly(reader);
-        enter(MigrationState.POSTCOPY_PAUSED, why + "; waiting for resume");
+        enter(MigrationState.POSTCOPY_PAUSED, why + destinationGuest() + "; waiting for resume");
         for (;;) {
             InetSocketAddress to;
             synchronized (resumeLock) {
@@ -220,6 +220,16 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
                 enter(MigrationState.POSTCOPY_PAUSED, "resume to " + to + " failed: " + reason + "; still paused");
             }
         }
+    }
+
+    /**
+     * For the reason of a pause: whether the destination had run the guest when it was lost. A migration pauses
+     * only once POSTCOPY_RUN is sent ({@link #pausable()}); the PONG to the PING that follows it says that the
+     * destination read RUN and resumed its guest, so this side's guest must not run again either way.
+     */
+    private String destinationGuest() {
+        return downtimeNanos >= 0 ? "; the destination was running the guest"
+                : "; POSTCOPY_RUN was sent but not acknowledged: the destination may be running the guest";
     }
 
     /**

@@ -137,14 +137,16 @@ final class PostcopyChannel implements StreamHandler {
             eos = true;
         } catch (Throwable t) {
             failure = t;
-            if (closedBySource) {
+            // the connection itself lost (a reset, an abort), not a protocol error
+            boolean lost = t instanceof IOException && !(t instanceof Refused) && !(t instanceof io.postcopy.codec.CodecException);
+            if (closedBySource || lost) {
                 // a source that goes away closes both connections: let the main stream's own end tell why
                 long deadline = System.nanoTime() + 1_000_000_000L;
                 while (!main.ending() && !main.isPaused() && System.nanoTime() < deadline) {
                     java.util.concurrent.locks.LockSupport.parkNanos(2_000_000);
                 }
             }
-            if (!main.ending() && !main.isPaused()) {
+            if (!main.ending() && !main.isPaused() && !(lost && main.channelLost(t, peer))) {
                 main.refuse("postcopy-preempt channel " + peer + ": " + (t instanceof Refused ? t.getMessage() : AbstractMigration.describe(t)));
             }
         } finally {
