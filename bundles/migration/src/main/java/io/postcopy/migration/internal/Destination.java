@@ -495,8 +495,10 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         synchronized (rpLock) {
             channel = c;
             wire = w;
-            rpEncoder = new ReturnPathEncoder();    // the first request on the new connection names its block
-            lastRequestWire = null;
+            // the first request on the new connection names its block (a new encoder knows none). lastRequestWire
+            // stays: the fault thread names a block only when it changes, and may ask for a page of the same block
+            // before its requests are sent again (seen with QEMU over TLS: a null block, the fault thread failed)
+            rpEncoder = new ReturnPathEncoder();
         }
         this.peer = peer;
         lastBytesNanos = System.nanoTime();
