@@ -23,14 +23,9 @@ if "$KARAF/bin/status" >/dev/null 2>&1; then
 fi
 
 client() {
-  # bin/client prints only "Closed" unless its stdin stays open while the command runs: feed it a sleep,
-  # killed once the command is done
-  local rc=0 sleeper
-  exec 3< <(exec sleep "${2:-60}" 2>/dev/null)
-  sleeper=$!
-  "$KARAF/bin/postcopy-client" "$1" <&3 2>&1 | grep -v '^client: JAVA_HOME not set' || rc=$?
-  exec 3<&-
-  kill "$sleeper" 2>/dev/null || true
+  # bin/postcopy-client keeps the client's stdin open until the command ends; timeout bounds a command that hangs
+  local rc=0
+  timeout "${2:-60}" "$KARAF/bin/postcopy-client" "$1" </dev/null 2>&1 | grep -v '^client: JAVA_HOME not set' || rc=$?
   return $rc
 }
 
