@@ -99,6 +99,23 @@ class DistributionSecurityIT {
         passed = true;
     }
 
+    /** From a script with stdin at end of file: the command runs to its end, and the exit status is its own. */
+    @Test
+    void postcopyClientRunsOneCommandFromAScriptWithItsExitStatus() throws Exception {
+        for (String[] c : new String[][] {{"postcopy:blocks", "0", "Name "}, {"postcopy:block-remove none-such", "1",
+                "no RAM block named \"none-such\""}}) {
+            ProcessBuilder pb = new ProcessBuilder("bin/postcopy-client", "-a", Integer.toString(karaf.sshPort()), c[0])
+                    .directory(karaf.home().toFile()).redirectErrorStream(true)
+                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
+            Process p = pb.start();
+            assertTrue(p.waitFor(60, TimeUnit.SECONDS), c[0]);
+            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            assertEquals(Integer.parseInt(c[1]), p.exitValue(), c[0] + ": " + out);
+            assertTrue(out.contains(c[2]), c[0] + ": " + out);
+        }
+        passed = true;
+    }
+
     @Test
     void aViewerMayReadStatusButNotMigrateOrRemoveBlocks() throws Exception {
         Path key = run.resolve("viewer.key");
