@@ -317,6 +317,37 @@ public class MigrationCommandsIT {
         ok("postcopy:block-remove it-plain");
     }
 
+    /** Issue 12: cancelling a paused postcopy migration says plainly what each side keeps, and what never arrived. */
+    @Test
+    public void cancelOfAPausedMigrationSaysWhatIsKept() throws Exception {
+        String l = ok("postcopy:listen --prefix it-cp/ 0");
+        int port = Integer.parseInt(group("Listening on 127\\.0\\.0\\.1:(\\d+) as listen-", l));
+        try {
+            ok("postcopy:block-create it-c 32M");
+            ok("postcopy:workload fill it-c");
+            String out = group("Started migration (out-\\d+) to ",
+                    ok("postcopy:migrate --max-bandwidth 4M --blocks it-c 127.0.0.1:" + port));
+            long deadline = System.nanoTime() + 20_000_000_000L;
+            while (!ok("postcopy:status").matches("(?s).*\\n" + out + " +\\| out \\| \\S+ +\\| POSTCOPY .*")
+                    && System.nanoTime() < deadline) Thread.sleep(20);
+            ok("postcopy:pause " + out);
+            String table = ok("postcopy:status");
+            for (long until = System.nanoTime() + 10_000_000_000L; !table.matches("(?s).*\\n(in-\\d+) +\\| in  \\| \\S+ +\\| POSTCOPY_PAUSED.*")
+                    && System.nanoTime() < until; table = ok("postcopy:status")) Thread.sleep(20);
+            String in = group("\\n(in-\\d+) +\\| in  \\| \\S+ +\\| POSTCOPY_PAUSED", table);
+            String din = ok("postcopy:cancel " + in);
+            assertTrue(din, din.contains("Cancelled migration " + in + " (was POSTCOPY_PAUSED, now CANCELLED)"));
+            assertTrue(din, din.contains("the source kept the guest paused and all of its RAM"));
+            assertTrue(din, din.matches("(?s).*Never arrived here: \\d+ bytes in \\d+ ranges?.*\\n  (it-cp/)?it-c 0x[0-9a-f]+ \\+0x[0-9a-f]+.*"));
+            String dout = ok("postcopy:cancel " + out);
+            assertTrue(dout, dout.contains("Cancelled migration " + out + " (was POSTCOPY_PAUSED, now CANCELLED)"));
+            assertTrue(dout, dout.contains("Kept here: the guest, paused, and all of its RAM"));
+        } finally {
+            ok("postcopy:cancel listen-" + port);
+        }
+        ok("postcopy:block-remove it-c");
+    }
+
     /** Issue 12 through the shell: pause a postcopy migration on purpose, see both sides paused, resume it, verify. */
     @Test
     public void pauseAndResumeAPostcopyMigration() throws Exception {

@@ -39,8 +39,21 @@ public class CancelCommand extends MigrationCommandSupport {
         m.cancel();
         MigrationState now = m.awaitCompletion(Duration.ofSeconds(10));
         out().println("Cancelled migration " + id + " (was " + was + ", now " + now + ")");
-        if (was == MigrationState.POSTCOPY)
-            out().println("Postcopy cannot be rolled back: pages that never arrived are lost on the destination");
+        boolean postcopy = was == MigrationState.POSTCOPY || was == MigrationState.POSTCOPY_PAUSED
+                || was == MigrationState.POSTCOPY_RECOVER;
+        if (postcopy && m instanceof io.postcopy.migration.OutgoingMigration) {
+            out().println("Postcopy cannot be rolled back. Kept here: the guest, paused, and all of its RAM");
+            out().println("(its only complete copy): resume the guest on this side; the destination's is incomplete");
+        } else if (postcopy && m instanceof io.postcopy.migration.IncomingMigration in) {
+            out().println("Postcopy cannot be rolled back: the source kept the guest paused and all of its RAM");
+            in.missing().ifPresent(mp -> {
+                out().println("Never arrived here: " + mp.totalBytes() + " bytes in " + mp.ranges().size()
+                        + (mp.ranges().size() == 1 ? " range" : " ranges") + (mp.ranges().isEmpty() ? "" : ", first:"));
+                mp.ranges().stream().limit(5).forEach(r -> out().println("  " + r.idstr() + " 0x" + Long.toHexString(r.offset())
+                        + " +0x" + Long.toHexString(r.length())));
+                if (mp.ranges().size() > 5) out().println("  ... (postcopy:status " + id + " lists them)");
+            });
+        }
         return null;
     }
 }
