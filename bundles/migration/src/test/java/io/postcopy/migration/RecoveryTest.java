@@ -181,6 +181,59 @@ class RecoveryTest {
     }
 
     /**
+     * A resume answered badly (here: a RECV_BITMAP of the wrong size from a peer that is not the destination) ends
+     * that attempt with the codec's precise message and leaves the migration paused; a resume to the real
+     * destination then goes on and every page arrives.
+     */
+    @org.junit.jupiter.api.Test
+    void aMalformedAnswerToAResumeLeavesTheMigrationPaused() throws Exception {
+        RamBlock ram = src.registry.create("pc.ram", SIZE, RamBlock.Backing.ANONYMOUS);
+        Workload.fill(ram, 41);
+        IncomingListener l = dst.service.listen(null, IncomingOptions.defaults());
+        try (Proxy proxy = new Proxy(l.port());
+             java.nio.channels.ServerSocketChannel impostor = java.nio.channels.ServerSocketChannel.open()
+                     .bind(new InetSocketAddress("127.0.0.1", 0))) {
+            OutgoingMigration out = src.service.migrate(proxy.address(), OutgoingOptions.defaults().withBlocks("pc.ram")
+                    .withMaxBandwidth(8L << 20));
+            awaitState(out, MigrationState.POSTCOPY);
+            while (l.migrations().isEmpty()) Thread.sleep(1);
+            IncomingMigration in = l.migrations().get(0);
+            awaitState(in, MigrationState.POSTCOPY);
+            proxy.cut();
+            awaitState(out, MigrationState.POSTCOPY_PAUSED);
+            awaitState(in, MigrationState.POSTCOPY_PAUSED);
+            // the impostor reads the resume's first bytes, then answers RECV_BITMAP for pc.ram with a 16-byte bitmap
+            Thread answer = new Thread(() -> {
+                try (SocketChannel c = impostor.accept()) {
+                    ByteBuffer in1 = ByteBuffer.allocate(64);
+                    c.read(in1);
+                    byte[] name = "pc.ram".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+                    ByteBuffer rp = ByteBuffer.allocate(64);
+                    rp.putShort((short) 5).putShort((short) (1 + name.length)).put((byte) name.length).put(name)
+                            .putLong(16).putLong(0).putLong(0).putLong(0x0123456789ABCDEFL).flip();
+                    while (rp.hasRemaining()) c.write(rp);
+                    Thread.sleep(2000);
+                } catch (IOException | InterruptedException ignored) {
+                    // the source closed it
+                }
+            });
+            answer.setDaemon(true);
+            answer.start();
+            out.resume((InetSocketAddress) impostor.getLocalAddress());
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+            while (!out.reason().orElse("").contains("still paused") && System.nanoTime() < deadline) Thread.sleep(5);
+            assertThat(out.state()).isEqualTo(MigrationState.POSTCOPY_PAUSED);
+            assertThat(out.reason()).hasValueSatisfying(r -> assertThat(r).contains("failed: return path: OUT_OF_BLOCK")
+                    .contains("RECV_BITMAP size").endsWith("; still paused"));
+            assertThat(out.failure()).isEmpty();
+            out.resume(proxy.address());
+            assertThat(out.awaitCompletion(Duration.ofSeconds(60))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
+            assertThat(in.awaitCompletion(Duration.ofSeconds(10))).as("%s", in.failure()).isEqualTo(MigrationState.COMPLETED);
+            assertThat(Endpoint.mismatchedPages(ram, dst.registry.byName("pc.ram"))).isZero();
+        }
+    }
+
+    /**
      * A silent partition: the proxy drops every byte, both ways, without a reset or a FIN. Both sides find the
      * connection silent within silenceTimeoutMillis (1 s here; the source PINGs every third of it) and pause; once
      * the partition is lifted, a resume goes on and every page arrives.

@@ -216,7 +216,9 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
                 closeChannel();
                 joinQuietly(reader);
                 if (cancelled) throw new IOException("cancelled");
-                if (returnPathMalformed) throw e;
+                // a malformed answer to the resume (a bitmap of the wrong size or ending, an unknown block, a message
+                // out of turn) ends this attempt, not the migration: the guest's missing pages exist only here
+                returnPathMalformed = false;
                 enter(MigrationState.POSTCOPY_PAUSED, "resume to " + to + " failed: " + reason + "; still paused");
             }
         }
