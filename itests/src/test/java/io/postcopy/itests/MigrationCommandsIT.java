@@ -154,7 +154,11 @@ public class MigrationCommandsIT {
         assertTrue(watch, watch.matches("(?s).*\\nDowntime   [0-9.]+ (ms|us) \\(guest paused on the source until the destination ran its own\\).*"));
 
         String table = ok("postcopy:status");
-        String in = group("\\n(in-\\d+) +\\| in  \\| 127\\.0\\.0\\.1:\\d+ +\\| COMPLETED", table);
+        // the newest incoming migration is this test's (earlier tests' are listed too)
+        String in = null;
+        for (Matcher mm = Pattern.compile("\\n(in-\\d+) +\\| in  \\| 127\\.0\\.0\\.1:\\d+ +\\| COMPLETED").matcher(table); mm.find(); )
+            if (in == null || Integer.parseInt(mm.group(1).substring(3)) > Integer.parseInt(in.substring(3))) in = mm.group(1);
+        assertNotNull(table, in);
         assertTrue(table, table.matches("(?s).*\\n" + out + " +\\| out \\| 127\\.0\\.0\\.1:" + port + " +\\| COMPLETED +\\| +100\\.0% .*"));
         assertTrue(table, table.contains("Listeners: listen-" + port + " on 127.0.0.1:" + port));
         String detail = ok("postcopy:status " + in);
@@ -183,7 +187,7 @@ public class MigrationCommandsIT {
         assertTrue("faults = requests + de-duplicated", faults >= (Long) attr(inName, "Requests"));
         assertTrue((Double) attr(inName, "LatencyP99Micros") >= (Double) attr(inName, "LatencyP50Micros"));
         assertTrue((Double) attr(inName, "LatencyMaxMicros") >= (Double) attr(inName, "LatencyP99Micros"));
-        assertTrue((Double) attr(inName, "Throughput") > 0);
+        assertTrue("throughput " + attr(inName, "Throughput") + ", bytes " + attr(inName, "Bytes") + ", pages " + attr(inName, "Pages"), (Double) attr(inName, "Throughput") > 0);
         awaitMBean("io.postcopy:type=FaultService");
         assertEquals(0, attr("io.postcopy:type=FaultService", "LiveIncoming"));
         String[] backends = (String[]) attr("io.postcopy:type=FaultService", "Backends");
@@ -299,8 +303,9 @@ public class MigrationCommandsIT {
 
         // a plain source is refused by the TLS listener before any block is made
         ok("postcopy:block-create it-plain 4M");
-        String plain = group("Started migration (out-\\d+) to ", ok("postcopy:migrate --blocks it-plain 127.0.0.1:" + port));
-        assertTrue(ok("postcopy:status --watch --interval 100ms " + plain).contains(": FAILED"));
+        // (the command fails at once, with the reason and a non-zero exit)
+        String plain = error("postcopy:migrate --blocks it-plain 127.0.0.1:" + port);
+        assertTrue(plain, plain.matches("postcopy:migrate: migration out-\\d+ to 127\\.0\\.0\\.1:" + port + " FAILED: .*"));
         assertFalse(ok("postcopy:blocks").contains("it-tlsd/it-plain"));
 
         assertTrue(error("postcopy:listen --bind 0.0.0.0 0").contains("without TLS"));
@@ -315,6 +320,27 @@ public class MigrationCommandsIT {
         ok("postcopy:block-remove it-tlsd/it-tls");
         ok("postcopy:block-remove it-tls");
         ok("postcopy:block-remove it-plain");
+    }
+
+    /** Issue 17: migrate fails fast with the reason (non-zero exit), and --wait returns when it has ended. */
+    @Test
+    public void migrateFailsFastAndWaitReturnsAtTheEnd() throws Exception {
+        ok("postcopy:block-create it-ff 8M");
+        try {
+            String refused = error("postcopy:migrate --blocks it-ff 127.0.0.1:1");
+            assertTrue(refused, refused.matches("postcopy:migrate: migration out-\\d+ to 127\\.0\\.0\\.1:1 FAILED: .*Connection refused.*"));
+            String l = ok("postcopy:listen --prefix it-ffd/ 0");
+            int port = Integer.parseInt(group("Listening on 127\\.0\\.0\\.1:(\\d+) as listen-", l));
+            try {
+                String done = ok("postcopy:migrate --wait --blocks it-ff 127.0.0.1:" + port);
+                assertTrue(done, done.matches("(?s)Started migration (out-\\d+) to .*\\nMigration out-\\d+ COMPLETED\\n"));
+            } finally {
+                ok("postcopy:cancel listen-" + port);
+            }
+            ok("postcopy:block-remove it-ffd/it-ff");
+        } finally {
+            ok("postcopy:block-remove it-ff");
+        }
     }
 
     /** Issue 12: cancelling a paused postcopy migration says plainly what each side keeps, and what never arrived. */

@@ -82,7 +82,8 @@ abstract class AbstractMigration implements Migration {
 
     double throughput(long postcopyPageBytes, long allPageBytes) {
         long pn = postcopyNanos();
-        if (pn > 0) return postcopyPageBytes * 1e9 / pn;
+        // a postcopy phase that moved no page (precopy had sent everything) says nothing: the whole migration's rate
+        if (pn > 0 && postcopyPageBytes > 0) return postcopyPageBytes * 1e9 / pn;
         long e = endNanos;
         long n = (e != 0 ? e : System.nanoTime()) - startNanos;
         return n > 0 ? allPageBytes * 1e9 / n : 0;

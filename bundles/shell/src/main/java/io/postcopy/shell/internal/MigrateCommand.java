@@ -2,6 +2,7 @@ package io.postcopy.shell.internal;
 
 import io.postcopy.migration.GuestControl;
 import io.postcopy.migration.MigrationMode;
+import io.postcopy.migration.MigrationState;
 import io.postcopy.migration.OutgoingMigration;
 import io.postcopy.migration.OutgoingOptions;
 import io.postcopy.ramblock.RamBlock;
@@ -69,11 +70,15 @@ public class MigrateCommand extends MigrationCommandSupport {
     @Completion(PatternCompleter.class)
     String workload;
 
+    @Option(name = "--wait", description = "Return only when the migration has ended; the command fails (non-zero exit) "
+            + "unless it COMPLETED")
+    boolean waitForEnd;
+
     @Reference
     WorkloadService workloads;
 
     @Override
-    protected Object run() {
+    protected Object run() throws InterruptedException {
         if (precopyOnly && (postcopyAfter != null || hybrid))
             throw new IllegalArgumentException("--precopy-only excludes --postcopy-after and --hybrid");
         var address = hostPort(target);
@@ -116,9 +121,24 @@ public class MigrateCommand extends MigrationCommandSupport {
                     : " (start-postcopy switches)");
             case PRECOPY_ONLY -> "precopy only";
         };
+        // fail fast: return once the destination has answered (SETUP left), or say why it could not be reached;
+        // a peer that accepts and stays silent is left to status after 10 s
+        long deadline = System.nanoTime() + 10_000_000_000L;
+        while (m.state() == MigrationState.SETUP && System.nanoTime() < deadline) Thread.sleep(2);
+        if (m.state().isFinal() && m.state() != MigrationState.COMPLETED)
+            throw new IllegalStateException("migration " + m.id() + " to " + target + " " + m.state() + ": "
+                    + m.failure().orElse(m.reason().orElse("?")));
         out().println("Started migration " + m.id() + " to " + target + ": " + names.size() + " block(s), "
                 + Sizes.human(bytes) + ", " + mode.toLowerCase(Locale.ROOT)
-                + (o.maxBandwidth() > 0 ? ", at most " + Sizes.human(o.maxBandwidth()) + "/s" : ""));
+                + (o.maxBandwidth() > 0 ? ", at most " + Sizes.human(o.maxBandwidth()) + "/s" : "")
+                + (m.state() == MigrationState.SETUP ? " (no answer from the destination yet: postcopy:status " + m.id()
+                        + " follows it)" : ""));
+        if (waitForEnd) {
+            MigrationState end = m.awaitCompletion(java.time.Duration.ofDays(365));
+            if (end != MigrationState.COMPLETED)
+                throw new IllegalStateException("migration " + m.id() + " " + end + ": " + m.failure().orElse(m.reason().orElse("?")));
+            out().println("Migration " + m.id() + " COMPLETED");
+        }
         return null;
     }
 }

@@ -53,22 +53,33 @@ final class MigrationReport {
     }
 
     static void table(PrintStream out, List<Migration> all) {
-        ShellTable table = new ShellTable().forceAscii().emptyTableText("no migrations");
-        table.column("ID").maxSize(8);
-        table.column("Dir");
-        table.column("Peer").maxSize(21);
-        table.column("State");
-        table.column("Progress").alignRight();
-        table.column("Bytes").alignRight();
-        table.column("Throughput").alignRight();
-        table.column("Why").maxSize(14);    // 100 columns with the longest state (POSTCOPY_RECOVER)
+        // snapshot the rows once; the Why column (wrapped) gets what the others leave of 100 columns: ids, peers and
+        // byte counts vary in width
+        List<Object[]> rows = new java.util.ArrayList<>();
         for (Migration m : all) {
             MigrationProgress p = m.progress();
-            table.addRow().addContent(m.id(), direction(m), peer(m), m.state(),
+            rows.add(new Object[] {m.id(), direction(m), peer(m), m.state(),
                     String.format(Locale.ROOT, "%.1f%%", percent(p)), Sizes.human(p.bytes()), throughput(p),
-                    m.reason().orElse("-"));
+                    m.reason().orElse("-")});
         }
-        table.print(out);
+        String text = "";
+        for (int why = 40; why >= 3; why--) {
+            ShellTable table = new ShellTable().forceAscii().emptyTableText("no migrations");
+            table.column("ID").maxSize(8);
+            table.column("Dir");
+            table.column("Peer").maxSize(21);
+            table.column("State");
+            table.column("Progress").alignRight();
+            table.column("Bytes").alignRight();
+            table.column("Throughput").alignRight();
+            table.column("Why").maxSize(why).wrap();
+            for (Object[] r : rows) table.addRow().addContent(r);
+            java.io.ByteArrayOutputStream b = new java.io.ByteArrayOutputStream();
+            table.print(new PrintStream(b, true, java.nio.charset.StandardCharsets.UTF_8));
+            text = b.toString(java.nio.charset.StandardCharsets.UTF_8);
+            if (text.lines().allMatch(line -> line.length() <= PostcopyCommandSupport.WIDTH)) break;
+        }
+        out.print(text);
     }
 
     static void detail(PrintStream out, Migration m) {
