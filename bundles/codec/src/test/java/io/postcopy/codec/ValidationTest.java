@@ -38,6 +38,7 @@ class ValidationTest {
         ADVISE length 8           | HEAD 0800030008 0000000000001000                      | MALFORMED   | 11 | command length
         ADVISE bad summary        | HEAD 0800030010 0000000000000800 0000000000001000     | MALFORMED   | 13 | ADVISE page size summary
         LISTEN with payload       | HEAD 080004000100                                     | MALFORMED   | 11 | command length
+        SWITCHOVER_START payload  | HEAD 08000b000100                                     | MALFORMED   | 11 | command length
         discard before MEM_SIZE   | HEAD 0800060014 00 01 61 00 0000000000000000 0000000000001000 | MALFORMED | 13 | discard before block list
         RECV_BITMAP name mismatch | HEAD 08000a0003 05616263                              | MALFORMED   | 13 | RECV_BITMAP name length
         CHANNEL_TOKEN too short   | HEAD 0850430010 00112233445566778899aabbccddeeff      | MALFORMED   | 11 | command length

@@ -239,6 +239,16 @@ public final class JavaDestination implements MigrationDestination {
 
     @Override
     public void close() {
+        // a migration left unfinished by a failed test (e.g. paused) first: its end wakes workload reads blocked on
+        // missing pages, which stopWorkload would otherwise wait for forever
+        service.migrations().stream().filter(mg -> !mg.state().isFinal()).forEach(mg -> {
+            mg.cancel();
+            try {
+                mg.awaitCompletion(Duration.ofSeconds(10));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
         stopWorkload();
         listener.close();
         service.migrations().forEach(mg -> mg.cancel());
