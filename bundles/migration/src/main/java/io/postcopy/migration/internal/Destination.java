@@ -855,6 +855,8 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     private void command(Command c, boolean inPackage) throws IOException {
         if (c instanceof Command.OpenReturnPath) {
             returnPath = true;
+            // QEMU's loadvm_process_command: with switchover-ack, the ACK right away when no device holds it back
+            if (options.switchoverAck() && !inPackage) sendReturn(new ReturnPathMessage.SwitchoverAck());
         } else if (c instanceof Command.Ping ping) {
             LOG.debug("migration {}: PING {}", id, ping.value());
             if (returnPath) sendReturn(new ReturnPathMessage.Pong(ping.value()));
