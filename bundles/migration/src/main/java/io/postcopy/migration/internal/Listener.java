@@ -395,7 +395,8 @@ final class Listener implements IncomingListener {
     private boolean recoverOver(Destination d, ServerSocketChannel s, Selector sel, SocketChannel c) {
         String peer = peerOf(c);
         Thread acceptor = null;
-        java.util.concurrent.atomic.AtomicBoolean mainRefused = new java.util.concurrent.atomic.AtomicBoolean();
+        // true once the main connection resumes the migration, false once it is refused
+        java.util.concurrent.CompletableFuture<Boolean> mainResumes = new java.util.concurrent.CompletableFuture<>();
         try {
             ByteChannel wire = tls != null ? handshake(c, peer) : c;
             ByteBuffer buf = Destination.receiveBuffer();
@@ -404,7 +405,7 @@ final class Listener implements IncomingListener {
             if (tls == null) firstBytesOfResume(c, wire, buf);
             boolean wantChannel = d.hadPostcopyChannel() && !d.fromOurSource();
             if (wantChannel) {
-                acceptor = new Thread(() -> acceptChannelAgain(d, s, sel, mainRefused), "postcopy-recover-channel-" + d.id());
+                acceptor = new Thread(() -> acceptChannelAgain(d, s, sel, mainResumes), "postcopy-recover-channel-" + d.id());
                 acceptor.setDaemon(true);
                 acceptor.start();
             }
@@ -416,13 +417,14 @@ final class Listener implements IncomingListener {
             AbstractMigration.LOG.info("migration {}: {} resumes it{}", d.id(), peer,
                     wantChannel ? "; the next connection here is its postcopy-preempt channel again" : "");
             Thread.currentThread().setName("postcopy-in-" + d.id());
+            mainResumes.complete(true);
             d.resume(c, wire, peer, buf);
             return true;
         } catch (Refused e) {
-            mainRefused.set(true);
+            mainResumes.complete(false);
             refuse(c, peer, "recovering migration " + d.id() + ": " + e.getMessage());
         } catch (IOException | RuntimeException e) {
-            mainRefused.set(true);
+            mainResumes.complete(false);
             refuse(c, peer, "recovering migration " + d.id() + ": " + (tls != null ? "TLS: " : "") + AbstractMigration.describe(e));
         }
         if (acceptor != null) {
@@ -437,37 +439,53 @@ final class Listener implements IncomingListener {
 
     /**
      * The resumed migration's postcopy-preempt channel: the next connection on the recovery port within the first-bytes
-     * deadline (QEMU 7.2: at once; 8.0+: after the bitmaps). Then the port closes; without one, the port closes too and
-     * the migration goes on without channel (QEMU would fail its own resume first).
+     * deadline (QEMU 7.2: at once, and over TLS its main connection stays silent until this one is up; 8.0+: after the
+     * bitmaps, so only once the main connection has resumed). It is taken only if the main connection resumes the
+     * migration; then the port closes, with or without a channel (without one QEMU fails its own resume). If the main
+     * connection is refused, so is this one, and the port stays open for the real source.
      */
     private void acceptChannelAgain(Destination d, ServerSocketChannel s, Selector sel,
-                                    java.util.concurrent.atomic.AtomicBoolean mainRefused) {
+                                    java.util.concurrent.CompletableFuture<Boolean> mainResumes) {
         SocketChannel channel = null;
+        String channelPeer = null;
         try {
             long deadline = System.nanoTime() + firstBytesNanos();
-            while (channel == null && System.nanoTime() < deadline && !mainRefused.get() && s.isOpen() && !d.ending()) {
+            while (channel == null && System.nanoTime() < deadline && !Boolean.FALSE.equals(mainResumes.getNow(null))
+                    && s.isOpen() && !d.ending()) {
                 channel = acceptWithin(s, sel, 50);
             }
+            ByteChannel channelIo = null;
+            if (channel != null) {
+                channelPeer = peerOf(channel);
+                // before the main one's outcome is known: QEMU 7.2 over TLS writes there only after this handshake
+                channelIo = tls != null ? handshake(channel, channelPeer) : channel;
+            }
+            boolean resumes;
+            try {
+                resumes = mainResumes.get(firstBytesMillis() + 1000L, java.util.concurrent.TimeUnit.MILLISECONDS);
+            } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
+                resumes = false;
+            }
+            if (!resumes) {
+                // the port stays open for the real source (acceptRecovery goes on)
+                if (channel != null) refuse(channel, channelPeer, "its main connection was refused");
+                return;
+            }
+            closeQuietly(s);       // the main connection resumes: the port has served
             if (channel == null) {
-                if (!mainRefused.get() && !d.ending())
+                if (!d.ending())
                     AbstractMigration.LOG.warn("migration {}: no postcopy-preempt connection on the recovery port within {} ms"
                             + " (the source had one)", d.id(), firstBytesMillis());
                 return;
             }
-            String channelPeer = peerOf(channel);
-            if (mainRefused.get()) {
-                refuse(channel, channelPeer, "its main connection was refused");
-                return;
-            }
-            ByteChannel channelIo = tls != null ? handshake(channel, channelPeer) : channel;
-            closeQuietly(s);
             AbstractMigration.LOG.info("migration {}: {} is its postcopy-preempt channel again", d.id(), channelPeer);
             d.attachPostcopyChannel(channel, channelIo, channelPeer).run(Destination.receiveBuffer());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            if (channel != null) refuse(channel, channelPeer, "interrupted");
         } catch (IOException | RuntimeException e) {
-            if (channel != null) refuse(channel, peerOf(channel), "recovering migration " + d.id() + ": postcopy-preempt channel: "
-                    + (tls != null ? "TLS: " : "") + AbstractMigration.describe(e));
-        } finally {
-            closeQuietly(s);
+            if (channel != null) refuse(channel, channelPeer != null ? channelPeer : peerOf(channel), "recovering migration "
+                    + d.id() + ": postcopy-preempt channel: " + (tls != null ? "TLS: " : "") + AbstractMigration.describe(e));
         }
     }
 
