@@ -87,6 +87,12 @@ public sealed interface Command {
         public int payloadLength() { return 1 + block.length(); }
     }
 
+    /** QEMU 10.0+: the source stops its guest and switches over (no payload, nothing to answer). */
+    record SwitchoverStart() implements Command {
+        public CommandType type() { return CommandType.SWITCHOVER_START; }
+        public int payloadLength() { return 0; }
+    }
+
     /** Our source's channel secret ({@link CommandType#CHANNEL_TOKEN}): {@link Wire#CHANNEL_TOKEN_BYTES} bytes. */
     record ChannelToken(byte[] token) implements Command {
         public ChannelToken {

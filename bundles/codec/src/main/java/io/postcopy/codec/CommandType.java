@@ -21,6 +21,12 @@ public enum CommandType {
     /** u8 name length, name. */
     RECV_BITMAP(10, 2, 256),
     /**
+     * No payload. QEMU 10.0+ ({@code MIG_CMD_SWITCHOVER_START}): the source has stopped its guest and switches over
+     * (at postcopy start, or at the end of precopy); sent unless the machine type is 9.2 or older
+     * ({@code send-switchover-start=off}). A notification for devices that prepare early; nothing to answer.
+     */
+    SWITCHOVER_START(11, 0, 0),
+    /**
      * Ours, not QEMU's (we never migrate to QEMU): the per-migration secret that the source's extra channel
      * presents as its first bytes ({@link Wire#CHANNEL_MAGIC}, then these {@link Wire#CHANNEL_TOKEN_BYTES}).
      */
@@ -29,7 +35,7 @@ public enum CommandType {
     /** Marks a variable length in {@link #fixedLength()}. */
     public static final int VARIABLE = -1;
 
-    private static final CommandType[] BY_NUMBER = new CommandType[11];
+    private static final CommandType[] BY_NUMBER = new CommandType[12];
 
     static {
         for (CommandType t : values()) {
@@ -81,6 +87,9 @@ public enum CommandType {
         }
         return (fixedLength() != VARIABLE ? String.valueOf(minLength) : minLength + ".." + maxLength) + " (" + name() + ")";
     }
+
+    /** The range of QEMU command numbers known here, for error messages. */
+    public static final String KNOWN_NUMBERS = "1..11";
 
     /** @return the type, or {@code null} for an unknown number (0 is QEMU's INVALID) */
     public static CommandType of(int number) {

@@ -162,13 +162,13 @@ class RobustnessTest {
     @Test
     void inspectorReportsMalformedInputInOneLine(@org.junit.jupiter.api.io.TempDir Path dir) throws IOException {
         Path f = dir.resolve("bad.bin");
-        Files.write(f, Streams.unhex("5145564d00000003" + "08000b0000"));
+        Files.write(f, Streams.unhex("5145564d00000003" + "08000c0000"));
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
         int rc = Inspector.run(new String[] {"inspect", f.toString()}, new PrintStream(out), new PrintStream(err, true));
         assertThat(rc).isEqualTo(2);
         assertThat(err.toString().trim()).doesNotContain("\n").doesNotContain("at io.postcopy")
-                .endsWith("MALFORMED at offset 9: command = 11, expected 1..10");
+                .endsWith("MALFORMED at offset 9: command = 12, expected 1..11");
         assertThat(Inspector.run(new String[] {"inspect"}, new PrintStream(out), new PrintStream(err))).isEqualTo(64);
     }
 

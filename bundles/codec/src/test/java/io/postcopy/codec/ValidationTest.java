@@ -32,12 +32,13 @@ class ValidationTest {
         config not first          | HEAD 0800010000 07000000016c                          | MALFORMED   | 13 | configuration section
         device section top level  | HEAD 0400000001 03637075 00000000 00000001            | UNSUPPORTED | 8  | top-level section
         PART unknown section      | HEAD 0200000007                                       | MALFORMED   | 9  | PART section id
-        unknown command           | HEAD 08000b0000                                       | MALFORMED   | 9  | command
+        unknown command           | HEAD 08000c0000                                       | MALFORMED   | 9  | command
         command 0 INVALID         | HEAD 0800000000                                       | MALFORMED   | 9  | command
         PING bad length           | HEAD 080002000500000000ff                             | MALFORMED   | 11 | command length
         ADVISE length 8           | HEAD 0800030008 0000000000001000                      | MALFORMED   | 11 | command length
         ADVISE bad summary        | HEAD 0800030010 0000000000000800 0000000000001000     | MALFORMED   | 13 | ADVISE page size summary
         LISTEN with payload       | HEAD 080004000100                                     | MALFORMED   | 11 | command length
+        SWITCHOVER_START payload  | HEAD 08000b000100                                     | MALFORMED   | 11 | command length
         discard before MEM_SIZE   | HEAD 0800060014 00 01 61 00 0000000000000000 0000000000001000 | MALFORMED | 13 | discard before block list
         RECV_BITMAP name mismatch | HEAD 08000a0003 05616263                              | MALFORMED   | 13 | RECV_BITMAP name length
         CHANNEL_TOKEN too short   | HEAD 0850430010 00112233445566778899aabbccddeeff      | MALFORMED   | 11 | command length

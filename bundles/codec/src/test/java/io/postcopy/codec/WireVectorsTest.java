@@ -73,6 +73,7 @@ class WireVectorsTest {
         assertThat(enc(e -> e.writeCommand(new Command.EnableColo()))).isEqualTo("08" + "0008" + "0000");
         assertThat(enc(e -> e.writeCommand(new Command.PostcopyResume()))).isEqualTo("08" + "0009" + "0000");
         assertThat(enc(e -> e.writeCommand(new Command.RecvBitmap("pc.ram")))).isEqualTo("08" + "000a" + "0007" + "06" + hex("pc.ram".getBytes()));
+        assertThat(enc(e -> e.writeCommand(new Command.SwitchoverStart()))).isEqualTo("08" + "000b" + "0000");
     }
 
     @Test
@@ -83,12 +84,13 @@ class WireVectorsTest {
         String cmds = "0800010000" + "080002000401020304" + "0800030010" + "0000000000001000" + "0000000000001000"
                 + "0800040000" + "0800050000" + "08000600290006" + hex("pc.ram".getBytes()) + "00"
                 + "0000000000001000" + "0000000000002000" + "0000000000010000" + "0000000000001000"
-                + "0800080000" + "0800090000" + "08000a000706" + hex("pc.ram".getBytes()) + "0300000000" + "0000000000000010" + "7e00000000" + "00";
+                + "0800080000" + "0800090000" + "08000a000706" + hex("pc.ram".getBytes()) + "08000b0000" + "0300000000" + "0000000000000010" + "7e00000000" + "00";
         Recorder r = Streams.decode(unhex(head + memSize + cmds));
         assertThat(r.commands).containsExactly(new Command.OpenReturnPath(), new Command.Ping(0x01020304),
                 Command.PostcopyAdvise.of(0x1000, 0x1000), new Command.PostcopyListen(), new Command.PostcopyRun(),
                 new Command.PostcopyRamDiscard("pc.ram", List.of(new DiscardRange(0x1000, 0x2000), new DiscardRange(0x10000, 0x1000))),
-                new Command.EnableColo(), new Command.PostcopyResume(), new Command.RecvBitmap("pc.ram"));
+                new Command.EnableColo(), new Command.PostcopyResume(), new Command.RecvBitmap("pc.ram"),
+                new Command.SwitchoverStart());
         assertThat(r.events).last().isEqualTo("eof");
     }
 

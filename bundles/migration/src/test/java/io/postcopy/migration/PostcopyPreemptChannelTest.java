@@ -156,6 +156,65 @@ class PostcopyPreemptChannelTest {
     }
 
     /**
+     * QEMU 10.0 with its default machine type: SWITCHOVER_START (command 11) before the switch, the preempt channel
+     * carries the requested pages and no EOS, and stays open until the source has our SHUT. The migration completes
+     * once the main stream's EOF came and every page is here; we close the channel ourselves.
+     */
+    @Test
+    void qemu10SwitchoverStartAndAPreemptChannelWithoutEosComplete() throws Exception {
+        IncomingListener listener = dst.service.listen(null, IncomingOptions.defaults().withQemuPreempt(true));
+        try (SocketChannel main = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()));
+             SocketChannel extra = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
+            write(main, setupAndPrecopy(5, 7, 200));
+            write(main, encode(e -> e.writeCommand(new Command.SwitchoverStart())));
+            write(main, switchToPostcopy());
+            IncomingMigration in = awaitMain(listener);
+            awaitState(in, MigrationState.POSTCOPY);
+            write(extra, encode(e -> {
+                e.writePage(RAM, 5 * 4096L, page(5), 0);
+                e.writePage(RAM, 7 * 4096L, page(7), 0);
+            }));
+            write(main, encode(e -> {
+                e.writeSectionPart(SectionType.PART, 2);
+                e.writePage(RAM, 200 * 4096L, page(200), 0);
+                e.writeEos().writeFooter(2);
+            }));
+            write(main, end());
+            // no EOS on extra: QEMU 8.0+ keeps it open until our SHUT
+
+            assertThat(in.awaitCompletion(Duration.ofSeconds(10))).as("%s", in.failure()).isEqualTo(MigrationState.COMPLETED);
+            assertThat(in.postcopyChannel()).hasValueSatisfying(s -> assertThat(s).endsWith(", 2 pages, 0 zero pages"));
+            assertEveryPage(dst.registry.byName("pc.ram"));
+            List<ReturnPathMessage> rp = new ArrayList<>();
+            new ReturnPathDecoder((m, off) -> rp.add(m)).decode(main);
+            assertThat(rp).contains(new ReturnPathMessage.Pong(3)).last().isEqualTo(new ReturnPathMessage.Shut(0));
+            extra.socket().setSoTimeout(5000);
+            assertThat(extra.socket().getInputStream().read()).as("we closed the channel").isEqualTo(-1);
+        }
+    }
+
+    /** SWITCHOVER_START where QEMU never sends it (inside the package): the migration fails naming it, SHUT 1. */
+    @Test
+    void switchoverStartInsideThePackageIsRefused() throws Exception {
+        IncomingListener listener = dst.service.listen(null, IncomingOptions.defaults());
+        try (SocketChannel main = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
+            write(main, setupAndPrecopy(5));
+            byte[] pkg = encode(e -> {
+                e.writeCommand(new Command.PostcopyListen());
+                e.writeCommand(new Command.SwitchoverStart());
+                e.writeCommand(new Command.PostcopyRun());
+            });
+            write(main, encode(e -> e.writePackaged(ByteBuffer.wrap(pkg))));
+            IncomingMigration in = awaitMain(listener);
+            assertThat(in.awaitCompletion(Duration.ofSeconds(10))).isEqualTo(MigrationState.FAILED);
+            assertThat(in.failure()).get().asString().contains("SWITCHOVER_START (command 11) inside the package");
+            List<ReturnPathMessage> rp = new ArrayList<>();
+            new ReturnPathDecoder((m, off) -> rp.add(m)).decode(main);
+            assertThat(rp).last().isEqualTo(new ReturnPathMessage.Shut(1));
+        }
+    }
+
+    /**
      * Nothing was requested (the migration converged in precopy): the source writes the channel's EOS right after
      * the main stream's EOF, which can reach us before the main thread has read LISTEN. Not a violation: the
      * channel waits for LISTEN, and the migration completes (seen in TwoInstancesIT).

@@ -58,6 +58,12 @@ public final class JavaDestination implements MigrationDestination {
 
     /** The same, its listener over TLS with these credentials (null: plain TCP). */
     public JavaDestination(String name, int threads, long ratePerThread, io.postcopy.migration.TlsOptions tls) {
+        this(name, threads, ratePerThread, tls, o -> o);
+    }
+
+    /** The same, the listener's options changed by {@code more} (e.g. switchover-ack). */
+    public JavaDestination(String name, int threads, long ratePerThread, io.postcopy.migration.TlsOptions tls,
+                           java.util.function.UnaryOperator<IncomingOptions> more) {
         this.name = name;
         this.workloadOptions = WorkloadOptions.builder().threads(threads).pattern(AccessPattern.UNIFORM)
                 .writeFraction(0).ratePerThread(ratePerThread).randomSeed(name.hashCode())
@@ -65,7 +71,7 @@ public final class JavaDestination implements MigrationDestination {
         faults.addBackend(new AnonPlacementBackend(), 0);
         service = Migrations.newService(registry, faults, 128 * 1024, 128 * 1024, 64 * 1024, 64 << 20);
         listener = service.listen(new InetSocketAddress("127.0.0.1", QemuDestination.freePort()),
-                IncomingOptions.defaults().onRun(this::startWorkload).withQemuPreempt(true).withTls(tls));
+                more.apply(IncomingOptions.defaults().onRun(this::startWorkload).withQemuPreempt(true).withTls(tls)));
     }
 
     /** At POSTCOPY_RUN (on the migration's resume thread): the read-only workload on pc.ram. */
@@ -239,6 +245,16 @@ public final class JavaDestination implements MigrationDestination {
 
     @Override
     public void close() {
+        // a migration left unfinished by a failed test (e.g. paused) first: its end wakes workload reads blocked on
+        // missing pages, which stopWorkload would otherwise wait for forever
+        service.migrations().stream().filter(mg -> !mg.state().isFinal()).forEach(mg -> {
+            mg.cancel();
+            try {
+                mg.awaitCompletion(Duration.ofSeconds(10));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
         stopWorkload();
         listener.close();
         service.migrations().forEach(mg -> mg.cancel());

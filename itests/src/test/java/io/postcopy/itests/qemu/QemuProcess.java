@@ -21,6 +21,72 @@ import java.util.concurrent.TimeUnit;
  */
 public final class QemuProcess implements AutoCloseable {
     public static final String BINARY = System.getProperty("qemu.binary", "qemu-system-x86_64");
+    /** Where QEMU 10.0 was unpacked ({@code dpkg -x} of Debian's bookworm-backports packages; {@code .ci/run} does it). */
+    public static final Path QEMU10_DIR = Path.of(System.getProperty("qemu10.dir",
+            System.getenv().getOrDefault("QEMU10_DIR", "/opt/qemu-10.0")));
+
+    /**
+     * Which QEMU runs: its binary and the firmware directories it needs ({@code -L}, searched in order).
+     *
+     * @param label  for reports ("QEMU 7.2", "QEMU 10.0")
+     * @param major  the major version, for the few checks that differ by version (what QEMU sends, not what we accept)
+     */
+    public record Qemu(String label, int major, String binary, List<String> firmwareArgs) {
+        /** The system's QEMU (Debian bookworm: 7.2), or {@code -Dqemu.binary}. */
+        public static final Qemu SYSTEM = new Qemu("QEMU 7.2", 7, BINARY, List.of());
+        /** Debian's QEMU 10.0 from bookworm-backports, unpacked in {@link #QEMU10_DIR}; its default machine type (pc-i440fx-10.0). */
+        public static final Qemu V10 = new Qemu("QEMU 10.0", 10, QEMU10_DIR.resolve("usr/bin/qemu-system-x86_64").toString(),
+                List.of("-L", QEMU10_DIR.resolve("usr/share/qemu").toString(), "-L", QEMU10_DIR.resolve("usr/share/seabios").toString()));
+
+        /** Whether this binary runs here ({@code --version} exits 0). */
+        public boolean available() {
+            try {
+                Process p = new ProcessBuilder(binary, "--version").redirectErrorStream(true).start();
+                p.getInputStream().readAllBytes();
+                return p.waitFor(20, TimeUnit.SECONDS) && p.exitValue() == 0;
+            } catch (IOException e) {
+                return false;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+
+        /** The first line of {@code --version} ("QEMU emulator version 10.0.2 (Debian ...)"), or "?" . */
+        public String version() {
+            try {
+                Process p = new ProcessBuilder(binary, "--version").redirectErrorStream(true).start();
+                String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                p.waitFor(20, TimeUnit.SECONDS);
+                return out.lines().findFirst().orElse("?");
+            } catch (IOException e) {
+                return "?";
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return "?";
+            }
+        }
+
+        /**
+         * Class condition for the QEMU 10.0 variants of the interop tests: the 7.2 conditions (root, /dev/shm) and
+         * the unpacked QEMU 10.0. Without it: a loud banner and the class is skipped, except under CI ({@code CI=true}),
+         * where {@code .ci/run} unpacks it, so a missing QEMU 10.0 is an error there, not a skip.
+         */
+        public static boolean v10Usable() {
+            if (!QemuToQemuPostcopyIT.qemuUsable()) return false;
+            if (V10.available()) return true;
+            String why = V10.binary + " does not run (unpack Debian's bookworm-backports qemu-system-x86 10.0 there: see .ci/run,"
+                    + " or set -Dqemu10.dir / QEMU10_DIR)";
+            if ("true".equals(System.getenv("CI"))) {
+                throw new IllegalStateException("CI: QEMU 10.0 missing: " + why);
+            }
+            String banner = "\n" + "#".repeat(100) + "\n#  SKIPPING the QEMU 10.0 interop tests: " + why
+                    + "\n#  QEMU 10.0 -> our destination was NOT tested.\n" + "#".repeat(100) + "\n";
+            System.out.println(banner);
+            System.err.println(banner);
+            return false;
+        }
+    }
     private static final Set<Process> LIVE = ConcurrentHashMap.newKeySet();
 
     static {
@@ -33,6 +99,7 @@ public final class QemuProcess implements AutoCloseable {
         final Path workDir;
         long ramBytes = (256L << 20) + 8192;
         Integer incomingPort;
+        Qemu qemu = Qemu.SYSTEM;
         boolean startPaused;
         final List<String> guestArgs = new ArrayList<>();
 
@@ -44,6 +111,12 @@ public final class QemuProcess implements AutoCloseable {
         /** Guest RAM; keep it off powers of two (QEMU 7.2 TCG loses writes during migration at 2^n sizes). */
         public Config ram(long bytes) {
             this.ramBytes = bytes;
+            return this;
+        }
+
+        /** Which QEMU (default: the system's 7.2). */
+        public Config qemu(Qemu qemu) {
+            this.qemu = qemu;
             return this;
         }
 
@@ -86,7 +159,7 @@ public final class QemuProcess implements AutoCloseable {
         // sun_path is 108 bytes: keep the socket short, outside target/
         this.socketDir = Files.createTempDirectory("qmp-");
         Path sock = socketDir.resolve("qmp.sock");
-        List<String> cmd = new ArrayList<>(List.of(BINARY,
+        List<String> cmd = new ArrayList<>(List.of(c.qemu.binary(),
                 "-name", c.name,
                 "-accel", "tcg",
                 "-machine", "pc,memory-backend=pc.ram",
@@ -94,6 +167,7 @@ public final class QemuProcess implements AutoCloseable {
                 "-nodefaults", "-display", "none", "-monitor", "none",
                 "-serial", "file:" + serialLog,
                 "-qmp", "unix:" + sock + ",server=on,wait=off"));
+        cmd.addAll(c.qemu.firmwareArgs());
         if (c.startPaused) {
             cmd.add("-S");
         }
@@ -133,6 +207,10 @@ public final class QemuProcess implements AutoCloseable {
             Thread.currentThread().interrupt();
             return false;
         }
+    }
+
+    public Qemu qemu() {
+        return config.qemu;
     }
 
     public String name() {

@@ -38,6 +38,16 @@ import org.junit.jupiter.api.condition.EnabledIf;
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class QemuRecoveryIT {
     static final Path RUNS = QemuToQemuPostcopyIT.RUNS.resolve("recovery");
+
+    /** Which QEMU is the source: the system's 7.2 here; the QEMU 10.0 subclass overrides it. */
+    QemuProcess.Qemu qemu() {
+        return QemuProcess.Qemu.SYSTEM;
+    }
+
+    /** This class's work directory (one per QEMU version). */
+    Path runs() {
+        return qemu().major() == 7 ? RUNS : RUNS.resolveSibling(RUNS.getFileName() + "-qemu" + qemu().major());
+    }
     static final long RAM = QemuToQemuPostcopyIT.RAM;
     /** Slow enough that postcopy lasts well past the cut (256 MiB at 8 MiB/s), fast enough for the first pages. */
     static final long THROTTLE = 8L << 20;
@@ -45,18 +55,18 @@ class QemuRecoveryIT {
 
     @BeforeAll
     void credentials() throws Exception {
-        if (Files.exists(RUNS)) {
-            try (var w = Files.walk(RUNS)) {
+        if (Files.exists(runs())) {
+            try (var w = Files.walk(runs())) {
                 w.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
             }
         }
-        Files.createDirectories(RUNS);
-        TlsCreds.make(RUNS.resolve("creds"));
+        Files.createDirectories(runs());
+        TlsCreds.make(runs().resolve("creds"));
     }
 
     @AfterAll
     void report() {
-        System.out.println("\n===== QEMU 7.2 -> our destination: postcopy recovery =====");
+        System.out.println("\n===== " + qemu().label() + " (" + qemu().version() + ") -> our destination: postcopy recovery =====");
         results.forEach(System.out::println);
     }
 
@@ -84,9 +94,9 @@ class QemuRecoveryIT {
         String label = "recover" + (preempt ? "-preempt" : "") + (ourPause ? "-ourpause" : "") + (tls ? "-tls" : "");
         QemuGuests.Guest guest = QemuGuests.firmware(QemuToQemuPostcopyIT.CACHE, QemuToQemuPostcopyIT.BLOB_SEED,
                 QemuToQemuPostcopyIT.BLOB_BYTES);
-        TlsOptions tlsOptions = tls ? TlsOptions.of(RUNS.resolve("creds/server")) : null;
-        try (QemuProcess src = QemuProcess.start(new QemuProcess.Config(label + "-src", RUNS.resolve(label + "-src"))
-                .ram(RAM).args(guest.args()));
+        TlsOptions tlsOptions = tls ? TlsOptions.of(runs().resolve("creds/server")) : null;
+        try (QemuProcess src = QemuProcess.start(new QemuProcess.Config(label + "-src", runs().resolve(label + "-src"))
+                .ram(RAM).qemu(qemu()).args(guest.args()));
              JavaDestination dst = new JavaDestination(label + "-dst", 1, 1000, tlsOptions)) {
             Thread.sleep(500); // firmware up and idle
             Qmp q = src.qmp();
@@ -98,7 +108,7 @@ class QemuRecoveryIT {
                 creds.put("qom-type", "tls-creds-x509");
                 creds.put("id", "tls0");
                 creds.put("endpoint", "client");
-                creds.put("dir", RUNS.resolve("creds/client").toAbsolutePath().toString());
+                creds.put("dir", runs().resolve("creds/client").toAbsolutePath().toString());
                 creds.put("verify-peer", true);
                 q.execute("object-add", creds);
                 params.put("tls-creds", "tls0");

@@ -30,7 +30,7 @@ public final class CommandCodec {
         int number = WireIO.u16(b, p + 1);
         CommandType t = CommandType.of(number);
         if (t == null) {
-            throw new CodecException(Kind.MALFORMED, off + 1, "command", number, "1..10");
+            throw new CodecException(Kind.MALFORMED, off + 1, "command", number, CommandType.KNOWN_NUMBERS);
         }
         int len = WireIO.u16(b, p + 3);
         if (!t.acceptsLength(len)) {
@@ -88,6 +88,8 @@ public final class CommandCodec {
                 }
                 return new Command.RecvBitmap(WireIO.name(b, p + 1, nameLen, off, "RECV_BITMAP block"));
             }
+            case SWITCHOVER_START:
+                return new Command.SwitchoverStart();
             case CHANNEL_TOKEN: {
                 byte[] token = new byte[Wire.CHANNEL_TOKEN_BYTES];
                 b.get(p, token);

@@ -68,13 +68,18 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     private final List<RamBlock> created = new CopyOnWriteArrayList<>();
     private volatile IncomingPostcopy postcopy;
     private boolean returnPath, advised, running, eof;
+    /** QEMU 10.0+'s SWITCHOVER_START seen (at most once, before RUN). */
+    private boolean switchoverStarted;
     /** From LISTEN on, pages are placed with UFFDIO_COPY; read by the postcopy channel's thread too. */
     private volatile boolean listening;
     /** The stream's block list (MEM_SIZE), for the postcopy channel. */
     private volatile List<RamBlockInfo> streamBlocks;
     /** The postcopy-preempt channel of this migration, once the listener has routed one here. */
     private volatile PostcopyChannel postcopyChannel;
-    /** How long the main stream's EOF waits for the postcopy channel's EOS (QEMU sends it right after EOF). */
+    /**
+     * How long the main stream's EOF waits for the postcopy channel to be done: its EOS (QEMU 7.2 sends it right after
+     * EOF) or every page received (QEMU 8.0+ sends no EOS).
+     */
     static final long POSTCOPY_CHANNEL_EOS_MILLIS = 30_000;
     /** From POSTCOPY_ADVISE (0: none, or the short form); the OR of the block page sizes read ahead (0: unknown). */
     private long advisedSummary, probedSummary;
@@ -318,7 +323,9 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         if (pc != null) {
             if (listening) {
                 try {
-                    pc.awaitEos(POSTCOPY_CHANNEL_EOS_MILLIS);
+                    IncomingPostcopy ip = p;
+                    String how = pc.awaitEosOrComplete(() -> ip != null && ip.complete(), POSTCOPY_CHANNEL_EOS_MILLIS);
+                    LOG.debug("migration {}: postcopy-preempt channel done: {}", id, how);
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                     throw new IOException("interrupted while waiting for the postcopy-preempt channel's EOS");
@@ -862,6 +869,8 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     private void command(Command c, boolean inPackage) throws IOException {
         if (c instanceof Command.OpenReturnPath) {
             returnPath = true;
+            // QEMU's loadvm_process_command: with switchover-ack, the ACK right away when no device holds it back
+            if (options.switchoverAck() && !inPackage) sendReturn(new ReturnPathMessage.SwitchoverAck());
         } else if (c instanceof Command.Ping ping) {
             LOG.debug("migration {}: PING {}", id, ping.value());
             if (returnPath) sendReturn(new ReturnPathMessage.Pong(ping.value()));
@@ -908,11 +917,21 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             enter(MigrationState.POSTCOPY, null);
             int again = postcopy.resendRequests();
             LOG.info("migration {}: resumed from {}; {} page requests sent again", id, peer, again);
+        } else if (c instanceof Command.SwitchoverStart) {
+            // QEMU 10.0+: its guest stopped, the switchover begins (before the discards and the package of
+            // postcopy_start, or before the last precopy sections). Only devices that prepare early care; we have none.
+            if (inPackage) throw new Refused("SWITCHOVER_START (command 11) inside the package; QEMU sends it before the package");
+            if (running) throw new Refused("SWITCHOVER_START (command 11) after POSTCOPY_RUN: the switchover already happened");
+            if (switchoverStarted) throw new Refused("a second SWITCHOVER_START (command 11)");
+            switchoverStarted = true;
+            LOG.debug("migration {}: SWITCHOVER_START", id);
         } else if (c instanceof Command.Packaged) {
             if (inPackage) throw new Refused("nested PACKAGED");
             // the blob follows: onPackage
         } else {
-            throw new Refused("unsupported command " + c.type() + " (no COLO, no postcopy recovery here)");
+            throw new Refused("unsupported command " + c.type() + " (command " + c.type().number() + ")"
+                    + (c instanceof Command.EnableColo ? ": COLO is not supported, turn x-colo off on the source"
+                    : c instanceof Command.RecvBitmap || c instanceof Command.PostcopyResume ? " outside a postcopy recovery (state " + state() + ")" : ""));
         }
     }
 

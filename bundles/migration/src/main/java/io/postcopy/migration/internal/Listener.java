@@ -357,10 +357,11 @@ final class Listener implements IncomingListener {
     }
 
     /**
-     * QEMU 7.2 resumes on a fresh connection with no stream header: its first bytes are {@code RECV_BITMAP}
-     * (QEMU_VM_COMMAND 0x08, command 10). With a postcopy-preempt channel QEMU connects it right after the main one
-     * and sends nothing on the main one until that channel is up (TLS handshake included), so both are accepted
-     * before the first bytes are read.
+     * QEMU resumes on a fresh connection with no stream header: its first bytes are {@code RECV_BITMAP}
+     * (QEMU_VM_COMMAND 0x08, command 10). With a postcopy-preempt channel, QEMU 7.2 connects it right after the main
+     * one and (over TLS) writes nothing on the main one until that channel is up; QEMU 8.0+ connects it only after
+     * the bitmaps were exchanged, before POSTCOPY_RESUME. So the main connection is resumed first and the next
+     * connection on this port, whenever it comes within the deadline, is its channel again.
      */
     private void acceptRecovery(Destination d, ServerSocketChannel s, InetSocketAddress local) {
         try (Selector sel = Selector.open()) {
@@ -393,48 +394,99 @@ final class Listener implements IncomingListener {
     /** True once {@code c} resumed {@code d}; false (and {@code c} refused) when it is not its source. */
     private boolean recoverOver(Destination d, ServerSocketChannel s, Selector sel, SocketChannel c) {
         String peer = peerOf(c);
-        SocketChannel channel = null;
+        Thread acceptor = null;
+        // true once the main connection resumes the migration, false once it is refused
+        java.util.concurrent.CompletableFuture<Boolean> mainResumes = new java.util.concurrent.CompletableFuture<>();
         try {
             ByteChannel wire = tls != null ? handshake(c, peer) : c;
-            ByteChannel channelIo = null;
-            String channelPeer = null;
             ByteBuffer buf = Destination.receiveBuffer();
-            // without TLS QEMU's preempt socket is connected (in the backlog) before it writes: the main one's first
-            // bytes come first, so a stranger cannot hold the port waiting for a second connection
+            // without TLS the main one's first bytes come first (QEMU 7.2's preempt socket is then only in the backlog),
+            // so a stranger cannot hold the port waiting for a second connection
             if (tls == null) firstBytesOfResume(c, wire, buf);
-            if (d.hadPostcopyChannel() && !d.fromOurSource()) {
-                long deadline = System.nanoTime() + firstBytesNanos();
-                while (channel == null && System.nanoTime() < deadline) channel = acceptWithin(s, sel, 100);
-                if (channel == null) throw new Refused("no postcopy-preempt connection after it within " + firstBytesMillis()
-                        + " ms (the source had one)");
-                channelPeer = peerOf(channel);
-                channelIo = tls != null ? handshake(channel, channelPeer) : channel;
+            boolean wantChannel = d.hadPostcopyChannel() && !d.fromOurSource();
+            if (wantChannel) {
+                acceptor = new Thread(() -> acceptChannelAgain(d, s, sel, mainResumes), "postcopy-recover-channel-" + d.id());
+                acceptor.setDaemon(true);
+                acceptor.start();
             }
+            // over TLS QEMU 7.2 writes here only once its preempt channel is up (the acceptor takes it meanwhile)
             if (tls != null) firstBytesOfResume(c, wire, buf);
             if (d.state() != io.postcopy.migration.MigrationState.POSTCOPY_PAUSED)
                 throw new Refused("migration " + d.id() + " is " + d.state() + " now");
-            closeQuietly(s);       // one source resumes; the port has served
+            if (!wantChannel) closeQuietly(s);       // one source resumes; the port has served
             AbstractMigration.LOG.info("migration {}: {} resumes it{}", d.id(), peer,
-                    channel != null ? ", " + channelPeer + " is its postcopy-preempt channel again" : "");
-            if (channel != null) {
-                SocketChannel pc = channel;
-                ByteChannel pio = channelIo;
-                String ppeer = channelPeer;
-                Thread t = new Thread(() -> d.attachPostcopyChannel(pc, pio, ppeer).run(Destination.receiveBuffer()),
-                        "postcopy-channel-" + d.id());
-                t.setDaemon(true);
-                t.start();
-            }
+                    wantChannel ? "; the next connection here is its postcopy-preempt channel again" : "");
             Thread.currentThread().setName("postcopy-in-" + d.id());
+            mainResumes.complete(true);
             d.resume(c, wire, peer, buf);
             return true;
         } catch (Refused e) {
+            mainResumes.complete(false);
             refuse(c, peer, "recovering migration " + d.id() + ": " + e.getMessage());
         } catch (IOException | RuntimeException e) {
+            mainResumes.complete(false);
             refuse(c, peer, "recovering migration " + d.id() + ": " + (tls != null ? "TLS: " : "") + AbstractMigration.describe(e));
         }
-        if (channel != null) refuse(channel, peerOf(channel), "its main connection was refused");
+        if (acceptor != null) {
+            try {
+                acceptor.join(2 * firstBytesMillis());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
         return false;
+    }
+
+    /**
+     * The resumed migration's postcopy-preempt channel: the next connection on the recovery port within the first-bytes
+     * deadline (QEMU 7.2: at once, and over TLS its main connection stays silent until this one is up; 8.0+: after the
+     * bitmaps, so only once the main connection has resumed). It is taken only if the main connection resumes the
+     * migration; then the port closes, with or without a channel (without one QEMU fails its own resume). If the main
+     * connection is refused, so is this one, and the port stays open for the real source.
+     */
+    private void acceptChannelAgain(Destination d, ServerSocketChannel s, Selector sel,
+                                    java.util.concurrent.CompletableFuture<Boolean> mainResumes) {
+        SocketChannel channel = null;
+        String channelPeer = null;
+        try {
+            long deadline = System.nanoTime() + firstBytesNanos();
+            while (channel == null && System.nanoTime() < deadline && !Boolean.FALSE.equals(mainResumes.getNow(null))
+                    && s.isOpen() && !d.ending()) {
+                channel = acceptWithin(s, sel, 50);
+            }
+            ByteChannel channelIo = null;
+            if (channel != null) {
+                channelPeer = peerOf(channel);
+                // before the main one's outcome is known: QEMU 7.2 over TLS writes there only after this handshake
+                channelIo = tls != null ? handshake(channel, channelPeer) : channel;
+            }
+            boolean resumes;
+            try {
+                resumes = mainResumes.get(firstBytesMillis() + 1000L, java.util.concurrent.TimeUnit.MILLISECONDS);
+            } catch (java.util.concurrent.TimeoutException | java.util.concurrent.ExecutionException e) {
+                resumes = false;
+            }
+            if (!resumes) {
+                // the port stays open for the real source (acceptRecovery goes on)
+                if (channel != null) refuse(channel, channelPeer, "its main connection was refused");
+                return;
+            }
+            closeQuietly(s);       // the main connection resumes: the port has served
+            if (channel == null) {
+                if (!d.ending())
+                    AbstractMigration.LOG.warn("migration {}: no postcopy-preempt connection on the recovery port within {} ms"
+                            + " (the source had one)", d.id(), firstBytesMillis());
+                return;
+            }
+            AbstractMigration.LOG.info("migration {}: {} is its postcopy-preempt channel again", d.id(), channelPeer);
+            d.attachPostcopyChannel(channel, channelIo, channelPeer).run(Destination.receiveBuffer());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            if (channel != null) refuse(channel, channelPeer, "interrupted");
+        } catch (IOException | RuntimeException e) {
+            if (channel != null) refuse(channel, channelPeer != null ? channelPeer : peerOf(channel), "recovering migration "
+                    + d.id() + ": postcopy-preempt channel: " + (tls != null ? "TLS: " : "") + AbstractMigration.describe(e));
+        }
     }
 
     /** QEMU's resumed stream begins with RECV_BITMAP (0x08, be16 10); read within the first-bytes deadline. */

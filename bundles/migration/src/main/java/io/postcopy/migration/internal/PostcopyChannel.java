@@ -32,6 +32,8 @@ final class PostcopyChannel implements StreamHandler {
     private final CountDownLatch ended = new CountDownLatch(1);
     private volatile Throwable failure;
     private volatile boolean eos;
+    /** Closed by us once every page was here (QEMU 8.0+ ends the channel without EOS): its thread's end is no failure. */
+    private volatile boolean finished;
     private boolean closedBySource;
     /** Whether the channel's first bytes were looked at (a magic of ours or QEMU's multifd). */
     private boolean opened;
@@ -136,6 +138,10 @@ final class PostcopyChannel implements StreamHandler {
             }
             eos = true;
         } catch (Throwable t) {
+            if (finished) {
+                eos = true;      // we closed it: every page was already here
+                return;
+            }
             failure = t;
             // the connection itself lost (a reset, an abort), not a protocol error
             boolean lost = t instanceof IOException && !(t instanceof Refused) && !(t instanceof io.postcopy.codec.CodecException);
@@ -166,6 +172,37 @@ final class PostcopyChannel implements StreamHandler {
             Throwable t = failure;
             throw new IOException("postcopy-preempt channel " + peer + ": "
                     + (t == null ? "ended without EOS" : AbstractMigration.describe(t)), t);
+        }
+    }
+
+    /**
+     * The main stream's EOF in postcopy: the channel is done at its EOS (QEMU 7.2, or 8.0+ with a 7.2 machine type:
+     * x-preempt-pre-7-2) or, as QEMU 8.0+'s own destination does it, once no page is missing any more: then nothing
+     * is left to come on it (8.0+ sends no EOS and keeps the socket open until our SHUT), and we close it.
+     * Whichever comes first; what the source sent decides, not its version.
+     *
+     * @param complete whether every page of every block is present
+     * @return how it ended: "EOS" or "every page received"
+     */
+    String awaitEosOrComplete(java.util.function.BooleanSupplier complete, long millis) throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + millis * 1_000_000L;
+        for (;;) {
+            if (ended.await(2, TimeUnit.MILLISECONDS)) {
+                awaitEos(0);
+                return finished ? "every page received" : "EOS";
+            }
+            if (complete.getAsBoolean()) {
+                finished = true;
+                close();
+                if (!ended.await(5, TimeUnit.SECONDS)) {
+                    throw new IOException("postcopy-preempt channel " + peer + ": its thread did not end after the close");
+                }
+                return "every page received";
+            }
+            if (System.nanoTime() > deadline) {
+                throw new IOException("postcopy-preempt channel " + peer + ": neither EOS nor every page received within "
+                        + millis + " ms of the main stream's EOF");
+            }
         }
     }
 

@@ -40,6 +40,11 @@ public class ListenCommand extends MigrationCommandSupport {
                     + "time, the connection right after its main one is its channel (our own source needs no option)")
     boolean qemuPreempt;
 
+    @Option(name = "--switchover-ack",
+            description = "For QEMU 8.1+ sources with the switchover-ack capability on (they wait for this ACK before "
+                    + "switching over); never for a source without it")
+    boolean switchoverAck;
+
     @Option(name = "--tls-creds",
             description = "TLS with this QEMU-style credentials directory (ca-cert.pem, server-cert.pem, server-key.pem): "
                     + "sources must present a certificate from that CA")
@@ -89,7 +94,7 @@ public class ListenCommand extends MigrationCommandSupport {
         GuestControl guest = GuestControl.of(() -> eachBlock(self.get(), Workload::requestPause),
                 () -> eachBlock(self.get(), Workload::pause), () -> resumeEachBlock(self.get(), wo));
         IncomingListener l = migrations.listen(new InetSocketAddress(bind, p),
-                IncomingOptions.defaults().withBlockPrefix(prefix).withGuest(guest).withQemuPreempt(qemuPreempt)
+                IncomingOptions.defaults().withBlockPrefix(prefix).withGuest(guest).withQemuPreempt(qemuPreempt).withSwitchoverAck(switchoverAck)
                         .withInsecure(insecure).withTls(tls()));
         self.set(l);
         out().println("Listening on " + l.address().getAddress().getHostAddress() + ":" + l.port() + " as listen-"
