@@ -80,6 +80,8 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     private static final int READY_PING = 5;
     private static final long READY_WAIT_NANOS = 2_000_000_000L;
     private final CountDownLatch readyPong = new CountDownLatch(1);
+    /** The PONG to the setup's PING 1: the destination has read the header and answers on the return path. */
+    private final CountDownLatch firstPong = new CountDownLatch(1);
     private StreamEncoder preemptEnc;
     /** The preempt channel's proof: random, per migration, sent only to the destination we connect to. */
     private final byte[] channelToken = new byte[Wire.CHANNEL_TOKEN_BYTES];
@@ -438,6 +440,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             enc.writeEos();
             enc.writeFooter(DeviceStates.RAM_SECTION_ID);
             enc.flush();
+            awaitFirstPong();
 
             if (mode != MigrationMode.POSTCOPY) {
                 // tracking starts before the first page is read: a write during the first pass is seen
@@ -650,6 +653,29 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
      * make stale. A destination that does not answer within {@link #READY_WAIT_NANOS} is not waited for longer
      * (PONGs are not required by the protocol).
      */
+    /**
+     * SETUP ends when the destination has answered PING 1 (it read the header and the block list, and its return
+     * path works): a refusal (TLS, limits, a wrong peer) fails the migration in SETUP, not a moment after it has
+     * seemed to start. A peer that does not answer within {@link #READY_WAIT_NANOS} is given the benefit of the doubt
+     * (the stream goes on; its own failure will tell).
+     */
+    private void awaitFirstPong() throws IOException {
+        long until = System.nanoTime() + READY_WAIT_NANOS;
+        try {
+            while (!firstPong.await(5, TimeUnit.MILLISECONDS)) {
+                if (cancelled) throw new IOException("cancelled");
+                if (returnPathEnd.getCount() == 0) {
+                    String why = readerFailure;
+                    throw new IOException(why != null ? why : "the destination closed the return path before answering PING 1");
+                }
+                if (System.nanoTime() - until > 0) return;
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while waiting for the destination's PONG 1");
+        }
+    }
+
     private void awaitDestinationReady() throws IOException {
         enc.writeCommand(new Command.Ping(READY_PING));
         enc.flush();
@@ -918,6 +944,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             pongs++;
             if (p.value() == POST_PACKAGE_PING) endDowntime();
             if (p.value() == READY_PING) readyPong.countDown();
+            if (p.value() == 1) firstPong.countDown();
             LOG.debug("migration {}: PONG {}", id, p.value());
         } else if (m instanceof ReturnPathMessage.Shut s) {
             // completed in precopy: the destination resumes its guest at EOF, right before SHUT 0
