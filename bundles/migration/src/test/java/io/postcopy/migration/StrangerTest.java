@@ -121,4 +121,56 @@ class StrangerTest {
             assertThat(got).as("stranger %d closed", i).isEqualTo(-1);
         }
     }
+
+    /**
+     * A listener under QEMU's rule takes the connection after the main stream as its channel without proof (QEMU
+     * gives none); any connection beyond those two is refused, and one that sends QEMU's multifd magic is only noted
+     * (for the reason of a QEMU migration that its source then ends), never fails the live migration.
+     */
+    @org.junit.jupiter.api.Test
+    void multifdStrangersOnAQemuRuleListenerFailNothingButThemselves() throws Exception {
+        RamBlock ram = src.registry.create("pc.ram", SIZE, RamBlock.Backing.ANONYMOUS);
+        Workload.fill(ram, 12);
+        IncomingListener l = dst.service.listen(null, IncomingOptions.defaults().withQemuPreempt(true));
+        OutgoingMigration out = src.service.migrate(new InetSocketAddress("127.0.0.1", l.port()),
+                OutgoingOptions.defaults().withBlocks("pc.ram").withPostcopyPreempt(true)
+                        .withMode(MigrationMode.HYBRID).withPostcopyAfter(Duration.ofMillis(300))
+                        .withMaxBandwidth(32L << 20));
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        while (out.state() != MigrationState.PRECOPY && !out.state().isFinal() && System.nanoTime() < deadline) Thread.sleep(1);
+        Thread.sleep(100);     // the source's channel follows its main stream
+        List<SocketChannel> multifd = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            stranger(l.port(), payload(3));
+            multifd.add(strangers.get(strangers.size() - 1));
+        }
+        while (out.state() != MigrationState.POSTCOPY && !out.state().isFinal() && System.nanoTime() < deadline) Thread.sleep(1);
+        for (int i = 0; i < 3; i++) stranger(l.port(), payload(3));
+        assertThat(out.awaitCompletion(Duration.ofSeconds(30))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
+        IncomingMigration in = l.migrations().get(0);
+        assertThat(in.awaitCompletion(Duration.ofSeconds(10))).as("%s", in.failure()).isEqualTo(MigrationState.COMPLETED);
+        assertThat(l.migrations()).containsExactly(in);
+        assertThat(Endpoint.mismatchedPages(ram, dst.registry.byName("pc.ram"))).isZero();
+        for (SocketChannel s : multifd) {
+            s.socket().setSoTimeout(5000);
+            int got;
+            try {
+                got = s.socket().getInputStream().read();
+            } catch (IOException reset) {
+                got = -1;
+            }
+            assertThat(got).as("multifd stranger closed").isEqualTo(-1);
+        }
+    }
+
+    void stranger(int port, byte[] payload) throws IOException {
+        SocketChannel s = SocketChannel.open(new InetSocketAddress("127.0.0.1", port));
+        strangers.add(s);
+        ByteBuffer b = ByteBuffer.wrap(payload);
+        try {
+            while (b.hasRemaining()) s.write(b);
+        } catch (IOException refused) {
+            // closed by the listener already: what we want
+        }
+    }
 }

@@ -105,6 +105,8 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
 
     /** The listener that routed this connection here; null: a lone connection (no extra channels). */
     private final Listener listener;
+    /** The main connection's remote host, kept for after its close. */
+    private java.net.InetAddress sourceHost;
     /** Whether the source announced a channel (CHANNEL_TOKEN): it will come, and may carry requested pages. */
     private volatile boolean channelAnnounced;
     private volatile byte[] announcedToken;
@@ -146,6 +148,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         this.maxPackage = options.maxPackageSize() > 0 ? options.maxPackageSize() : service.settings().maxPackageSize();
         try {
             this.peer = channel.getRemoteAddress().toString();
+            this.sourceHost = ((java.net.InetSocketAddress) channel.getRemoteAddress()).getAddress();
         } catch (IOException e) {
             this.peer = "?";
         }
@@ -529,13 +532,26 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
      */
     private void failed(Throwable t, boolean trySend) {
         ending = true;
+        if (asyncFailure == null && listener != null && state() == MigrationState.SETUP && endOfInput(t)) {
+            // QEMU closes its main stream when we refuse one of its other channels (multifd): that refusal, perhaps
+            // still on its way from another thread, is the reason; a moment's wait costs a failing migration nothing
+            java.net.InetAddress host = sourceHost;
+            long since = startNanos - 2_000_000_000L;     // its channels may be refused before its first bytes are read
+            long deadline = System.nanoTime() + 500_000_000L;
+            while (asyncFailure == null && !listener.multifdRefusedFrom(host, since) && System.nanoTime() < deadline) {
+                java.util.concurrent.locks.LockSupport.parkNanos(2_000_000);
+            }
+            if (asyncFailure == null && listener.multifdRefusedFrom(host, since)) {
+                t = new Refused("the source closed its stream in SETUP after its multifd channel was refused: capability"
+                        + " multifd is not supported, turn it off on the source");
+            }
+        }
         Throwable cause = asyncFailure != null ? asyncFailure : t;
         String reason;
         if (cancelled) {
             reason = "cancelled on the destination";
-        } else if (cause instanceof CodecException ce && ce.kind() == CodecException.Kind.TRUNCATED
-                && cause.getMessage().contains("end of input")) {
-            reason = "connection closed by the source in " + state() + ": " + ce.getMessage();
+        } else if (endOfInput(cause)) {
+            reason = "connection closed by the source in " + state() + ": " + cause.getMessage();
         } else if (cause instanceof AsynchronousCloseException || cause instanceof ClosedChannelException) {
             reason = "connection closed in " + state();
         } else if (cause instanceof Refused) {
@@ -674,6 +690,11 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             requests++;
         }
         if (LOG.isDebugEnabled()) LOG.debug("migration {}: request {} 0x{}", id, lastRequestWire, Long.toHexString(offset));
+    }
+
+    private static boolean endOfInput(Throwable t) {
+        return t instanceof CodecException ce && ce.kind() == CodecException.Kind.TRUNCATED
+                && String.valueOf(ce.getMessage()).contains("end of input");
     }
 
     /** Ends this migration from another thread with {@code reason} (a {@link Refused}), through the socket. */

@@ -117,13 +117,11 @@ final class Listener implements IncomingListener {
             QemuSlot s = slot;
             if (s != null && !s.over()) {
                 if (s.channel != null) {
-                    connections.decrementAndGet();
-                    refuse(c, peer, "this listener takes QEMU's rule (qemuPreempt): one migration at a time, and "
-                            + (s.main != null ? "migration " + s.main.id() : "a migration") + " is live with its channel");
-                    return;
+                    route = () -> routeQemuExtra(s, c, peer);
+                } else {
+                    s.channel = c;
+                    route = () -> routeQemuChannel(s, c, peer);
                 }
-                s.channel = c;
-                route = () -> routeQemuChannel(s, c, peer);
             } else {
                 QemuSlot next = new QemuSlot(c);
                 slot = next;
@@ -196,10 +194,7 @@ final class Listener implements IncomingListener {
                 routeResume(c, io, peer, buf);
                 return;
             }
-            if (magic == Wire.MULTIFD_MAGIC) {
-                throw new Refused("a QEMU multifd channel (magic 0x11223344): capability multifd is not supported,"
-                        + " turn it off on the source");
-            }
+            if (magic == Wire.MULTIFD_MAGIC) throw new Refused(multifdRefused(c));
             throw new Refused("first bytes 0x" + String.format("%08x", magic)
                     + " are neither a migration stream (QEVM) nor a channel of a migration of ours");
         } catch (Refused e) {
@@ -289,6 +284,47 @@ final class Listener implements IncomingListener {
         buf.flip().position(need);
         buf.compact();
         return token;
+    }
+
+    /**
+     * A connection beyond the live migration's main stream and channel on a QEMU-rule listener: refused. Its first
+     * four bytes are looked at (nothing else is read): a QEMU multifd channel is noted, so that the migration that
+     * QEMU then ends can say why ({@link #multifdRefusedFrom}). It fails nothing itself: a stranger could send them.
+     */
+    private void routeQemuExtra(QemuSlot s, SocketChannel c, String peer) {
+        String busy = "this listener takes QEMU's rule (qemuPreempt): one migration at a time, and "
+                + (s.main != null ? "migration " + s.main.id() : "a migration") + " is live with its channel";
+        if (tls == null) {
+            ByteBuffer four = ByteBuffer.allocate(4);
+            try {
+                if (readWithin(c, four, 4) && four.getInt(0) == Wire.MULTIFD_MAGIC) busy = multifdRefused(c);
+            } catch (IOException | RuntimeException e) {
+                // refused below all the same
+            }
+        }
+        refuse(c, peer, busy);
+    }
+
+    /** The last multifd channel refused: from where, when. */
+    private volatile java.net.InetAddress multifdHost;
+    private volatile long multifdNanos;
+
+    private String multifdRefused(SocketChannel c) {
+        try {
+            multifdHost = ((InetSocketAddress) c.getRemoteAddress()).getAddress();
+            multifdNanos = System.nanoTime();
+        } catch (IOException | RuntimeException e) {
+            // no address: nothing to note
+        }
+        return "a QEMU multifd channel (magic 0x11223344): capability multifd is not supported, turn it off on the source";
+    }
+
+    /**
+     * Whether a multifd channel from {@code host} was refused since {@code sinceNanos}: QEMU closes its main stream
+     * when one of its multifd channels is closed, which is the reason its migration ended.
+     */
+    boolean multifdRefusedFrom(java.net.InetAddress host, long sinceNanos) {
+        return host != null && host.equals(multifdHost) && multifdNanos - sinceNanos >= 0;
     }
 
     /** QEMU's preempt channel: the connection after the main one, once that has shown itself a stream. */
