@@ -27,14 +27,14 @@ import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
  * QEMU-style credentials directories for tests, made with BouncyCastle: a CA, certificates it signs (any subject,
  * names and validity), written as ca-cert.pem, server-cert.pem/server-key.pem, client-cert.pem/client-key.pem.
  */
-final class TestCredentials {
+public final class TestCredentials {
     private static final AtomicLong SERIAL = new AtomicLong(System.currentTimeMillis());
 
-    record Issued(X509Certificate cert, PrivateKey key) {}
+    public record Issued(X509Certificate cert, PrivateKey key) {}
 
     final Issued ca;
 
-    TestCredentials(String caName) throws Exception {
+    public TestCredentials(String caName) throws Exception {
         KeyPair kp = keys();
         this.ca = new Issued(build("CN=" + caName, kp, "CN=" + caName, kp.getPrivate(), true, Instant.now().minus(Duration.ofDays(1)),
                 Instant.now().plus(Duration.ofDays(30)), new String[0]), kp.getPrivate());
@@ -52,7 +52,7 @@ final class TestCredentials {
         return new Issued(build(subject, kp, ca.cert.getSubjectX500Principal().getName(), ca.key, false, from, to, names), kp.getPrivate());
     }
 
-    Issued issue(String subject, String... names) throws Exception {
+    public Issued issue(String subject, String... names) throws Exception {
         return issue(subject, Instant.now().minus(Duration.ofDays(1)), Instant.now().plus(Duration.ofDays(30)), names);
     }
 
@@ -73,7 +73,7 @@ final class TestCredentials {
     }
 
     /** A directory with this CA and the given endpoint credentials ("server" or "client"). */
-    Path dir(Path parent, String name, String endpoint, Issued id) throws IOException {
+    public Path dir(Path parent, String name, String endpoint, Issued id) throws IOException {
         Path d = Files.createDirectories(parent.resolve(name));
         write(d.resolve("ca-cert.pem"), "CERTIFICATE", encoded(ca.cert));
         write(d.resolve(endpoint + "-cert.pem"), "CERTIFICATE", encoded(id.cert));

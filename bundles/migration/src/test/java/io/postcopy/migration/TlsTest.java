@@ -113,7 +113,10 @@ class TlsTest {
     void aSourceWithoutTlsIsRefused() throws Exception {
         sourceBlock();
         IncomingListener l = dst.service.listen(null, IncomingOptions.defaults().withTls(TlsOptions.of(server)));
-        refused(l, migrate(l, null, true));
+        OutgoingMigration out = migrate(l, null, true);
+        refused(l, out);
+        // the listener's TLS alert (the JDK's engine sends one) is named as such, not decoded as a return-path message
+        assertThat(String.valueOf(out.failure().orElse(null))).doesNotContain("message type");
     }
 
     @Test

@@ -260,6 +260,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             channel.setOption(StandardSocketOptions.TCP_NODELAY, true);
             if (batch > TARGET_PAGE) stage = NativeMemory.allocate(batch);
             boolean prefetched = buf.position() > 0;     // the first bytes, read by the listener to route this connection
+            if (wire instanceof TlsWire t && TlsWire.READ_AHEAD) t.readAhead("postcopy-tls-in-" + id);
             boolean quickAck = QuickAck.supported(channel);
             for (;;) {
                 int n = prefetched ? 0 : wire.read(buf);

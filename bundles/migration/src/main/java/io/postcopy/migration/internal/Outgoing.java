@@ -903,6 +903,17 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
 
     // ---- the return path: the seed's source_return_path_thread ----
 
+    /** A plain source's first return-path bytes are a TLS record (content type 21 or 22, version 3.x). */
+    private boolean tlsRecord(IOException e) {
+        if (tls != null || !(e instanceof CodecException ce) || ce.offset() != 0) return false;
+        try {
+            int type = Integer.parseInt(ce.value());
+            return (type >> 8 == 0x15 || type >> 8 == 0x16) && (type & 0xff) == 0x03;
+        } catch (NumberFormatException notANumber) {
+            return false;
+        }
+    }
+
     private void returnPath() {
         java.nio.channels.ByteChannel c = mainIo;
         CountDownLatch end = returnPathEnd;
@@ -914,7 +925,9 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             if (!dec.shut() && !cancelled) readerFailed("return path: destination closed the connection before SHUT");
         } catch (IOException e) {
             if (e instanceof CodecException || e instanceof UnexpectedMessage) returnPathMalformed = true;
-            if (!cancelled && shutStatus == null) readerFailed("return path: " + describe(e));
+            if (!cancelled && shutStatus == null) readerFailed("return path: " + (tlsRecord(e)
+                    ? "the destination answered with a TLS record (an alert): it takes TLS connections only; give"
+                    + " the source TLS credentials (postcopy:migrate --tls-creds DIR)" : describe(e)));
         } finally {
             end.countDown();
         }

@@ -35,15 +35,12 @@ import javax.net.ssl.SSLParameters;
 import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.TrustManagerFactory;
 import javax.security.auth.x500.X500Principal;
-import tlschannel.ClientTlsChannel;
-import tlschannel.ServerTlsChannel;
-import tlschannel.TlsChannel;
 
 /**
  * TLS with mutual x509 authentication from a QEMU-style credentials directory ({@link TlsOptions}). The
  * destination is the server, the source the client; both present certificates signed by a CA in
- * {@code ca-cert.pem}. Connections are wrapped in a {@link TlsChannel} (tls-channel: a ByteChannel over
- * SSLEngine that reads and writes from two threads at once, as the stream and the return path need). An EOF
+ * {@code ca-cert.pem}. Connections are wrapped in a {@link TlsWire} (an SSLEngine over the socket that reads
+ * and writes from two threads at once, as the stream and the return path need). An EOF
  * without close_notify reads as an ordinary EOF: QEMU 7.2 never sends one, and the stream's own end (EOF record,
  * SHUT) tells a complete migration from a cut one.
  */
@@ -77,14 +74,6 @@ final class Tls {
         if ("jdk".equalsIgnoreCase(System.getProperty("postcopy.tls.engine", ""))) return Engine.JDK;
         return OpenSslEngines.available() ? Engine.OPENSSL : Engine.JDK;
     }
-
-    private static final java.util.function.Supplier<SSLContext> ANY_CONTEXT = () -> {
-        try {
-            return SSLContext.getDefault();
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
-    };
 
     /** For {@code postcopy:check}: the engine new connections get, and why when it is the JDK's. */
     static String describeEngine() {
@@ -168,17 +157,13 @@ final class Tls {
         @Override public PrivateKey getPrivateKey(String alias) { return key; }
     }
 
-    /** The destination's side of a connection: client certificate required; the handshake runs at the first read. */
+    /** The destination's side of a connection: client certificate required; {@link TlsWire#handshake} runs it. */
     TlsWire server(SocketChannel raw) {
-        TlsWire.Socket socket = new TlsWire.Socket(raw, engine == Engine.OPENSSL);
-        // tls-channel asks for a context (for SNI, which we do not use): the engine factory ignores it
-        return new TlsWire(buffers(ServerTlsChannel.newBuilder(socket, ANY_CONTEXT.get()).withEngineFactory(ignored -> {
-            SSLEngine e = serverEngine.get();
-            e.setUseClientMode(false);
-            e.setNeedClientAuth(true);
-            configure(e);
-            return e;
-        })).build(), socket);
+        SSLEngine e = serverEngine.get();
+        e.setUseClientMode(false);
+        e.setNeedClientAuth(true);
+        configure(e);
+        return new TlsWire(raw, e, engine == Engine.OPENSSL);
     }
 
     /** The source's side: the destination's certificate must name {@code hostname} (as HTTPS checks it). */
@@ -189,21 +174,8 @@ final class Tls {
         SSLParameters p = e.getSSLParameters();
         p.setEndpointIdentificationAlgorithm("HTTPS");
         e.setSSLParameters(p);
-        TlsWire.Socket socket = new TlsWire.Socket(raw, engine == Engine.OPENSSL);
-        return new TlsWire(buffers(ClientTlsChannel.newBuilder(socket, e)).build(), socket);
-    }
-
-    /**
-     * Its buffers are kept between calls (a migration reads and writes without pause). BoringSSL works on direct
-     * buffers without a copy; the JDK's AES-GCM is fastest on arrays.
-     */
-    private <T extends tlschannel.TlsChannelBuilder<T>> T buffers(T b) {
-        b.withReleaseBuffers(false);
-        if (engine == Engine.OPENSSL) {
-            b.withEncryptedBufferAllocator(new tlschannel.DirectBufferAllocator());
-            b.withPlainBufferAllocator(new tlschannel.DirectBufferAllocator());
-        }
-        return b;
+        // BoringSSL works on direct buffers without a copy; the JDK's AES-GCM is fastest on arrays
+        return new TlsWire(raw, e, engine == Engine.OPENSSL);
     }
 
     /** {@code t} as our channels use it: direct, or through heap buffers when the JDK encrypts. */
@@ -215,7 +187,7 @@ final class Tls {
     String refusal(TlsWire c) {
         X500Principal subject;
         try {
-            subject = ((X509Certificate) c.tls().getSslEngine().getSession().getPeerCertificates()[0]).getSubjectX500Principal();
+            subject = ((X509Certificate) c.engine().getSession().getPeerCertificates()[0]).getSubjectX500Principal();
         } catch (SSLPeerUnverifiedException e) {
             return "no client certificate";
         }
@@ -241,7 +213,7 @@ final class Tls {
 
     static String subject(TlsWire c) {
         try {
-            return ((X509Certificate) c.tls().getSslEngine().getSession().getPeerCertificates()[0]).getSubjectX500Principal().getName();
+            return ((X509Certificate) c.engine().getSession().getPeerCertificates()[0]).getSubjectX500Principal().getName();
         } catch (SSLPeerUnverifiedException e) {
             return "?";
         }
