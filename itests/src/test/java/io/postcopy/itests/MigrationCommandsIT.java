@@ -53,6 +53,9 @@ public class MigrationCommandsIT {
     @Inject
     SessionFactory sessions;
 
+    @Inject
+    org.osgi.framework.BundleContext bundleContext;
+
     @Configuration
     public Option[] config() {
         return PostcopyKaraf.distribution();
@@ -113,7 +116,7 @@ public class MigrationCommandsIT {
         return s.getAttribute(new ObjectName(name), attribute);
     }
 
-    /** Waits up to 5 s for the JMX publisher (it polls every 500 ms). */
+    /** Waits up to 5 s for the JMX publisher (it registers a migration's MBean at its first event, on another thread). */
     private static void awaitMBean(String name) throws Exception {
         MBeanServer s = ManagementFactory.getPlatformMBeanServer();
         for (int i = 0; i < 50 && !s.isRegistered(new ObjectName(name)); i++) Thread.sleep(100);
@@ -341,6 +344,83 @@ public class MigrationCommandsIT {
         } finally {
             ok("postcopy:block-remove it-ff");
         }
+    }
+
+    /**
+     * Issue 15: a bundle that subscribes to {@code io/postcopy/migration/*} through Event Admin sees each side of a
+     * migration from its creation to COMPLETED, in order, with its id, direction, blocks and figures; the same
+     * changes arrive as JMX notifications from the migration's MBean.
+     */
+    @Test
+    public void eventAdminAndJmxSeeAFullMigrationsStatesInOrder() throws Exception {
+        java.util.List<org.osgi.service.event.Event> seen = new java.util.concurrent.CopyOnWriteArrayList<>();
+        java.util.Dictionary<String, Object> topics = new java.util.Hashtable<>();
+        topics.put(org.osgi.service.event.EventConstants.EVENT_TOPIC, "io/postcopy/migration/*");
+        org.osgi.framework.ServiceRegistration<org.osgi.service.event.EventHandler> reg = bundleContext.registerService(
+                org.osgi.service.event.EventHandler.class, seen::add, topics);
+        java.util.List<javax.management.Notification> notes = new java.util.concurrent.CopyOnWriteArrayList<>();
+        ok("postcopy:block-create it-ev 16M");
+        try {
+            String l = ok("postcopy:listen --prefix it-evd/ 0");
+            int port = Integer.parseInt(group("Listening on 127\\.0\\.0\\.1:(\\d+) as listen-", l));
+            try {
+                // paced to ~2 s, so that a JMX listener is on its MBean before it ends
+                String started = ok("postcopy:migrate --max-bandwidth 8M --blocks it-ev 127.0.0.1:" + port);
+                String out = group("Started migration (out-\\d+)", started);
+                String name = "io.postcopy:type=Migration,id=" + out;
+                awaitMBean(name);
+                ManagementFactory.getPlatformMBeanServer().addNotificationListener(new ObjectName(name),
+                        (n, handback) -> notes.add(n), null, null);
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+                while (System.nanoTime() < deadline && (states(seen, out).isEmpty()
+                        || !states(seen, out).get(states(seen, out).size() - 1).equals("COMPLETED")
+                        || seen.stream().noneMatch(e -> e.getTopic().endsWith("/COMPLETED") && "incoming".equals(e.getProperty("migration.direction"))))) {
+                    Thread.sleep(20);
+                }
+                java.util.List<String> outStates = states(seen, out);
+                System.out.println("events of " + out + ": " + outStates);
+                assertEquals("SETUP", outStates.get(0));
+                assertEquals("COMPLETED", outStates.get(outStates.size() - 1));
+                assertTrue(outStates.toString(), outStates.size() >= 3);     // SETUP, at least one phase, COMPLETED
+                String previous = null;
+                for (org.osgi.service.event.Event e : seen) {
+                    if (!out.equals(e.getProperty("migration.id"))) continue;
+                    assertEquals(e.getTopic(), previous, e.getProperty("migration.previous"));
+                    assertEquals("outgoing", e.getProperty("migration.direction"));
+                    assertEquals("[it-ev]", java.util.Arrays.toString((String[]) e.getProperty("migration.blocks")));
+                    previous = (String) e.getProperty("migration.state");
+                }
+                org.osgi.service.event.Event last = seen.stream().filter(e -> out.equals(e.getProperty("migration.id")))
+                        .reduce((a, b) -> b).orElseThrow();
+                assertEquals(0L, last.getProperty("migration.pages.remaining"));
+                assertEquals(4096L, last.getProperty("migration.pages.total"));
+                String in = seen.stream().filter(e -> "incoming".equals(e.getProperty("migration.direction")))
+                        .map(e -> (String) e.getProperty("migration.id")).findFirst().orElseThrow();
+                java.util.List<String> inStates = states(seen, in);
+                System.out.println("events of " + in + ": " + inStates);
+                assertEquals("SETUP", inStates.get(0));
+                assertEquals("COMPLETED", inStates.get(inStates.size() - 1));
+                // JMX: from the moment the listener was added, the same states as notifications, ending with COMPLETED
+                for (int i = 0; i < 100 && notes.stream().noneMatch(n -> n.getType().equals("io.postcopy.migration.COMPLETED")); i++)
+                    Thread.sleep(20);
+                java.util.List<String> types = notes.stream().map(javax.management.Notification::getType).toList();
+                System.out.println("JMX notifications of " + out + ": " + types);
+                assertTrue(types.toString(), types.contains("io.postcopy.migration.COMPLETED"));
+                assertTrue(types.toString(), outStates.subList(outStates.size() - types.size(), outStates.size())
+                        .equals(types.stream().map(t -> t.substring("io.postcopy.migration.".length())).toList()));
+            } finally {
+                ok("postcopy:cancel listen-" + port);
+            }
+            ok("postcopy:block-remove it-evd/it-ev");
+        } finally {
+            reg.unregister();
+            ok("postcopy:block-remove it-ev");
+        }
+    }
+
+    private static java.util.List<String> states(java.util.List<org.osgi.service.event.Event> events, String id) {
+        return events.stream().filter(e -> id.equals(e.getProperty("migration.id")))
+                .map(e -> (String) e.getProperty("migration.state")).toList();
     }
 
     /** Issue 12: cancelling a paused postcopy migration says plainly what each side keeps, and what never arrived. */

@@ -59,8 +59,25 @@ abstract class AbstractMigration implements Migration {
         } else {
             LOG.info("migration {} ({}): {} -> {}: {}", id, peer, s, next, reason);
         }
+        stateChanged(s, next, reason);
         if (next.isFinal()) done.countDown();
         return true;
+    }
+
+    /** Under the state lock, after {@code next} was entered: tell the service's listeners. */
+    abstract void stateChanged(MigrationState previous, MigrationState next, String reason);
+
+    /** The RAM blocks this migration moves, by name (an incoming one's once its block list arrived). */
+    abstract java.util.List<String> blockNames();
+
+    /** The event for a state entered at {@code atMillis}, with the figures as they are now. */
+    io.postcopy.migration.MigrationEvent event(MigrationState previous, MigrationState next, String reason, long atMillis) {
+        io.postcopy.migration.MigrationProgress p = progress();
+        long e = endNanos;
+        double seconds = ((e != 0 ? e : System.nanoTime()) - startNanos) / 1e9;
+        return new io.postcopy.migration.MigrationEvent(id, this instanceof io.postcopy.migration.OutgoingMigration ? "outgoing" : "incoming",
+                peer, previous, next, reason, blockNames(), p.bytes(), p.totalPages(), p.remainingPages(),
+                seconds > 0 ? p.bytes() / seconds : 0, atMillis);
     }
 
     boolean fail(String reason) {

@@ -237,6 +237,20 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
         return paused;
     }
 
+    @Override
+    void stateChanged(MigrationState previous, MigrationState next, String reason) {
+        service.changed(this, previous, next, reason);
+    }
+
+    @Override
+    List<String> blockNames() {
+        List<RamBlock> l = created;
+        if (l == null) return List.of();
+        List<String> names = new java.util.ArrayList<>(l.size());
+        for (RamBlock b : List.copyOf(l)) names.add(b.idstr());
+        return names;
+    }
+
     // ---- the stream thread ----
 
     /**

@@ -15,10 +15,13 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
-import java.util.concurrent.TimeUnit;
+import io.postcopy.migration.MigrationEvent;
+import io.postcopy.migration.MigrationListener;
 import javax.management.JMException;
+import javax.management.MBeanNotificationInfo;
+import javax.management.Notification;
+import javax.management.NotificationBroadcasterSupport;
+import javax.management.StandardEmitterMBean;
 import javax.management.MBeanServer;
 import javax.management.ObjectName;
 import javax.management.StandardMBean;
@@ -33,19 +36,27 @@ import org.slf4j.LoggerFactory;
  * Publishes the migrations and the fault service as MBeans in the platform MBeanServer, which Karaf's JMX
  * connector (the {@code management} feature) serves: {@code io.postcopy:type=FaultService} while this
  * component is active, and {@code io.postcopy:type=Migration,id=ID} for every migration the migration service
- * knows (running or ended), found by polling the service every 500 ms. Attributes are read live on each
- * JMX request. A separate component so that the migration engine itself needs no change.
+ * knows (running or ended). It listens to the service's state changes (a {@link MigrationListener}): a new migration
+ * gets its MBean at its first event, every state change is a JMX notification of type
+ * {@code io.postcopy.migration.<STATE>} from that MBean (user data: the event's properties), and migrations the
+ * service no longer keeps lose theirs. Attributes are read live on each JMX request.
  */
-@Component(immediate = true)
-public class JmxPublisher {
+@Component(immediate = true, service = MigrationListener.class)
+public class JmxPublisher implements MigrationListener {
     static final String DOMAIN = "io.postcopy";
+    /** Notification types: this and the state entered. */
+    static final String NOTIFICATION_PREFIX = "io.postcopy.migration.";
+    private static final MBeanNotificationInfo[] NOTIFICATIONS = {new MBeanNotificationInfo(
+            java.util.Arrays.stream(io.postcopy.migration.MigrationState.values()).map(st -> NOTIFICATION_PREFIX + st.name())
+                    .toArray(String[]::new), Notification.class.getName(), "a state the migration entered")};
     private static final Logger LOG = LoggerFactory.getLogger(JmxPublisher.class);
 
     private final MigrationService migrations;
     private final FaultService faults;
     private final MBeanServer server = ManagementFactory.getPlatformMBeanServer();
     private final Map<String, ObjectName> published = new HashMap<>();
-    private final ScheduledExecutorService poller;
+    private final Map<String, NotificationBroadcasterSupport> emitters = new HashMap<>();
+    private long sequence;
     private ObjectName faultName;
 
     @Activate
@@ -58,12 +69,19 @@ public class JmxPublisher {
         } catch (JMException e) {
             LOG.warn("cannot publish the fault service MBean: {}", e.toString());
         }
-        poller = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "postcopy-jmx");
-            t.setDaemon(true);
-            return t;
-        });
-        poller.scheduleWithFixedDelay(this::sync, 0, 500, TimeUnit.MILLISECONDS);
+        sync();      // the migrations from before this component
+    }
+
+    @Override
+    public synchronized void migrationChanged(MigrationEvent e) {
+        if (e.previous() == null || !published.containsKey(e.id())) sync();
+        NotificationBroadcasterSupport emitter = emitters.get(e.id());
+        if (emitter == null) return;
+        Notification n = new Notification(NOTIFICATION_PREFIX + e.state().name(), published.get(e.id()), ++sequence,
+                e.timestampMillis(), e.id() + ": " + (e.previous() == null ? "created" : e.previous() + " -> ") + e.state()
+                + (e.reason() == null ? "" : ": " + e.reason()));
+        n.setUserData(new HashMap<>(e.properties()));
+        emitter.sendNotification(n);
     }
 
     private synchronized void sync() {
@@ -73,11 +91,16 @@ public class JmxPublisher {
                 ids.add(m.id());
                 if (published.containsKey(m.id())) continue;
                 ObjectName n = new ObjectName(DOMAIN + ":type=Migration,id=" + m.id());
-                if (register(new StandardMBean(new MigrationView(m), MigrationStatsMBean.class), n)) published.put(m.id(), n);
+                NotificationBroadcasterSupport emitter = new NotificationBroadcasterSupport(NOTIFICATIONS);
+                if (register(new StandardEmitterMBean(new MigrationView(m), MigrationStatsMBean.class, emitter), n)) {
+                    published.put(m.id(), n);
+                    emitters.put(m.id(), emitter);
+                }
             }
             published.entrySet().removeIf(e -> {
                 if (ids.contains(e.getKey())) return false;
                 unregister(e.getValue());
+                emitters.remove(e.getKey());
                 return true;
             });
         } catch (JMException | RuntimeException e) {
@@ -101,7 +124,7 @@ public class JmxPublisher {
 
     @Deactivate
     synchronized void deactivate() {
-        poller.shutdownNow();
+        emitters.clear();
         for (ObjectName n : published.values()) unregister(n);
         published.clear();
         if (faultName != null) unregister(faultName);

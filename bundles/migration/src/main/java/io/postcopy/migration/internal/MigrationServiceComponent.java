@@ -78,6 +78,17 @@ public class MigrationServiceComponent implements MigrationService {
         impl.removeDeviceStateHandler(h);
     }
 
+    /** Whiteboard: every {@link io.postcopy.migration.MigrationListener} service is told of every state change. */
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    void bindMigrationListener(io.postcopy.migration.MigrationListener l) {
+        impl.addMigrationListener(l);
+    }
+
+    void unbindMigrationListener(io.postcopy.migration.MigrationListener l) {
+        impl.removeMigrationListener(l);
+    }
+
     @Override
     public IncomingListener listen(InetSocketAddress bind, IncomingOptions options) {
         return impl.listen(bind, options);

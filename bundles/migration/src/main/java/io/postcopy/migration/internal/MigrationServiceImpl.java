@@ -5,7 +5,10 @@ import io.postcopy.migration.DeviceStateHandler;
 import io.postcopy.migration.IncomingListener;
 import io.postcopy.migration.IncomingOptions;
 import io.postcopy.migration.Migration;
+import io.postcopy.migration.MigrationEvent;
 import io.postcopy.migration.MigrationException;
+import io.postcopy.migration.MigrationListener;
+import io.postcopy.migration.MigrationState;
 import io.postcopy.migration.MigrationService;
 import io.postcopy.migration.OutgoingMigration;
 import io.postcopy.migration.OutgoingOptions;
@@ -29,6 +32,13 @@ public final class MigrationServiceImpl implements MigrationService {
     private final List<Migration> migrations = new CopyOnWriteArrayList<>();
     private final List<IncomingListener> listeners = new CopyOnWriteArrayList<>();
     private final AtomicInteger outIds = new AtomicInteger(), inIds = new AtomicInteger();
+    private final List<MigrationListener> migrationListeners = new CopyOnWriteArrayList<>();
+    /** Delivers state changes in the order they happened, off the migrations' own threads. */
+    private final java.util.concurrent.ExecutorService events = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "postcopy-events");
+        t.setDaemon(true);
+        return t;
+    });
 
     public MigrationServiceImpl(RamBlockRegistry registry, FaultService faultService, Settings settings) {
         this.registry = registry;
@@ -93,6 +103,7 @@ public final class MigrationServiceImpl implements MigrationService {
         Destination d = new Destination("in-" + inIds.incrementAndGet(), this, c, io, options, listener);
         Settings.pruneEnded(migrations, s.retainEndedMigrations());
         migrations.add(d);
+        changed(d, null, MigrationState.SETUP, null);
         AbstractMigration.LOG.info("migration {}: a migration stream from {}", d.id(), d.peer());
         return d;
     }
@@ -170,6 +181,7 @@ public final class MigrationServiceImpl implements MigrationService {
         o.resolveBlocks();
         Settings.pruneEnded(migrations, settings.retainEndedMigrations());
         migrations.add(o);
+        changed(o, null, MigrationState.SETUP, null);
         AbstractMigration.LOG.info("migration {}: to {}, {} mode", o.id(), o.peer(), options.mode());
         Thread t = new Thread(o::run, "postcopy-out-" + o.id());
         t.setDaemon(true);
@@ -228,6 +240,7 @@ public final class MigrationServiceImpl implements MigrationService {
      */
     public void shutdown() {
         timer.shutdownNow();
+        events.shutdown();      // what is queued is still told
         for (IncomingListener l : new ArrayList<>(listeners)) l.close();
         for (Migration m : migrations) if (!m.state().isFinal()) m.cancel();
         for (Migration m : migrations) {
@@ -238,6 +251,38 @@ public final class MigrationServiceImpl implements MigrationService {
                 Thread.currentThread().interrupt();
                 return;
             }
+        }
+    }
+
+    /** Whiteboard (and plain Java): {@code l} is told of every state change from now on. */
+    public void addMigrationListener(MigrationListener l) {
+        migrationListeners.add(l);
+    }
+
+    public void removeMigrationListener(MigrationListener l) {
+        migrationListeners.remove(l);
+    }
+
+    /**
+     * {@code m} entered {@code next}: queued for the listeners, in order. Called with the migration's state lock
+     * held, so that two changes are queued as they happened; the event itself is built on the event thread.
+     */
+    void changed(AbstractMigration m, MigrationState previous, MigrationState next, String reason) {
+        if (migrationListeners.isEmpty()) return;
+        long at = System.currentTimeMillis();
+        try {
+            events.execute(() -> {
+                MigrationEvent e = m.event(previous, next, reason, at);
+                for (MigrationListener l : migrationListeners) {
+                    try {
+                        l.migrationChanged(e);
+                    } catch (RuntimeException ex) {
+                        AbstractMigration.LOG.warn("migration listener {} failed on {} {}: {}", l, e.id(), e.state(), ex.toString());
+                    }
+                }
+            });
+        } catch (java.util.concurrent.RejectedExecutionException shutDown) {
+            // the service is going away
         }
     }
 }

@@ -901,6 +901,20 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
         partOpen = false;
     }
 
+    @Override
+    void stateChanged(MigrationState previous, MigrationState next, String reason) {
+        service.changed(this, previous, next, reason);
+    }
+
+    @Override
+    List<String> blockNames() {
+        List<RamBlock> l = blocks;
+        if (l == null) return List.of();
+        List<String> names = new java.util.ArrayList<>(l.size());
+        for (RamBlock b : List.copyOf(l)) names.add(b.idstr());
+        return names;
+    }
+
     // ---- the return path: the seed's source_return_path_thread ----
 
     /** A plain source's first return-path bytes are a TLS record (content type 21 or 22, version 3.x). */

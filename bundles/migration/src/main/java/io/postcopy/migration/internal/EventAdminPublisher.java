@@ -1,0 +1,29 @@
+package io.postcopy.migration.internal;
+
+import io.postcopy.migration.MigrationEvent;
+import io.postcopy.migration.MigrationListener;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.event.Event;
+import org.osgi.service.event.EventAdmin;
+
+/**
+ * Posts every migration state change to OSGi Event Admin on {@code io/postcopy/migration/<STATE>} (asynchronously:
+ * a slow handler never holds up the service's event thread). Present only where Event Admin is: the bundle's import
+ * of its package is optional, and this component stays unsatisfied without the service.
+ */
+@Component(service = MigrationListener.class)
+public class EventAdminPublisher implements MigrationListener {
+    private final EventAdmin eventAdmin;
+
+    @Activate
+    public EventAdminPublisher(@Reference EventAdmin eventAdmin) {
+        this.eventAdmin = eventAdmin;
+    }
+
+    @Override
+    public void migrationChanged(MigrationEvent e) {
+        eventAdmin.postEvent(new Event(e.topic(), e.properties()));
+    }
+}
