@@ -1,8 +1,11 @@
-package io.postcopy.migration.internal;
+package io.postcopy.migration;
 
 /**
- * JMX view of one migration, {@code io.postcopy:type=Migration,id=ID} (see {@link JmxPublisher}). Pages are
+ * JMX view of one migration, {@code io.postcopy:type=Migration,id=ID}, published by the migration bundle
+ * ({@code JMX.newMBeanProxy} with this interface reads it; its notifications are {@link MigrationEvent}s). Pages are
  * 4 KiB target pages; latencies are fault-to-placement in microseconds (destination only, 0 on the source).
+ *
+ * @since 1.7 (in the API package; before, internal)
  */
 public interface MigrationStatsMBean {
     String getId();
