@@ -229,7 +229,9 @@ public class MigrationCommandsIT {
                 error("postcopy:cancel out-999"));
         assertTrue(error("postcopy:status nope").contains("no migration with id \"nope\""));
         assertTrue(error("postcopy:migrate --precopy-only --hybrid 127.0.0.1:1").endsWith(
-                "--precopy-only excludes --postcopy-after and --hybrid"));
+                "--postcopy-now, --postcopy-after, --hybrid and --precopy-only exclude each other: give at most one"));
+        assertTrue(error("postcopy:migrate --postcopy-now --postcopy-after 2s --blocks x 127.0.0.1:1").endsWith(
+                "exclude each other: give at most one"));
         assertTrue(error("postcopy:migrate localhost").endsWith("\"localhost\" is not HOST:PORT (like 127.0.0.1:4444)"));
         assertTrue(error("postcopy:migrate --max-bandwidth 0 127.0.0.1:1").endsWith("--max-bandwidth \"0\" is zero; it must be positive"));
         assertTrue(error("postcopy:listen 70000").endsWith("port 70000 is not in 0..65535"));
@@ -322,11 +324,19 @@ public class MigrationCommandsIT {
         ok("postcopy:block-remove it-plain");
     }
 
-    /** Issue 17: migrate fails fast with the reason (non-zero exit), and --wait returns when it has ended. */
+    /**
+     * Issue 17: migrate fails fast with the reason (non-zero exit), and --wait returns when it has ended; the blocks
+     * must be named and the default mode is hybrid with a bound.
+     */
     @Test
     public void migrateFailsFastAndWaitReturnsAtTheEnd() throws Exception {
         ok("postcopy:block-create it-ff 8M");
         try {
+            assertEquals("postcopy:migrate: name the blocks to migrate: --blocks NAME[,NAME...] or --all-blocks "
+                    + "(postcopy:blocks lists them)", error("postcopy:migrate 127.0.0.1:1"));
+            assertTrue(error("postcopy:migrate --all-blocks --blocks it-ff 127.0.0.1:1").endsWith("--all-blocks excludes --blocks"));
+            // --all-blocks is accepted (and fails here only because nothing listens on port 1)
+            assertTrue(error("postcopy:migrate --all-blocks 127.0.0.1:1").contains("FAILED: "));
             String refused = error("postcopy:migrate --blocks it-ff 127.0.0.1:1");
             assertTrue(refused, refused.matches("postcopy:migrate: migration out-\\d+ to 127\\.0\\.0\\.1:1 FAILED: .*Connection refused.*"));
             String l = ok("postcopy:listen --prefix it-ffd/ 0");
@@ -334,6 +344,10 @@ public class MigrationCommandsIT {
             try {
                 String done = ok("postcopy:migrate --wait --blocks it-ff 127.0.0.1:" + port);
                 assertTrue(done, done.matches("(?s)Started migration (out-\\d+) to .*\\nMigration out-\\d+ COMPLETED\\n"));
+                assertTrue(done, done.contains(", hybrid, postcopy after at most 30s"));
+                ok("postcopy:block-remove it-ffd/it-ff");
+                String now = ok("postcopy:migrate --wait --postcopy-now --blocks it-ff 127.0.0.1:" + port);
+                assertTrue(now, now.contains("1 block(s), 8 MiB, postcopy\n"));
             } finally {
                 ok("postcopy:cancel listen-" + port);
             }
@@ -352,7 +366,7 @@ public class MigrationCommandsIT {
             ok("postcopy:block-create it-c 32M");
             ok("postcopy:workload fill it-c");
             String out = group("Started migration (out-\\d+) to ",
-                    ok("postcopy:migrate --max-bandwidth 4M --blocks it-c 127.0.0.1:" + port));
+                    ok("postcopy:migrate --postcopy-now --max-bandwidth 4M --blocks it-c 127.0.0.1:" + port));
             long deadline = System.nanoTime() + 20_000_000_000L;
             while (!ok("postcopy:status").matches("(?s).*\\n" + out + " +\\| out \\| \\S+ +\\| POSTCOPY .*")
                     && System.nanoTime() < deadline) Thread.sleep(20);
@@ -383,7 +397,7 @@ public class MigrationCommandsIT {
             ok("postcopy:block-create it-r 64M");
             ok("postcopy:workload fill it-r");
             String out = group("Started migration (out-\\d+) to ",
-                    ok("postcopy:migrate --max-bandwidth 16M --blocks it-r 127.0.0.1:" + port));
+                    ok("postcopy:migrate --postcopy-now --max-bandwidth 16M --blocks it-r 127.0.0.1:" + port));
             long deadline = System.nanoTime() + 20_000_000_000L;
             while (!ok("postcopy:status").matches("(?s).*\\n" + out + " +\\| out \\| \\S+ +\\| POSTCOPY .*")
                     && System.nanoTime() < deadline) Thread.sleep(20);
@@ -449,7 +463,7 @@ public class MigrationCommandsIT {
         // the listener goes on: a valid migration to the same port completes
         ok("postcopy:block-create it-good 16M");
         ok("postcopy:workload --seed 3 fill it-good");
-        String m = ok("postcopy:migrate --max-bandwidth 64M --blocks it-good 127.0.0.1:" + port);
+        String m = ok("postcopy:migrate --postcopy-now --max-bandwidth 64M --blocks it-good 127.0.0.1:" + port);
         assertTrue(m, m.trim().endsWith("1 block(s), 16 MiB, postcopy, at most 64 MiB/s"));
         String out = group("Started migration (out-\\d+) to ", m);
         String watch = ok("postcopy:status --watch " + out);
