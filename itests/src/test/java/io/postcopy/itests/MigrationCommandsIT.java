@@ -357,6 +357,62 @@ public class MigrationCommandsIT {
         }
     }
 
+    /** Names of the live threads that start with {@code prefix}, after waiting up to 10 s for them to go. */
+    private static java.util.List<String> threadsAfterAWhile(String prefix) throws InterruptedException {
+        java.util.List<String> left = new java.util.ArrayList<>();
+        for (long until = System.nanoTime() + 10_000_000_000L; ; Thread.sleep(50)) {
+            left.clear();
+            for (Thread t : Thread.getAllStackTraces().keySet())
+                if (t.isAlive() && t.getName().startsWith(prefix)) left.add(t.getName());
+            if (left.isEmpty() || System.nanoTime() > until) return left;
+        }
+    }
+
+    /**
+     * Issue 17: the reader a listener's --workload starts at RUN ends with its migration, COMPLETED or not (it ran
+     * flat out until Karaf stopped), and postcopy:workload list says for which migration it ran.
+     */
+    @Test
+    public void listenerReadersEndWithTheirMigration() throws Exception {
+        String l = ok("postcopy:listen --prefix it-wl/ --workload uniform 0");
+        int port = Integer.parseInt(group("Listening on 127\\.0\\.0\\.1:(\\d+) as listen-", l));
+        try {
+            ok("postcopy:block-create it-wa 32M");
+            ok("postcopy:workload fill it-wa");
+            ok("postcopy:migrate --wait --postcopy-now --blocks it-wa 127.0.0.1:" + port);
+            String list = ok("postcopy:workload list");
+            String in = group("\\nit-wl/it-wa +\\| (in-\\d+) +\\| ", list);
+            assertEquals(java.util.List.of(), threadsAfterAWhile("workload-it-wl/it-wa-"));
+            assertEquals(java.util.List.of(), threadsAfterAWhile("postcopy-reader-end-" + in));
+            assertTrue(ok("postcopy:workload list"), ok("postcopy:workload list").matches(
+                    "(?s).*\\nit-wl/it-wa +\\| " + in + " +\\| ended +\\| \\d\\d:\\d\\d:\\d\\d \\|.*"));
+
+            // a migration that ends otherwise after RUN (cancelled on the destination in postcopy): the reader goes too
+            ok("postcopy:block-create it-wb 32M");
+            ok("postcopy:workload fill it-wb");
+            String out = group("Started migration (out-\\d+) to ",
+                    ok("postcopy:migrate --postcopy-now --max-bandwidth 4M --blocks it-wb 127.0.0.1:" + port));
+            String in2 = null;
+            for (long until = System.nanoTime() + 20_000_000_000L; in2 == null && System.nanoTime() < until; Thread.sleep(20)) {
+                Matcher mm = Pattern.compile("\\nit-wl/it-wb +\\| (in-\\d+) +\\| running ").matcher(ok("postcopy:workload list"));
+                if (mm.find()) in2 = mm.group(1);
+            }
+            assertNotNull("a reader runs for the second migration", in2);
+            boolean readerThread = false;    // the check below can fail: the thread is there while it runs
+            for (Thread t : Thread.getAllStackTraces().keySet()) readerThread |= t.getName().startsWith("workload-it-wl/it-wb-");
+            assertTrue(readerThread);
+            ok("postcopy:cancel " + in2);
+            assertEquals(java.util.List.of(), threadsAfterAWhile("workload-it-wl/it-wb-"));
+            assertEquals(java.util.List.of(), threadsAfterAWhile("postcopy-reader-end-" + in2));
+            ok("postcopy:cancel " + out);
+        } finally {
+            ok("postcopy:cancel listen-" + port);
+        }
+        ok("postcopy:workload stop --all");
+        for (String b : new String[] {"it-wl/it-wa", "it-wl/it-wb", "it-wa", "it-wb"})
+            if (ok("postcopy:blocks").contains(b + " ")) ok("postcopy:block-remove " + b);
+    }
+
     /** Issue 12: cancelling a paused postcopy migration says plainly what each side keeps, and what never arrived. */
     @Test
     public void cancelOfAPausedMigrationSaysWhatIsKept() throws Exception {

@@ -305,14 +305,26 @@ public class ShellCommandsIT {
         assertTrue(started, started.startsWith("Started workload on block it-work: 2 thread(s), hotset, write fraction 0.5"));
         Thread.sleep(300);
         String list = narrow("postcopy:workload list");
-        assertTrue(list, list.matches("(?s).*\\nit-work\\s+\\| running \\|\\s+2 \\| hotset .*"));
+        // what runs, on which block, for whom (- : by hand), since when, reads so far
+        assertTrue(list, list.matches("(?s).*\\nit-work\\s+\\| - +\\| running \\| \\d\\d:\\d\\d:\\d\\d \\|\\s+2 \\| hotset +\\| +[1-9]\\d* .*"));
         String verified = narrow("postcopy:workload verify it-work");
         assertTrue(verified, verified.startsWith("OK block it-work: 2048 pages, 0 zero, "));
         assertTrue(verified, verified.endsWith(", 0 mismatched\n"));
         String stopped = narrow("postcopy:workload stop it-work");
         assertTrue(stopped, stopped.matches("(?s)Stopped workload on block it-work: [1-9][0-9]* reads, [1-9][0-9]* writes, [0-9]+"
                 + " pages touched\nStalls: [0-9]+ over 20\\.0 us; read mismatches: 0\nAccess latency: p50 .*"));
-        assertTrue(error("postcopy:workload stop it-work").endsWith("no workload on block \"it-work\""));
+        assertTrue(error("postcopy:workload stop it-work").endsWith("no workload on block \"it-work\" (postcopy:workload list shows them)"));
+        // stop --all: every workload, each with its statistics
+        ok("postcopy:block-create it-work2 4M");
+        ok("postcopy:workload start it-work");
+        ok("postcopy:workload start it-work2");
+        String all = narrow("postcopy:workload stop --all");
+        assertTrue(all, all.startsWith("Stopped workload on block it-work: ") && all.contains("\nStopped workload on block it-work2: "));
+        assertTrue(narrow("postcopy:workload list"), narrow("postcopy:workload list").contains("no workloads"));
+        assertTrue(error("postcopy:workload --all stop it-work").endsWith("stop takes a BLOCK or --all, not both"));
+        for (Thread t : Thread.getAllStackTraces().keySet())
+            assertFalse(t.getName(), t.getName().startsWith("workload-it-work"));
+        ok("postcopy:block-remove it-work2");
         assertTrue(error("postcopy:workload jump it-work").contains("is not one of start, stop, verify, fill, list"));
     }
 

@@ -25,14 +25,15 @@ import org.apache.karaf.shell.support.table.ShellTable;
 
 /** The guest stand-in on a block: start, stop, verify, fill, list. */
 @Command(scope = "postcopy", name = "workload",
-        description = "The guest stand-in on a block: start|stop|verify|fill BLOCK, or list")
+        description = "The guest stand-in on a block: start|stop|verify|fill BLOCK, stop --all, or list (what runs, "
+                + "on which block, for which migration, since when, reads so far)")
 @Service
 public class WorkloadCommand extends PostcopyCommandSupport {
 
     private static final Pattern DURATION = Pattern.compile("([0-9]{1,9})(ms|s|m|h)?");
 
     @Argument(index = 0, name = "action", required = true,
-            description = "start: run vCPU threads on the block; stop: end them and print their statistics; "
+            description = "start: run vCPU threads on the block; stop: end them (BLOCK, or --all) and print their statistics; "
                     + "verify: check every page's content; fill: write known content (a migration source); list")
     @Completion(value = StringsCompleter.class, values = {"start", "stop", "verify", "fill", "list"})
     String action;
@@ -63,6 +64,9 @@ public class WorkloadCommand extends PostcopyCommandSupport {
     @Option(name = "--check-reads", description = "start: check every page read for consistent content")
     boolean checkReads;
 
+    @Option(name = "--all", aliases = "-a", description = "stop: every workload (running or ended)")
+    boolean all;
+
     @Reference
     WorkloadService workloads;
 
@@ -82,15 +86,20 @@ public class WorkloadCommand extends PostcopyCommandSupport {
                         + w.options().writeFraction() + (duration != null ? ", for " + duration : ", until stopped"));
             }
             case "stop" -> {
-                String name = requireBlock();
-                Workload w = workloads.get(name);
-                if (w == null) throw new IllegalArgumentException("no workload on block \"" + name + "\"");
-                workloads.stop(name);
-                out.println("Stopped workload on block " + name + ": " + stats(w));
-                LatencySummary l = w.latency();
-                out.printf(Locale.ROOT, "Access latency: p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us (%d accesses)%n",
-                        l.p50Us(), l.p99Us(), l.p999Us(), l.maxUs(), l.count());
-                if (w.failure() != null) out.println("Failed: " + oneLine(w.failure()));
+                // Karaf takes options only before the arguments: "stop --all" arrives as the block argument
+                if ("--all".equals(blockName) || "-a".equals(blockName)) {
+                    if (all) throw new IllegalArgumentException("stop takes a BLOCK or --all, not both");
+                    all = true;
+                    blockName = null;
+                }
+                if (all && blockName != null) throw new IllegalArgumentException("stop takes a BLOCK or --all, not both");
+                if (!all) {
+                    stop(out, requireBlock());
+                } else {
+                    Map<String, Workload> each = workloads.list();
+                    if (each.isEmpty()) out.println("No workloads");
+                    for (String name : each.keySet()) stop(out, name);
+                }
             }
             case "verify" -> {
                 String name = requireBlock();
@@ -114,21 +123,37 @@ public class WorkloadCommand extends PostcopyCommandSupport {
         return null;
     }
 
+    private void stop(PrintStream out, String name) {
+        Workload w = workloads.get(name);
+        if (w == null) throw new IllegalArgumentException("no workload on block \"" + name + "\" (postcopy:workload list shows them)");
+        workloads.stop(name);
+        out.println("Stopped workload on block " + name + ": " + stats(w));
+        LatencySummary l = w.latency();
+        out.printf(Locale.ROOT, "Access latency: p50 %.1f us, p99 %.1f us, p99.9 %.1f us, max %.1f us (%d accesses)%n",
+                l.p50Us(), l.p99Us(), l.p999Us(), l.maxUs(), l.count());
+        if (w.failure() != null) out.println("Failed: " + oneLine(w.failure()));
+    }
+
     private void list(PrintStream out) {
         ShellTable table = new ShellTable().forceAscii().emptyTableText("no workloads");
-        table.column("Block").maxSize(14);
+        table.column("Block").maxSize(24);
+        table.column("For");
         table.column("State");
+        table.column("Since");
         table.column("Threads").alignRight();
         table.column("Pattern");
         table.column("Reads").alignRight();
         table.column("Writes").alignRight();
-        table.column("Touched").alignRight();
         table.column("Stalls").alignRight();
+        java.time.format.DateTimeFormatter hms = java.time.format.DateTimeFormatter.ofPattern("HH:mm:ss")
+                .withZone(java.time.ZoneId.systemDefault());
         for (Map.Entry<String, Workload> e : workloads.list().entrySet()) {
             Workload w = e.getValue();
             String state = w.failure() != null ? "failed" : !w.isRunning() ? "ended" : w.isPaused() ? "paused" : "running";
-            table.addRow().addContent(e.getKey(), state, w.options().threads(),
-                    w.options().pattern().name().toLowerCase(Locale.ROOT), w.reads(), w.writes(), w.pagesTouched(), w.stalls());
+            String owner = w.options().owner();
+            table.addRow().addContent(e.getKey(), owner.isEmpty() ? "-" : owner, state, hms.format(w.startedAt()),
+                    w.options().threads(), w.options().pattern().name().toLowerCase(Locale.ROOT), w.reads(), w.writes(),
+                    w.stalls());
         }
         table.print(out);
     }
