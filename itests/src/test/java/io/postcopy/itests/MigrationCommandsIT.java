@@ -143,14 +143,14 @@ public class MigrationCommandsIT {
         ok("postcopy:workload fill it-src");
         String m = ok("postcopy:migrate --hybrid --workload uniform --blocks it-src 127.0.0.1:" + port);
         String out = group("Started migration (out-\\d+) to ", m);
-        assertTrue(m, m.contains("1 block(s), 256 MiB, hybrid (start-postcopy switches)"));
+        assertTrue(m, m.contains("1 block, 256 MiB, hybrid (start-postcopy switches)"));
         String sp = ok("postcopy:start-postcopy " + out);
         assertTrue(sp, sp.startsWith("Migration " + out + ": switching to postcopy after the current precopy chunk"));
 
         String watch = ok("postcopy:status --watch --interval 100ms " + out);
         assertTrue(watch, watch.contains("Migration  " + out + " (source, to 127.0.0.1:" + port + "): COMPLETED"));
         assertTrue(watch, watch.contains("Progress   [########################################] 100.0%"));
-        assertTrue(watch, watch.matches("(?s).*Requests   \\d+ received, \\d+ pages served out of order.*"));
+        assertTrue(watch, watch.matches("(?s).*Requests   \\d+ received, \\d+ pages? served out of order.*"));
         assertTrue(watch, watch.matches("(?s).*\\nDowntime   [0-9.]+ (ms|us) \\(guest paused on the source until the destination ran its own\\).*"));
 
         String table = ok("postcopy:status");
@@ -164,8 +164,8 @@ public class MigrationCommandsIT {
         String detail = ok("postcopy:status " + in);
         assertTrue(detail, detail.contains("(destination, from 127.0.0.1:"));
         assertTrue(detail, detail.matches("(?s).*\\nFaults     \\d+ \\(\\d+ requested, \\d+ de-duplicated\\).*"));
-        assertTrue(detail, detail.matches("(?s).*\\nLatency    p50 .*, p99 .*, max .* \\(fault to placement, \\d+ faults\\).*"));
-        assertTrue(detail, detail.matches("(?s).*\\nDiscards   \\d+ ranges.*"));
+        assertTrue(detail, detail.matches("(?s).*\\nLatency    p50 .*, p99 .*, max .* \\(fault to placement, \\d+ faults?\\).*"));
+        assertTrue(detail, detail.matches("(?s).*\\nDiscards   \\d+ ranges?.*"));
         assertTrue(detail, detail.contains("Devices    0 loaded, 0 opaque"));
 
         // MBeans after the migration
@@ -194,7 +194,7 @@ public class MigrationCommandsIT {
         assertTrue(String.join("; ", backends), String.join("; ", backends).contains("anon (ranking 0)"));
 
         String cl = ok("postcopy:cancel listen-" + port);
-        assertTrue(cl, cl.startsWith("Closed listener listen-" + port + " (1 migration(s) accepted"));
+        assertTrue(cl, cl.startsWith("Closed listener listen-" + port + " (1 migration accepted"));
         ok("postcopy:workload stop it-src");
         ok("postcopy:workload stop it-dst/it-src");
         ok("postcopy:block-remove it-dst/it-src");
@@ -315,7 +315,7 @@ public class MigrationCommandsIT {
         int openPort = Integer.parseInt(group("Listening on \\S+:(\\d+) as listen-", open));
         try {
             String st = ok("postcopy:status");
-            assertTrue(st, st.matches("(?s).*listen-" + openPort + " on \\S+:" + openPort + "\\s+\\(0 accepted,\\s+INSECURE: no TLS off\\s+loopback\\).*"));
+            assertTrue(st, st.matches("(?s).*listen-" + openPort + " on 0\\.0\\.0\\.0:" + openPort + "\\s+\\(0\\s+accepted,\\s+INSECURE: no TLS off\\s+loopback\\).*"));
         } finally {
             ok("postcopy:cancel listen-" + openPort);
         }
@@ -347,7 +347,7 @@ public class MigrationCommandsIT {
                 assertTrue(done, done.contains(", hybrid, postcopy after at most 30s"));
                 ok("postcopy:block-remove it-ffd/it-ff");
                 String now = ok("postcopy:migrate --wait --postcopy-now --blocks it-ff 127.0.0.1:" + port);
-                assertTrue(now, now.contains("1 block(s), 8 MiB, postcopy\n"));
+                assertTrue(now, now.contains("1 block, 8 MiB, postcopy\n"));
             } finally {
                 ok("postcopy:cancel listen-" + port);
             }
@@ -520,7 +520,7 @@ public class MigrationCommandsIT {
         ok("postcopy:block-create it-good 16M");
         ok("postcopy:workload --seed 3 fill it-good");
         String m = ok("postcopy:migrate --postcopy-now --max-bandwidth 64M --blocks it-good 127.0.0.1:" + port);
-        assertTrue(m, m.trim().endsWith("1 block(s), 16 MiB, postcopy, at most 64 MiB/s"));
+        assertTrue(m, m.trim().endsWith("1 block, 16 MiB, postcopy, at most 64 MiB/s"));
         String out = group("Started migration (out-\\d+) to ", m);
         String watch = ok("postcopy:status --watch " + out);
         assertTrue(watch, watch.contains("): COMPLETED"));

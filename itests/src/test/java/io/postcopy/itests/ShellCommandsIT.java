@@ -302,7 +302,7 @@ public class ShellCommandsIT {
         String filled = ok("postcopy:workload --seed 7 fill it-work");
         assertEquals("Filled block it-work: 2048 pages with content seed 7\n", filled);
         String started = ok("postcopy:workload --threads 2 --pattern hotset --write-fraction 0.5 --check-reads start it-work");
-        assertTrue(started, started.startsWith("Started workload on block it-work: 2 thread(s), hotset, write fraction 0.5"));
+        assertTrue(started, started.startsWith("Started workload on block it-work: 2 threads, hotset, write fraction 0.5"));
         Thread.sleep(300);
         String list = narrow("postcopy:workload list");
         // what runs, on which block, for whom (- : by hand), since when, reads so far

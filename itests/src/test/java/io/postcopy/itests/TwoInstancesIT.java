@@ -123,7 +123,7 @@ class TwoInstancesIT {
         String m = a.client("postcopy:migrate --postcopy-after 2s --workload uniform --blocks " + BLOCK
                 + " 127.0.0.1:" + port);
         String out = group("Started migration (out-\\d+) to 127\\.0\\.0\\.1:" + port, m);
-        assertTrue(m.contains("1 block(s), 128 MiB, hybrid, postcopy after at most 2s"), m);
+        assertTrue(m.contains("1 block, 128 MiB, hybrid, postcopy after at most 2s"), m);
 
         // A follows it to the end (bounded by the client's timeout)
         String watch = a.client("postcopy:status --watch --interval 500ms " + out);

@@ -97,7 +97,7 @@ public class ListenCommand extends MigrationCommandSupport {
                 IncomingOptions.defaults().withBlockPrefix(prefix).withGuest(guest).withQemuPreempt(qemuPreempt).withSwitchoverAck(switchoverAck)
                         .withInsecure(insecure).withTls(tls()));
         self.set(l);
-        out().println("Listening on " + l.address().getAddress().getHostAddress() + ":" + l.port() + " as listen-"
+        out().println("Listening on " + Text.address(l.address()) + " as listen-"
                 + l.port() + (prefix.isEmpty() ? "" : ", block prefix \"" + prefix + "\"")
                 + (workload == null ? "" : ", " + workload.toLowerCase(Locale.ROOT) + " reader at RUN"
                         + (readerBlocks.isEmpty() ? "" : " on " + String.join(", ", new java.util.TreeSet<>(readerBlocks)))

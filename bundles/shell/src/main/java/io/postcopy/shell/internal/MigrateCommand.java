@@ -151,7 +151,7 @@ public class MigrateCommand extends MigrationCommandSupport {
         if (m.state().isFinal() && m.state() != MigrationState.COMPLETED)
             throw new IllegalStateException("migration " + m.id() + " to " + target + " " + m.state() + ": "
                     + m.failure().orElse(m.reason().orElse("?")));
-        out().println("Started migration " + m.id() + " to " + target + ": " + names.size() + " block(s), "
+        out().println("Started migration " + m.id() + " to " + target + ": " + Text.count(names.size(), "block") + ", "
                 + Sizes.human(bytes) + ", " + mode.toLowerCase(Locale.ROOT)
                 + (o.maxBandwidth() > 0 ? ", at most " + Sizes.human(o.maxBandwidth()) + "/s" : "")
                 + (m.state() == MigrationState.SETUP ? " (no answer from the destination yet: postcopy:status " + m.id()

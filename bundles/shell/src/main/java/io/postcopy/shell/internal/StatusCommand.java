@@ -67,7 +67,7 @@ public class StatusCommand extends MigrationCommandSupport {
                 for (IncomingListener l : ls) {
                     if (sb.length() > 0) sb.append(", ");
                     sb.append("listen-").append(l.port()).append(" on ")
-                            .append(l.address().getAddress().getHostAddress()).append(':').append(l.port())
+                            .append(Text.address(l.address()))
                             .append(" (").append(l.migrations().size()).append(" accepted")
                             .append(l.options().tls() != null ? ", TLS" : l.address().getAddress().isLoopbackAddress() ? ""
                                     : ", INSECURE: no TLS off loopback").append(")");

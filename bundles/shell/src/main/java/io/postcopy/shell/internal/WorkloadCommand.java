@@ -81,7 +81,7 @@ public class WorkloadCommand extends PostcopyCommandSupport {
                         .writeFraction(writeFraction).ratePerThread(rate).contentSeed(seed).checkReads(checkReads);
                 if (duration != null) o.duration(duration(duration));
                 Workload w = workloads.start(b.idstr(), o.build());
-                out.println("Started workload on block " + b.idstr() + ": " + w.options().threads() + " thread(s), "
+                out.println("Started workload on block " + b.idstr() + ": " + Text.count(w.options().threads(), "thread") + ", "
                         + w.options().pattern().name().toLowerCase(Locale.ROOT) + ", write fraction "
                         + w.options().writeFraction() + (duration != null ? ", for " + duration : ", until stopped"));
             }
@@ -105,7 +105,7 @@ public class WorkloadCommand extends PostcopyCommandSupport {
                 String name = requireBlock();
                 block(name);
                 VerifyResult r = workloads.verify(name);
-                out.println((r.ok() ? "OK" : "MISMATCH") + " block " + name + ": " + r.pages() + " pages, "
+                out.println((r.ok() ? "OK" : "MISMATCH") + " block " + name + ": " + Text.count(r.pages(), "page") + ", "
                         + r.zeroPages() + " zero, " + r.filledPages() + " filled, " + r.writtenPages() + " written, "
                         + r.mismatched() + " mismatched" + (r.ok() ? "" : " (first at page " + r.firstMismatch() + ")"));
             }
@@ -116,7 +116,7 @@ public class WorkloadCommand extends PostcopyCommandSupport {
                     throw new IllegalStateException("a workload runs on block \"" + b.idstr() + "\"; stop it first");
                 Workload.fill(b, seed);
                 out.println("Filled block " + b.idstr() + ": " + b.usedLength() / Workload.PAGE_SIZE
-                        + " pages with content seed " + seed);
+                        + (b.usedLength() / Workload.PAGE_SIZE == 1 ? " page" : " pages") + " with content seed " + seed);
             }
             default -> throw new IllegalArgumentException("action \"" + action + "\" is not one of start, stop, verify, fill, list");
         }
@@ -159,7 +159,8 @@ public class WorkloadCommand extends PostcopyCommandSupport {
     }
 
     private static String stats(Workload w) {
-        return w.reads() + " reads, " + w.writes() + " writes, " + w.pagesTouched() + " pages touched"
+        return Text.count(w.reads(), "read") + ", " + Text.count(w.writes(), "write") + ", "
+                + Text.count(w.pagesTouched(), "page") + " touched"
                 + String.format(Locale.ROOT, "%nStalls: %d over %.1f us", w.stalls(), w.latency().thresholdUs())
                 + (w.options().checkReads() ? "; read mismatches: " + w.readMismatches() : "");
     }
