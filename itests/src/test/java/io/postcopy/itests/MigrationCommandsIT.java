@@ -348,6 +348,15 @@ public class MigrationCommandsIT {
                 ok("postcopy:block-remove it-ffd/it-ff");
                 String now = ok("postcopy:migrate --wait --postcopy-now --blocks it-ff 127.0.0.1:" + port);
                 assertTrue(now, now.contains("1 block, 8 MiB, postcopy\n"));
+                // --postcopy-after is an upper bound: an idle guest's precopy converges at its second pass and the
+                // migration switches then, long before the minute
+                ok("postcopy:block-remove it-ffd/it-ff");
+                long t0 = System.nanoTime();
+                String bounded = ok("postcopy:migrate --wait --postcopy-after 1m --blocks it-ff 127.0.0.1:" + port);
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                assertTrue(bounded + " took " + seconds + " s", seconds < 20);
+                String detail = ok("postcopy:status " + group("Started migration (out-\\d+) ", bounded));
+                assertTrue(detail, detail.contains(", 2 precopy passes, 0 dirty at the last scan"));
             } finally {
                 ok("postcopy:cancel listen-" + port);
             }

@@ -40,10 +40,12 @@ public class MigrateCommand extends MigrationCommandSupport {
     boolean allBlocks;
 
     @Option(name = "--postcopy-after", aliases = "-a",
-            description = "Hybrid (the default mode): switch to postcopy after at most this much precopy (500ms, 2s, "
-                    + "1m; default " + DEFAULT_POSTCOPY_AFTER + "). An upper bound: the switch comes earlier when a "
-                    + "precopy pass leaves no fewer dirty pages than the one before (an idle guest: after the second pass), "
-                    + "after 30 passes, or on postcopy:start-postcopy")
+            description = "Hybrid (the default mode): switch to postcopy at the latest this long after the migration "
+                    + "started (500ms, 2s, 1m; default " + DEFAULT_POSTCOPY_AFTER + "), cutting the precopy pass short. "
+                    + "An upper bound: the switch comes earlier when a whole pass leaves no fewer dirty pages than the one "
+                    + "before (precopy converged: an idle guest switches after its second pass, with little or nothing "
+                    + "left for postcopy), after 30 passes, or on postcopy:start-postcopy. A hybrid migration always "
+                    + "ends through the switch")
     String postcopyAfter;
 
     @Option(name = "--hybrid", description = "Hybrid without a time bound: precopy until postcopy:start-postcopy, the "
