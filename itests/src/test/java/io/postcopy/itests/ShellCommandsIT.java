@@ -180,6 +180,11 @@ public class ShellCommandsIT {
                 error("postcopy:block-create it-bad 4097"));
         assertEquals("postcopy:block-create: backing \"tmpfs\" is not one of anon, memfd, hugetlb",
                 error("postcopy:block-create --backing tmpfs it-bad 1M"));
+        // issue 17: a request the kernel refuses says what the host has and which limit refused it
+        String huge = error("postcopy:block-create it-bad 100T");
+        assertTrue(huge, huge.startsWith("postcopy:block-create: not enough memory for block \"it-bad\" of 100 TiB (anonymous): "
+                + "the kernel refused the mapping (ENOMEM). This host: MemAvailable "));
+        assertTrue(huge, huge.contains("; vm.overcommit_memory=") && huge.contains("; CommitLimit ") && huge.contains(" Limit: "));
         assertNull(registry.byName("it-bad"));
         assertEquals("postcopy:block-remove: no RAM block named \"it-none\" (postcopy:blocks lists them)",
                 error("postcopy:block-remove it-none"));
