@@ -366,6 +366,59 @@ public class MigrationCommandsIT {
         }
     }
 
+    /**
+     * Issue 17: migrate --watch shows the progress of the migration it starts (a second client's status --watch
+     * came too late for a small one), then its status; its exit status is --wait's.
+     */
+    @Test
+    public void migrateWatchShowsItsMigrationsProgressAndFailsUnlessCompleted() throws Exception {
+        String l = ok("postcopy:listen --prefix it-mw/ 0");
+        int port = Integer.parseInt(group("Listening on 127\\.0\\.0\\.1:(\\d+) as listen-", l));
+        try {
+            ok("postcopy:block-create it-mw 64M");
+            ok("postcopy:workload fill it-mw");
+            String w = ok("postcopy:migrate --watch --interval 100ms --max-bandwidth 32M --blocks it-mw 127.0.0.1:" + port);
+            String out = group("^Started migration (out-\\d+) to 127\\.0\\.0\\.1:" + port + ": 1 block, 64 MiB, hybrid", w);
+            Matcher lines = Pattern.compile("\\n +\\d+\\.\\ds " + out + " +(PRECOPY|POSTCOPY) +\\[[#.]{24}\\] ").matcher(w);
+            int n = 0;
+            while (lines.find()) n++;
+            assertTrue("several progress lines in:\n" + w, n >= 5);
+            assertTrue(w, w.contains("\nMigration  " + out + " (source, to 127.0.0.1:" + port + "): COMPLETED\n"));
+            assertTrue(w, w.endsWith("\nMigration " + out + " COMPLETED\n"));
+
+            // one that does not complete: the command fails with its end state
+            ok("postcopy:block-create it-mw2 32M");
+            ok("postcopy:workload fill it-mw2");
+            ExecutorService bg = Executors.newSingleThreadExecutor();
+            try {
+                Future<Result> watching = bg.submit(() -> run("postcopy:migrate --watch --postcopy-now --max-bandwidth 4M "
+                        + "--blocks it-mw2 127.0.0.1:" + port));
+                String out2 = null;
+                for (long until = System.nanoTime() + 20_000_000_000L; out2 == null && System.nanoTime() < until; Thread.sleep(50)) {
+                    Matcher mm = Pattern.compile("\\n(out-\\d+) +\\| out \\| \\S+ +\\| POSTCOPY ").matcher(ok("postcopy:status"));
+                    if (mm.find()) out2 = mm.group(1);
+                }
+                assertNotNull("the second migration reached POSTCOPY", out2);
+                ok("postcopy:cancel " + out2);
+                Result r = watching.get(60, TimeUnit.SECONDS);
+                assertNotNull("migrate --watch of a cancelled migration fails; printed:\n" + r.out(), r.failure());
+                assertTrue(r.failure().getMessage(), r.failure().getMessage().startsWith("postcopy:migrate: migration " + out2
+                        + " CANCELLED: cancelled on the source"));
+                assertTrue(r.out(), r.out().matches("(?s)Started migration " + out2 + " .*\\n +\\d+\\.\\ds " + out2 + " +POSTCOPY .*"));
+            } finally {
+                bg.shutdownNow();
+            }
+        } finally {
+            ok("postcopy:cancel listen-" + port);
+        }
+        for (String in : ok("postcopy:status").split("\n")) {
+            Matcher mm = Pattern.compile("^(in-\\d+) +\\| in  \\| \\S+ +\\| POSTCOPY_PAUSED").matcher(in);
+            if (mm.find()) ok("postcopy:cancel " + mm.group(1));
+        }
+        for (String b : new String[] {"it-mw/it-mw", "it-mw/it-mw2", "it-mw", "it-mw2"})
+            if (ok("postcopy:blocks").contains(b + " ")) ok("postcopy:block-remove " + b);
+    }
+
     /** Names of the live threads that start with {@code prefix}, after waiting up to 10 s for them to go. */
     private static java.util.List<String> threadsAfterAWhile(String prefix) throws InterruptedException {
         java.util.List<String> left = new java.util.ArrayList<>();

@@ -84,11 +84,18 @@ public class MigrateCommand extends MigrationCommandSupport {
     String workload;
 
     @Option(name = "--wait", description = "Return only when the migration has ended; the command fails (non-zero exit) "
-            + "unless it COMPLETED")
+            + "unless it COMPLETED (--watch does the same and shows the progress)")
     boolean waitForEnd;
 
     /** Hybrid's default bound on precopy: long enough for a few passes over tens of GiB, short enough to finish. */
     static final String DEFAULT_POSTCOPY_AFTER = "30s";
+
+    @Option(name = "--watch", description = "Show the migration's progress (a line every --interval, as postcopy:status "
+            + "--watch) until it ends, then its status; the command fails (non-zero exit) unless it COMPLETED")
+    boolean watch;
+
+    @Option(name = "--interval", aliases = "-i", description = "--watch: time between lines (default 500ms)")
+    String interval = "500ms";
 
     @Reference
     WorkloadService workloads;
@@ -100,6 +107,8 @@ public class MigrateCommand extends MigrationCommandSupport {
             throw new IllegalArgumentException("--postcopy-now, --postcopy-after, --hybrid and --precopy-only exclude "
                     + "each other: give at most one");
         var address = hostPort(target);
+        long every = duration(interval).toMillis();
+        if (every < 50) throw new IllegalArgumentException("interval " + interval + " is below 50ms");
         OutgoingOptions o = OutgoingOptions.defaults().withPostcopyPreempt(!noPreempt);
         if (tlsHostname != null && tlsCreds == null) throw new IllegalArgumentException("--tls-hostname needs --tls-creds");
         if (tlsCreds != null) {
@@ -153,12 +162,19 @@ public class MigrateCommand extends MigrationCommandSupport {
         if (m.state().isFinal() && m.state() != MigrationState.COMPLETED)
             throw new IllegalStateException("migration " + m.id() + " to " + target + " " + m.state() + ": "
                     + m.failure().orElse(m.reason().orElse("?")));
-        out().println("Started migration " + m.id() + " to " + target + ": " + Text.count(names.size(), "block") + ", "
+        CheckCommand.wrap(out(), "Started ", "migration " + m.id() + " to " + target + ": " + Text.count(names.size(), "block") + ", "
                 + Sizes.human(bytes) + ", " + mode.toLowerCase(Locale.ROOT)
                 + (o.maxBandwidth() > 0 ? ", at most " + Sizes.human(o.maxBandwidth()) + "/s" : "")
                 + (m.state() == MigrationState.SETUP ? " (no answer from the destination yet: postcopy:status " + m.id()
                         + " follows it)" : ""));
-        if (waitForEnd) {
+        if (watch) {
+            // the migration's first screens: a second client's status --watch may connect after a small one ended
+            if (!StatusCommand.watch(out(), () -> List.<io.postcopy.migration.Migration>of(m), every))
+                throw new IllegalStateException("stopped watching; migration " + m.id() + " goes on (postcopy:status "
+                        + m.id() + " follows it)");
+            MigrationReport.detail(out(), m);
+        }
+        if (waitForEnd || watch) {
             MigrationState end = m.awaitCompletion(java.time.Duration.ofDays(365));
             if (end != MigrationState.COMPLETED)
                 throw new IllegalStateException("migration " + m.id() + " " + end + ": " + m.failure().orElse(m.reason().orElse("?")));
