@@ -116,6 +116,22 @@ class DistributionSecurityIT {
         passed = true;
     }
 
+    /**
+     * Issue 17: without -a, bin/postcopy-client reaches its own copy (this one's sshPort is a free port, not 8101), so
+     * two copies on one host need no option.
+     */
+    @Test
+    void postcopyClientTalksToItsOwnCopyWithoutAPortOption() throws Exception {
+        assertNotEquals(8101, karaf.sshPort());
+        Process p = new ProcessBuilder("bin/postcopy-client", "postcopy:blocks").directory(karaf.home().toFile())
+                .redirectErrorStream(true).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue(), out);
+        assertTrue(out.contains("Name "), out);
+        passed = true;
+    }
+
     /** Issue 17: output read by a script (stdout a pipe) has no escape codes, and addresses read as written. */
     @Test
     void outputToAPipeHasNoEscapeCodesAndPlainAddresses() throws Exception {
