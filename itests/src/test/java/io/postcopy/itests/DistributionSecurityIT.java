@@ -116,6 +116,59 @@ class DistributionSecurityIT {
         passed = true;
     }
 
+    /**
+     * Issue 17: without -a, bin/postcopy-client reaches its own copy (this one's sshPort is a free port, not 8101), so
+     * two copies on one host need no option.
+     */
+    @Test
+    void postcopyClientTalksToItsOwnCopyWithoutAPortOption() throws Exception {
+        assertNotEquals(8101, karaf.sshPort());
+        Process p = new ProcessBuilder("bin/postcopy-client", "postcopy:blocks").directory(karaf.home().toFile())
+                .redirectErrorStream(true).redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
+        assertEquals(0, p.exitValue(), out);
+        assertTrue(out.contains("Name "), out);
+        passed = true;
+    }
+
+    /** Issue 17: output read by a script (stdout a pipe) has no escape codes, and addresses read as written. */
+    @Test
+    void outputToAPipeHasNoEscapeCodesAndPlainAddresses() throws Exception {
+        String listen = pipe("postcopy:listen --bind 0.0.0.0 --insecure 0", 0);
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("Listening on 0\\.0\\.0\\.0:(\\d+) as listen-").matcher(listen);
+        assertTrue(m.find(), listen);
+        String port = m.group(1);
+        try {
+            String status = pipe("postcopy:status", 0);
+            assertTrue(status.contains("listen-" + port + " on 0.0.0.0:" + port + " (0 accepted"), status);
+            assertFalse(status.contains("0:0:0:0"), status);
+            // an error is what Karaf prints in red on a terminal
+            String error = pipe("postcopy:block-remove none-such", 1);
+            assertTrue(error.startsWith("Error executing command: postcopy:block-remove: no RAM block named"), error);
+            String refused = pipe("postcopy:migrate 127.0.0.1:1", 1);
+            assertTrue(refused.contains("name the blocks to migrate"), refused);
+        } finally {
+            pipe("postcopy:cancel listen-" + port, 0);
+        }
+        passed = true;
+    }
+
+    /** bin/postcopy-client CMD with stdin from /dev/null and stdout a pipe: its bytes, none of them ESC (0x1b). */
+    private String pipe(String command, int exit) throws Exception {
+        Process p = new ProcessBuilder("bin/postcopy-client", "-a", Integer.toString(karaf.sshPort()), command)
+                .directory(karaf.home().toFile()).redirectErrorStream(true)
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null"))).start();
+        byte[] bytes = p.getInputStream().readAllBytes();
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS), command);
+        String out = new String(bytes, StandardCharsets.UTF_8);
+        System.out.println("$ bin/postcopy-client \"" + command + "\" | ...  (exit " + p.exitValue() + ")\n" + out);
+        assertEquals(exit, p.exitValue(), command + ": " + out);
+        for (int i = 0; i < bytes.length; i++)
+            assertTrue(bytes[i] != 0x1b, command + ": ESC at byte " + i + " of " + out);
+        return out;
+    }
+
     @Test
     void aViewerMayReadStatusButNotMigrateOrRemoveBlocks() throws Exception {
         Path key = run.resolve("viewer.key");

@@ -180,6 +180,11 @@ public class ShellCommandsIT {
                 error("postcopy:block-create it-bad 4097"));
         assertEquals("postcopy:block-create: backing \"tmpfs\" is not one of anon, memfd, hugetlb",
                 error("postcopy:block-create --backing tmpfs it-bad 1M"));
+        // issue 17: a request the kernel refuses says what the host has and which limit refused it
+        String huge = error("postcopy:block-create it-bad 100T");
+        assertTrue(huge, huge.startsWith("postcopy:block-create: not enough memory for block \"it-bad\" of 100 TiB (anonymous): "
+                + "the kernel refused the mapping (ENOMEM). This host: MemAvailable "));
+        assertTrue(huge, huge.contains("; vm.overcommit_memory=") && huge.contains("; CommitLimit ") && huge.contains(" Limit: "));
         assertNull(registry.byName("it-bad"));
         assertEquals("postcopy:block-remove: no RAM block named \"it-none\" (postcopy:blocks lists them)",
                 error("postcopy:block-remove it-none"));
@@ -302,17 +307,29 @@ public class ShellCommandsIT {
         String filled = ok("postcopy:workload --seed 7 fill it-work");
         assertEquals("Filled block it-work: 2048 pages with content seed 7\n", filled);
         String started = ok("postcopy:workload --threads 2 --pattern hotset --write-fraction 0.5 --check-reads start it-work");
-        assertTrue(started, started.startsWith("Started workload on block it-work: 2 thread(s), hotset, write fraction 0.5"));
+        assertTrue(started, started.startsWith("Started workload on block it-work: 2 threads, hotset, write fraction 0.5"));
         Thread.sleep(300);
         String list = narrow("postcopy:workload list");
-        assertTrue(list, list.matches("(?s).*\\nit-work\\s+\\| running \\|\\s+2 \\| hotset .*"));
+        // what runs, on which block, for whom (- : by hand), since when, reads so far
+        assertTrue(list, list.matches("(?s).*\\nit-work\\s+\\| - +\\| running \\| \\d\\d:\\d\\d:\\d\\d \\|\\s+2 \\| hotset +\\| +[1-9]\\d* .*"));
         String verified = narrow("postcopy:workload verify it-work");
         assertTrue(verified, verified.startsWith("OK block it-work: 2048 pages, 0 zero, "));
         assertTrue(verified, verified.endsWith(", 0 mismatched\n"));
         String stopped = narrow("postcopy:workload stop it-work");
         assertTrue(stopped, stopped.matches("(?s)Stopped workload on block it-work: [1-9][0-9]* reads, [1-9][0-9]* writes, [0-9]+"
                 + " pages touched\nStalls: [0-9]+ over 20\\.0 us; read mismatches: 0\nAccess latency: p50 .*"));
-        assertTrue(error("postcopy:workload stop it-work").endsWith("no workload on block \"it-work\""));
+        assertTrue(error("postcopy:workload stop it-work").endsWith("no workload on block \"it-work\" (postcopy:workload list shows them)"));
+        // stop --all: every workload, each with its statistics
+        ok("postcopy:block-create it-work2 4M");
+        ok("postcopy:workload start it-work");
+        ok("postcopy:workload start it-work2");
+        String all = narrow("postcopy:workload stop --all");
+        assertTrue(all, all.startsWith("Stopped workload on block it-work: ") && all.contains("\nStopped workload on block it-work2: "));
+        assertTrue(narrow("postcopy:workload list"), narrow("postcopy:workload list").contains("no workloads"));
+        assertTrue(error("postcopy:workload --all stop it-work").endsWith("stop takes a BLOCK or --all, not both"));
+        for (Thread t : Thread.getAllStackTraces().keySet())
+            assertFalse(t.getName(), t.getName().startsWith("workload-it-work"));
+        ok("postcopy:block-remove it-work2");
         assertTrue(error("postcopy:workload jump it-work").contains("is not one of start, stop, verify, fill, list"));
     }
 

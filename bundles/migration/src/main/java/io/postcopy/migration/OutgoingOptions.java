@@ -9,7 +9,9 @@ import java.util.Objects;
  *
  * @param blocks         names of the blocks to migrate, in order; empty = every block of the registry
  * @param mode           POSTCOPY, HYBRID or PRECOPY_ONLY
- * @param postcopyAfter  HYBRID: switch once precopy has run this long (null: only by the other rules)
+ * @param postcopyAfter  HYBRID: switch at the latest this long after the migration started, cutting a pass short;
+ *                       an upper bound, the other rules of {@link MigrationMode#HYBRID} may switch earlier (null: only
+ *                       by the other rules)
  * @param maxIterations  precopy passes at most (HYBRID switches, PRECOPY_ONLY stops iterating)
  * @param guest          paused at the switch (or before the last precopy pass)
  * @param sendBufferSize SO_SNDBUF of the connection, and the encoder's buffer; 0 = the service's default

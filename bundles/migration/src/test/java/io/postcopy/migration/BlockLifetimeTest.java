@@ -183,7 +183,7 @@ class BlockLifetimeTest {
             assertThat(w.reads()).isZero();
             in.cancel();
             assertThat(in.awaitCompletion(Duration.ofSeconds(20))).isEqualTo(MigrationState.CANCELLED);
-            assertThat(in.failure()).hasValueSatisfying(f -> assertThat(f).contains("16777216 bytes in 1 ranges never received"));
+            assertThat(in.failure()).hasValueSatisfying(f -> assertThat(f).contains("16777216 bytes in 1 range never received"));
             // woken, not returned: not one read, though memory is unregistered and reads would now succeed
             assertThat(w.reads()).isZero();
             assertThat(w.pagesTouched()).isZero();

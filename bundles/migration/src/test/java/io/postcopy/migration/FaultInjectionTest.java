@@ -597,7 +597,7 @@ class FaultInjectionTest {
                     + "blocked after %d reads; cancelled: %s; missing() %d ranges, %d bytes%n", exit, ms, remaining, reads,
                     failure, missing.ranges().size(), missing.totalBytes());
             assertThat(failure).isEqualTo("cancelled on the destination; " + missing.totalBytes() + " bytes in "
-                    + missing.ranges().size() + " ranges never received");
+                    + missing.ranges().size() + (missing.ranges().size() == 1 ? " range" : " ranges") + " never received");
             assertThat(missing.ranges().stream().mapToLong(MissingPages.Range::length).sum()).isEqualTo(missing.totalBytes());
             assertThat(missing.totalBytes()).isEqualTo(remaining * Workload.PAGE_SIZE);
             // what is really missing: the pages that are zero in the kept block, every other one the source's

@@ -58,6 +58,13 @@ public interface Workload extends AutoCloseable {
         stop();
     }
 
+    /**
+     * When the workload started.
+     *
+     * @since 1.2
+     */
+    java.time.Instant startedAt();
+
     /** True until every thread has exited (stopped, duration over, access limit reached, or failed). */
     boolean isRunning();
 

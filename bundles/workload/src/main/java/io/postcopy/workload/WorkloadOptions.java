@@ -21,6 +21,7 @@ public final class WorkloadOptions {
     private final long randomSeed;
     private final Duration stallThreshold;
     private final boolean checkReads;
+    private final String owner;
 
     private WorkloadOptions(Builder b) {
         this.threads = b.threads;
@@ -35,6 +36,7 @@ public final class WorkloadOptions {
         this.randomSeed = b.randomSeed;
         this.stallThreshold = b.stallThreshold;
         this.checkReads = b.checkReads;
+        this.owner = b.owner;
     }
 
     public static Builder builder() {
@@ -60,6 +62,7 @@ public final class WorkloadOptions {
         b.randomSeed = randomSeed;
         b.stallThreshold = stallThreshold;
         b.checkReads = checkReads;
+        b.owner = owner;
         return b;
     }
 
@@ -102,13 +105,22 @@ public final class WorkloadOptions {
      */
     public boolean checkReads() { return checkReads; }
 
+    /**
+     * What started the workload and ends it, e.g. {@code in-3} for the reader a listener starts for that migration;
+     * empty when started by hand. Shown in listings only.
+     *
+     * @since 1.2
+     */
+    public String owner() { return owner; }
+
     @Override
     public String toString() {
         return "WorkloadOptions[threads=" + threads + ", pattern=" + pattern + ", writeFraction=" + writeFraction
                 + (pattern == AccessPattern.HOTSET ? ", hot=" + hotPageFraction + "/" + hotAccessFraction : "")
                 + ", duration=" + duration + ", accessesPerThread=" + accessesPerThread + ", ratePerThread="
                 + ratePerThread + ", contentSeed=" + contentSeed + ", randomSeed=" + randomSeed
-                + ", stallThreshold=" + stallThreshold + ", checkReads=" + checkReads + "]";
+                + ", stallThreshold=" + stallThreshold + ", checkReads=" + checkReads
+                + (owner.isEmpty() ? "" : ", owner=" + owner) + "]";
     }
 
     /** Builds {@link WorkloadOptions}; each setter checks its argument. */
@@ -125,6 +137,7 @@ public final class WorkloadOptions {
         private long randomSeed = 1;
         private Duration stallThreshold = Duration.ofNanos(20_000);
         private boolean checkReads;
+        private String owner = "";
 
         private Builder() {}
 
@@ -189,6 +202,12 @@ public final class WorkloadOptions {
 
         public Builder checkReads(boolean on) {
             checkReads = on;
+            return this;
+        }
+
+        /** See {@link WorkloadOptions#owner()}; null is empty. */
+        public Builder owner(String what) {
+            owner = what == null ? "" : what;
             return this;
         }
 

@@ -9,7 +9,7 @@
  * and a thread that faults while running Java code would hold up every JVM safepoint.
  */
 @Export
-@Version("1.1.0")
+@Version("1.2.0")
 package io.postcopy.workload;
 
 import org.osgi.annotation.bundle.Export;

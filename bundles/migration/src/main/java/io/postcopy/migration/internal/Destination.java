@@ -602,7 +602,8 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
                 MissingPages m = p.cleanup();
                 if (listening) missing = m;
                 if (m.totalBytes() > 0) {
-                    reason += "; " + m.totalBytes() + " bytes in " + m.ranges().size() + " ranges never received";
+                    reason += "; " + m.totalBytes() + " bytes in " + m.ranges().size()
+                            + (m.ranges().size() == 1 ? " range" : " ranges") + " never received";
                 }
             } catch (RuntimeException e) {
                 LOG.warn("migration {}: cleanup failed", id, e);

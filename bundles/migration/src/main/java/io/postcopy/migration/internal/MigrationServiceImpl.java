@@ -61,7 +61,7 @@ public final class MigrationServiceImpl implements MigrationService {
         InetSocketAddress a = bind != null ? bind : new InetSocketAddress(settings.listenAddress(), 0);
         if (options.tls() == null && settings.limits().tls() != null) options = options.withTls(settings.limits().tls());
         if (options.tls() == null && !options.insecure() && (a.getAddress() == null || !a.getAddress().isLoopbackAddress())) {
-            throw new MigrationException("refusing to listen on " + a + " without TLS: anyone who reaches it could migrate "
+            throw new MigrationException("refusing to listen on " + a.getHostString() + ":" + a.getPort() + " without TLS: anyone who reaches it could migrate "
                     + "into this host; give TLS credentials, or say insecure explicitly");
         }
         Tls tls = options.tls() == null ? null : Tls.load(options.tls(), true);
@@ -83,7 +83,7 @@ public final class MigrationServiceImpl implements MigrationService {
                 throw e;
             }
         } catch (IOException e) {
-            throw new MigrationException("cannot listen on " + a + ": " + e.getMessage(), e);
+            throw new MigrationException("cannot listen on " + a.getHostString() + ":" + a.getPort() + ": " + e.getMessage(), e);
         }
     }
 

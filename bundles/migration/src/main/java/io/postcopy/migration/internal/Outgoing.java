@@ -254,7 +254,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
         int sndbuf = options.sendBufferSize() > 0 ? options.sendBufferSize() : service.settings().sendBufferSize();
         if (sndbuf > 0) c.setOption(StandardSocketOptions.SO_SNDBUF, sndbuf);
         c.connect(to);
-        peer = c.getRemoteAddress().toString();
+        peer = to.getHostString() + ":" + to.getPort();    // as the operator wrote it (no resolver's "/")
         java.nio.channels.ByteChannel io = secure(c);
         ByteBuffer hello = ByteBuffer.allocate(4 + Wire.CHANNEL_TOKEN_BYTES).putInt(Wire.RESUME_MAGIC).put(channelToken).flip();
         while (hello.hasRemaining()) io.write(hello);
@@ -413,7 +413,6 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             int sndbuf = options.sendBufferSize() > 0 ? options.sendBufferSize() : service.settings().sendBufferSize();
             if (sndbuf > 0) c.setOption(StandardSocketOptions.SO_SNDBUF, sndbuf);
             c.connect(target);
-            peer = c.getRemoteAddress().toString();
             java.nio.channels.ByteChannel io = secure(c);
             mainIo = io;
             enc = new StreamEncoder(io, Math.max(sndbuf > 0 ? sndbuf : 256 * 1024, 72 * 1024), Wire.DEFAULT_TARGET_PAGE_SIZE);

@@ -39,7 +39,13 @@ public class BlockCreateCommand extends PostcopyCommandSupport {
                     + kind.name().toLowerCase(Locale.ROOT) + " page size " + Sizes.exact(page));
         if (registry.byName(name) != null)
             throw new IllegalArgumentException("a RAM block named \"" + name + "\" exists already");
-        RamBlock b = registry.create(name, bytes, kind);
+        RamBlock b;
+        try {
+            b = registry.create(name, bytes, kind);
+        } catch (io.postcopy.uffd.UffdException e) {
+            if (e.errno() != io.postcopy.uffd.Errno.ENOMEM) throw e;
+            throw new IllegalStateException(MemoryReport.whyNot(name, bytes, kind, MemoryReport.read()), e);
+        }
         out().printf("Created block %s: %s (%d bytes), %s, %s pages, at 0x%016x%n", b.idstr(), Sizes.exact(b.usedLength()),
                 b.usedLength(), b.backing().name().toLowerCase(Locale.ROOT), Sizes.exact(b.pageSize()), b.hostAddress());
         return null;

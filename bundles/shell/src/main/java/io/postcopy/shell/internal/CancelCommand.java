@@ -26,8 +26,8 @@ public class CancelCommand extends MigrationCommandSupport {
             for (IncomingListener l : migrations.listeners()) {
                 if (id.equals("listen-" + l.port())) {
                     l.close();
-                    out().println("Closed listener " + id + " (" + l.migrations().size()
-                            + " migration(s) accepted; running ones go on)");
+                    out().println("Closed listener " + id + " (" + Text.count(l.migrations().size(), "migration")
+                            + " accepted; running ones go on)");
                     return null;
                 }
             }

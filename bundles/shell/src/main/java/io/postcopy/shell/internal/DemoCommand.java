@@ -166,35 +166,36 @@ public class DemoCommand extends MigrationCommandSupport {
             out.println();
             out.println("Demo summary: " + m.name().toLowerCase(Locale.ROOT) + " migration of " + Sizes.exact(bytes)
                     + " over 127.0.0.1 (" + outgoing.id() + " -> " + incoming.id() + ")");
-            out.printf(Locale.ROOT, "  Result          COMPLETED in %.2f s (precopy %.2f s, %d pass(es); postcopy %.2f s)%n",
-                    (end - start) / 1e9, sw == 0 ? 0 : (sw - start) / 1e9, sp.iterations(), dp.postcopyNanos() / 1e9);
+            out.printf(Locale.ROOT, "  Result          COMPLETED in %.2f s (precopy %.2f s, %s; postcopy %.2f s)%n",
+                    (end - start) / 1e9, sw == 0 ? 0 : (sw - start) / 1e9, Text.count(sp.iterations(), "pass"), dp.postcopyNanos() / 1e9);
             outgoing.downtime().ifPresent(d -> out.printf(Locale.ROOT, "  Downtime        %s (the source's guest paused until the%n"
                     + "                  destination's could run)%n", MigrationReport.ms(d.toNanos() / 1000.0)));
             out.printf(Locale.ROOT, "  Pages verified  %d, %d mismatched (SHA-256 of each 4 KiB page: source at the%n"
                     + "                  switch vs destination at the end)%s%n", cmp.pages(), cmp.mismatched(),
                     cmp.equal() ? "" : "; first mismatch at page " + cmp.firstMismatch());
-            out.printf(Locale.ROOT, "  Transferred     %s: %d pages, %d zero pages; %d pages after the switch%n",
-                    Sizes.human(sp.bytes()), sp.pages(), sp.zeroPages(), sp.postcopyPageBytes() / Workload.PAGE_SIZE);
+            out.printf(Locale.ROOT, "  Transferred     %s: %s, %s; %s after the switch%n",
+                    Sizes.human(sp.bytes()), Text.count(sp.pages(), "page"), Text.count(sp.zeroPages(), "zero page"),
+                    Text.count(sp.postcopyPageBytes() / Workload.PAGE_SIZE, "page"));
             out.printf(Locale.ROOT, "  Throughput      %s during postcopy, %.1f MB/s overall (precopy shares the%n"
                     + "                  CPU with the writing workload)%n",
                     MigrationReport.throughput(dp), sp.bytes() / ((end - start) / 1e9) / 1e6);
             if (fs != null) {
                 out.printf(Locale.ROOT, "  Faults          %d (%d requested, %d de-duplicated)%n", fs.faults(),
                         fs.requests(), fs.dedupReceived() + fs.dedupRequested());
-                out.printf(Locale.ROOT, "  Requests        %d sent by the destination, %d pages served out of order%n",
-                        dp.requests(), sp.requestedPages());
-                out.printf(Locale.ROOT, "  Discards        %d ranges (%s re-dirtied after precopy)%n",
-                        fs.discards(), Sizes.human(fs.discardedBytes()));
+                out.printf(Locale.ROOT, "  Requests        %d sent by the destination, %s served out of order%n",
+                        dp.requests(), Text.count(sp.requestedPages(), "page"));
+                out.printf(Locale.ROOT, "  Discards        %s (%s re-dirtied after precopy)%n",
+                        Text.count(fs.discards(), "range"), Sizes.human(fs.discardedBytes()));
                 out.println("  Fault latency   p50 " + MigrationReport.ms(fs.latency().p50()) + ", p99 "
                         + MigrationReport.ms(fs.latency().p99()) + ", max " + MigrationReport.ms(fs.latency().max())
-                        + " (fault to placement, " + fs.latency().count() + " faults)");
+                        + " (fault to placement, " + Text.count(fs.latency().count(), "fault") + ")");
                 out.println("  Blocktime       " + MigrationReport.ms(fs.blocktimeMicros()) + " (threads blocked on faults)");
             }
             if (dl != null) {
                 LatencySummary l = dl.latency();
                 out.println("  Reader latency  p50 " + MigrationReport.ms(l.p50Us()) + ", p99 "
                         + MigrationReport.ms(l.p99Us()) + ", max " + MigrationReport.ms(l.maxUs()) + " ("
-                        + l.count() + " reads on the destination, " + dl.readMismatches() + " inconsistent)");
+                        + Text.count(l.count(), "read") + " on the destination, " + dl.readMismatches() + " inconsistent)");
             }
             if (!cmp.equal()) throw new IllegalStateException(cmp.mismatched() + " pages differ between source and destination");
             return null;

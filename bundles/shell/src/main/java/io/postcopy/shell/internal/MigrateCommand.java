@@ -23,8 +23,8 @@ import org.apache.karaf.shell.api.action.lifecycle.Service;
 
 /** Starts an outgoing migration (the source side). */
 @Command(scope = "postcopy", name = "migrate",
-        description = "Migrates RAM blocks to HOST:PORT (a postcopy:listen there): pure postcopy by default, "
-                + "hybrid with --postcopy-after or --hybrid, or --precopy-only")
+        description = "Migrates the --blocks (or --all-blocks) to HOST:PORT (a postcopy:listen there): hybrid by default "
+                + "(precopy while the guest runs, postcopy after at most 30s), --postcopy-now, or --precopy-only")
 @Service
 public class MigrateCommand extends MigrationCommandSupport {
 
@@ -32,16 +32,29 @@ public class MigrateCommand extends MigrationCommandSupport {
     String target;
 
     @Option(name = "--blocks", aliases = "-b", multiValued = true,
-            description = "Blocks to migrate, comma separated or repeated (default: every block)")
+            description = "Blocks to migrate, comma separated or repeated (this or --all-blocks is required)")
     @Completion(BlockNameCompleter.class)
     List<String> blocks;
 
+    @Option(name = "--all-blocks", description = "Migrate every block in the registry (instead of --blocks)")
+    boolean allBlocks;
+
     @Option(name = "--postcopy-after", aliases = "-a",
-            description = "Hybrid: precopy for this long (500ms, 2s, 1m), then switch to postcopy")
+            description = "Hybrid (the default mode): switch to postcopy at the latest this long after the migration "
+                    + "started (500ms, 2s, 1m; default " + DEFAULT_POSTCOPY_AFTER + "), cutting the precopy pass short. "
+                    + "An upper bound: the switch comes earlier when a whole pass leaves no fewer dirty pages than the one "
+                    + "before (precopy converged: an idle guest switches after its second pass, with little or nothing "
+                    + "left for postcopy), after 30 passes, or on postcopy:start-postcopy. A hybrid migration always "
+                    + "ends through the switch")
     String postcopyAfter;
 
-    @Option(name = "--hybrid", description = "Hybrid: precopy until postcopy:start-postcopy or the dirty set stops shrinking")
+    @Option(name = "--hybrid", description = "Hybrid without a time bound: precopy until postcopy:start-postcopy, the "
+            + "dirty set stops shrinking or 30 passes")
     boolean hybrid;
+
+    @Option(name = "--postcopy-now", description = "Pure postcopy: pause the guest at once and let the destination run "
+            + "it while the pages follow (no precopy)")
+    boolean postcopyNow;
 
     @Option(name = "--precopy-only", description = "Precopy only: iterate, pause the guest, send the rest; no postcopy")
     boolean precopyOnly;
@@ -71,29 +84,50 @@ public class MigrateCommand extends MigrationCommandSupport {
     String workload;
 
     @Option(name = "--wait", description = "Return only when the migration has ended; the command fails (non-zero exit) "
-            + "unless it COMPLETED")
+            + "unless it COMPLETED (--watch does the same and shows the progress)")
     boolean waitForEnd;
+
+    /** Hybrid's default bound on precopy: long enough for a few passes over tens of GiB, short enough to finish. */
+    static final String DEFAULT_POSTCOPY_AFTER = "30s";
+
+    @Option(name = "--watch", description = "Show the migration's progress (a line every --interval, as postcopy:status "
+            + "--watch) until it ends, then its status; the command fails (non-zero exit) unless it COMPLETED")
+    boolean watch;
+
+    @Option(name = "--interval", aliases = "-i", description = "--watch: time between lines (default 500ms)")
+    String interval = "500ms";
 
     @Reference
     WorkloadService workloads;
 
     @Override
     protected Object run() throws InterruptedException {
-        if (precopyOnly && (postcopyAfter != null || hybrid))
-            throw new IllegalArgumentException("--precopy-only excludes --postcopy-after and --hybrid");
+        int modes = (precopyOnly ? 1 : 0) + (postcopyNow ? 1 : 0) + (hybrid ? 1 : 0) + (postcopyAfter != null ? 1 : 0);
+        if (modes > 1)
+            throw new IllegalArgumentException("--postcopy-now, --postcopy-after, --hybrid and --precopy-only exclude "
+                    + "each other: give at most one");
         var address = hostPort(target);
+        long every = duration(interval).toMillis();
+        if (every < 50) throw new IllegalArgumentException("interval " + interval + " is below 50ms");
         OutgoingOptions o = OutgoingOptions.defaults().withPostcopyPreempt(!noPreempt);
         if (tlsHostname != null && tlsCreds == null) throw new IllegalArgumentException("--tls-hostname needs --tls-creds");
         if (tlsCreds != null) {
             o = o.withTls(io.postcopy.migration.TlsOptions.of(resolve(tlsCreds)).withHostname(tlsHostname));
         }
         if (maxBandwidth != null) o = o.withMaxBandwidth(Sizes.parse("--max-bandwidth", maxBandwidth));
+        String after = postcopyAfter != null ? postcopyAfter : DEFAULT_POSTCOPY_AFTER;
         if (precopyOnly) o = o.withMode(MigrationMode.PRECOPY_ONLY);
-        else if (postcopyAfter != null) o = o.withMode(MigrationMode.HYBRID).withPostcopyAfter(duration(postcopyAfter));
+        else if (postcopyNow) o = o.withMode(MigrationMode.POSTCOPY);
         else if (hybrid) o = o.withMode(MigrationMode.HYBRID);
+        else o = o.withMode(MigrationMode.HYBRID).withPostcopyAfter(duration(after));
         List<String> names = new ArrayList<>();
         if (blocks != null) for (String b : blocks) for (String n : b.split(",")) if (!n.isBlank()) names.add(n.trim());
-        if (names.isEmpty()) for (RamBlock b : registry.blocks()) names.add(b.idstr());
+        // every block by default once moved a scratch block or a second guest's RAM along: the operator names them
+        if (allBlocks && !names.isEmpty()) throw new IllegalArgumentException("--all-blocks excludes --blocks");
+        if (!allBlocks && names.isEmpty())
+            throw new IllegalArgumentException("name the blocks to migrate: --blocks NAME[,NAME...] or --all-blocks "
+                    + "(postcopy:blocks lists them)");
+        if (allBlocks) for (RamBlock b : registry.blocks()) names.add(b.idstr());
         if (names.isEmpty()) throw new IllegalArgumentException("no RAM blocks to migrate (postcopy:block-create makes one)");
         long bytes = 0;
         for (String n : names) bytes += block(n).usedLength();
@@ -117,7 +151,7 @@ public class MigrateCommand extends MigrationCommandSupport {
         OutgoingMigration m = migrations.migrate(address, o.withBlocks(names.toArray(new String[0])).withGuest(guest));
         String mode = switch (o.mode()) {
             case POSTCOPY -> "postcopy";
-            case HYBRID -> "hybrid" + (o.postcopyAfter() != null ? ", postcopy after " + postcopyAfter
+            case HYBRID -> "hybrid" + (o.postcopyAfter() != null ? ", postcopy after at most " + after
                     : " (start-postcopy switches)");
             case PRECOPY_ONLY -> "precopy only";
         };
@@ -128,12 +162,19 @@ public class MigrateCommand extends MigrationCommandSupport {
         if (m.state().isFinal() && m.state() != MigrationState.COMPLETED)
             throw new IllegalStateException("migration " + m.id() + " to " + target + " " + m.state() + ": "
                     + m.failure().orElse(m.reason().orElse("?")));
-        out().println("Started migration " + m.id() + " to " + target + ": " + names.size() + " block(s), "
+        CheckCommand.wrap(out(), "Started ", "migration " + m.id() + " to " + target + ": " + Text.count(names.size(), "block") + ", "
                 + Sizes.human(bytes) + ", " + mode.toLowerCase(Locale.ROOT)
                 + (o.maxBandwidth() > 0 ? ", at most " + Sizes.human(o.maxBandwidth()) + "/s" : "")
                 + (m.state() == MigrationState.SETUP ? " (no answer from the destination yet: postcopy:status " + m.id()
                         + " follows it)" : ""));
-        if (waitForEnd) {
+        if (watch) {
+            // the migration's first screens: a second client's status --watch may connect after a small one ended
+            if (!StatusCommand.watch(out(), () -> List.<io.postcopy.migration.Migration>of(m), every))
+                throw new IllegalStateException("stopped watching; migration " + m.id() + " goes on (postcopy:status "
+                        + m.id() + " follows it)");
+            MigrationReport.detail(out(), m);
+        }
+        if (waitForEnd || watch) {
             MigrationState end = m.awaitCompletion(java.time.Duration.ofDays(365));
             if (end != MigrationState.COMPLETED)
                 throw new IllegalStateException("migration " + m.id() + " " + end + ": " + m.failure().orElse(m.reason().orElse("?")));

@@ -22,10 +22,16 @@ final class MigrationReport {
         return m instanceof OutgoingMigration ? "out" : m instanceof IncomingMigration ? "in" : "?";
     }
 
-    /** The peer without the resolver's leading slash ({@code /127.0.0.1:4444}). */
+    /** The peer as an operator writes it: no resolver's slash ({@code /127.0.0.1:4444}), no {@code 0:0:0:...}. */
     static String peer(Migration m) {
-        String p = m.peer();
-        return p.startsWith("/") ? p.substring(1) : p;
+        return Text.address(m.peer());
+    }
+
+    /** {@code /127.0.0.1:50078, 12 pages, ...} (the preempt channel's description) with its address as {@link #peer}. */
+    static String leadingAddress(String text) {
+        int comma = text.indexOf(',');
+        String head = comma < 0 ? text : text.substring(0, comma);
+        return head.contains(" ") ? text : Text.address(head) + (comma < 0 ? "" : text.substring(comma));
     }
 
     static double percent(MigrationProgress p) {
@@ -88,10 +94,10 @@ final class MigrationReport {
         out.println("Migration  " + m.id() + " (" + (in ? "destination, from " : "source, to ") + peer(m) + "): "
                 + m.state());
         out.println("Progress   " + bar(p, BAR) + "  (" + (p.totalPages() - p.remainingPages()) + " of "
-                + p.totalPages() + " pages)");
+                + Text.count(p.totalPages(), "page") + ")");
         out.println("Bytes      " + Sizes.human(p.bytes()) + (in ? " received" : " sent") + ": " + p.pages()
-                + " pages, " + p.zeroPages() + " zero pages"
-                + (in ? "" : ", " + p.iterations() + " precopy passes, " + p.dirtyPages() + " dirty at the last scan"));
+                + (p.pages() == 1 ? " page, " : " pages, ") + Text.count(p.zeroPages(), "zero page")
+                + (in ? "" : ", " + Text.count(p.iterations(), "precopy pass") + ", " + p.dirtyPages() + " dirty at the last scan"));
         out.println("Throughput " + throughput(p) + (p.postcopyNanos() > 0
                 ? String.format(Locale.ROOT, " (postcopy, %.1f s)", p.postcopyNanos() / 1e9) : ""));
         Optional<FaultStatistics> stats = m.statistics();
@@ -101,16 +107,16 @@ final class MigrationReport {
             out.println("Faults     " + s.faults() + " (" + s.requests() + " requested, "
                     + (s.dedupReceived() + s.dedupRequested()) + " de-duplicated)");
             out.println("Requests   " + p.requests() + " sent");
-            out.println("Discards   " + p.discardRanges() + " ranges, " + Sizes.human(s.discardedBytes()));
+            out.println("Discards   " + Text.count(p.discardRanges(), "range") + ", " + Sizes.human(s.discardedBytes()));
             out.println("Latency    p50 " + ms(l.p50()) + ", p99 " + ms(l.p99()) + ", max " + ms(l.max())
-                    + " (fault to placement, " + l.count() + " faults)");
+                    + " (fault to placement, " + Text.count(l.count(), "fault") + ")");
             out.println("Blocktime  " + ms(s.blocktimeMicros()) + " in total, " + s.blocktimeByThread().size()
-                    + " thread(s)");
+                    + (s.blocktimeByThread().size() == 1 ? " thread" : " threads"));
         } else {
             out.println("Faults     " + (in ? "- (not listening yet)" : "- (the destination's)"));
-            out.println("Requests   " + p.requests() + (in ? " sent" : " received, " + p.requestedPages()
-                    + " pages served out of order"));
-            out.println("Discards   " + p.discardRanges() + " ranges");
+            out.println("Requests   " + p.requests() + (in ? " sent" : " received, " + Text.count(p.requestedPages(), "page")
+                    + " served out of order"));
+            out.println("Discards   " + Text.count(p.discardRanges(), "range"));
             out.println("Latency    -");
             out.println("Blocktime  -");
         }
@@ -124,9 +130,10 @@ final class MigrationReport {
             }
             CheckCommand.wrap(out, "Devices    ", p.deviceSections() + " loaded, " + opaque.size() + " opaque"
                     + (opaque.isEmpty() ? "" : ": " + sb));
-            out.println("Preempt    " + ((IncomingMigration) m).postcopyChannel().orElse("- (no postcopy-preempt channel)"));
+            out.println("Preempt    " + ((IncomingMigration) m).postcopyChannel().map(MigrationReport::leadingAddress)
+                    .orElse("- (no postcopy-preempt channel)"));
             ((IncomingMigration) m).missing().filter(x -> x.totalBytes() > 0).ifPresent(x -> out.println("Missing    " + x.totalBytes() + " bytes in "
-                    + x.ranges().size() + " ranges never received"));
+                    + Text.count(x.ranges().size(), "range") + " never received"));
         } else {
             out.println("Devices    " + p.deviceSections() + " saved");
             io.postcopy.migration.OutgoingOptions o = ((io.postcopy.migration.OutgoingMigration) m).options();

@@ -42,12 +42,21 @@ public abstract class PostcopyCommandSupport implements Action {
             return doExecute();
         } catch (IllegalArgumentException | IllegalStateException | UnsupportedOperationException
                  | io.postcopy.uffd.UffdException | io.postcopy.fault.PostcopyException e) {
-            throw new CommandException(prefix() + oneLine(e));
+            throw error(prefix() + oneLine(e));
         } catch (IOException e) {
-            throw new CommandException(prefix() + ioMessage(e));
+            throw error(prefix() + ioMessage(e));
         } catch (UncheckedIOException e) {
-            throw new CommandException(prefix() + ioMessage(e.getCause()));
+            throw error(prefix() + ioMessage(e.getCause()));
         }
+    }
+
+    /**
+     * Karaf prints a CommandException's "nice help", in red unless the help is given: given here, plain, whenever
+     * the session has no terminal (bin/client "CMD", a script), so that no escape codes end up in a file.
+     */
+    private CommandException error(String message) {
+        return Text.colours(session) ? new CommandException(message)
+                : new CommandException("Error executing command: " + message, message);
     }
 
     /** The command's work; user errors are thrown as the exceptions {@link #execute()} turns into one line. */

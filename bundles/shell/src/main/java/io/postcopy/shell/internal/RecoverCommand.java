@@ -36,7 +36,7 @@ public class RecoverCommand extends MigrationCommandSupport {
                     + "the source uses postcopy:resume");
         if (port < 0 || port > 65535) throw new IllegalArgumentException("port " + port + " is not 0..65535");
         InetSocketAddress at = in.recover(new InetSocketAddress(bind, port));
-        out().println("Migration " + id + " waits on " + at.getAddress().getHostAddress() + ":" + at.getPort()
+        out().println("Migration " + id + " waits on " + Text.address(at)
                 + " for its source to resume it; on QEMU's monitor:");
         out().println("  {\"execute\": \"migrate\", \"arguments\": {\"uri\": \"tcp:" + at.getAddress().getHostAddress() + ":"
                 + at.getPort() + "\", \"resume\": true}}");

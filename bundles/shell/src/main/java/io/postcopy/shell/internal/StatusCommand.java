@@ -39,24 +39,7 @@ public class StatusCommand extends MigrationCommandSupport {
         long every = duration(interval).toMillis();
         if (every < 50) throw new IllegalArgumentException("interval " + interval + " is below 50ms");
         Migration one = id == null ? null : migration(id);
-        if (watch) {
-            long start = System.nanoTime();
-            try {
-                for (;;) {
-                    List<Migration> live = new ArrayList<>();
-                    for (Migration m : one != null ? List.of(one) : migrations.migrations())
-                        if (!m.state().isFinal()) live.add(m);
-                    if (live.isEmpty()) break;
-                    double t = (System.nanoTime() - start) / 1e9;
-                    for (Migration m : live) out.println(line(t, m));
-                    out.flush();
-                    Thread.sleep(every);
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                out.println("(stopped watching)");
-            }
-        }
+        if (watch) watch(out, () -> one != null ? List.of(one) : migrations.migrations(), every);
         if (one != null) {
             MigrationReport.detail(out, one);
         } else {
@@ -67,7 +50,7 @@ public class StatusCommand extends MigrationCommandSupport {
                 for (IncomingListener l : ls) {
                     if (sb.length() > 0) sb.append(", ");
                     sb.append("listen-").append(l.port()).append(" on ")
-                            .append(l.address().getAddress().getHostAddress()).append(':').append(l.port())
+                            .append(Text.address(l.address()))
                             .append(" (").append(l.migrations().size()).append(" accepted")
                             .append(l.options().tls() != null ? ", TLS" : l.address().getAddress().isLoopbackAddress() ? ""
                                     : ", INSECURE: no TLS off loopback").append(")");
@@ -76,6 +59,29 @@ public class StatusCommand extends MigrationCommandSupport {
             }
         }
         return null;
+    }
+
+    /**
+     * Prints a progress line per live migration every {@code everyMillis} until none of {@code which} is live
+     * (also what {@code postcopy:migrate --watch} shows); false when interrupted (Ctrl-C).
+     */
+    static boolean watch(PrintStream out, java.util.function.Supplier<List<Migration>> which, long everyMillis) {
+        long start = System.nanoTime();
+        try {
+            for (;;) {
+                List<Migration> live = new ArrayList<>();
+                for (Migration m : which.get()) if (!m.state().isFinal()) live.add(m);
+                if (live.isEmpty()) return true;
+                double t = (System.nanoTime() - start) / 1e9;
+                for (Migration m : live) out.println(line(t, m));
+                out.flush();
+                Thread.sleep(everyMillis);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            out.println("(stopped watching)");
+            return false;
+        }
     }
 
     /** One --watch line, at most 100 columns. */

@@ -51,6 +51,7 @@ public final class RunningWorkload implements Workload {
     private final AtomicReference<Throwable> failure = new AtomicReference<>();
     private final AtomicLong firstReadMismatch = new AtomicLong(-1);
     private final Object latencyLock = new Object();
+    private final java.time.Instant startedAt = java.time.Instant.now();
 
     private RunningWorkload(RamBlock block, WorkloadOptions options) {
         this.block = block;
@@ -98,6 +99,7 @@ public final class RunningWorkload implements Workload {
     }
 
     @Override public RamBlock block() { return block; }
+    @Override public java.time.Instant startedAt() { return startedAt; }
 
     @Override public WorkloadOptions options() { return options; }
 
