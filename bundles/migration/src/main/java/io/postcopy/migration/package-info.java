@@ -7,7 +7,7 @@
  * {@link io.postcopy.migration.DeviceStateHandler}s travels in the {@code PACKAGED} blob.
  */
 @Export
-@Version("1.6.0")
+@Version("1.7.0")
 package io.postcopy.migration;
 
 import org.osgi.annotation.bundle.Export;
