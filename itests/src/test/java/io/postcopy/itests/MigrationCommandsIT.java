@@ -151,7 +151,8 @@ public class MigrationCommandsIT {
         assertTrue(sp, sp.startsWith("Migration " + out + ": switching to postcopy after the current precopy chunk"));
 
         String watch = ok("postcopy:status --watch --interval 100ms " + out);
-        assertTrue(watch, watch.contains("Migration  " + out + " (source, to 127.0.0.1:" + port + "): COMPLETED"));
+        // both sides ours: each names the other's id for the same migration (issue 17)
+        String peerIn = group("Migration  " + out + " \\(source, to 127\\.0\\.0\\.1:" + port + ", peer (in-\\d+)\\): COMPLETED", watch);
         assertTrue(watch, watch.contains("Progress   [########################################] 100.0%"));
         assertTrue(watch, watch.matches("(?s).*Requests   \\d+ received, \\d+ pages? served out of order.*"));
         assertTrue(watch, watch.matches("(?s).*\\nDowntime   [0-9.]+ (ms|us) \\(guest paused on the source until the destination ran its own\\).*"));
@@ -166,6 +167,8 @@ public class MigrationCommandsIT {
         assertTrue(table, table.contains("Listeners: listen-" + port + " on 127.0.0.1:" + port));
         String detail = ok("postcopy:status " + in);
         assertTrue(detail, detail.contains("(destination, from 127.0.0.1:"));
+        assertEquals(peerIn, in);
+        assertTrue(detail, detail.matches("(?s)Migration  " + in + " \\(destination, from 127\\.0\\.0\\.1:\\d+, peer " + out + "\\): COMPLETED\n.*"));
         assertTrue(detail, detail.matches("(?s).*\\nFaults     \\d+ \\(\\d+ requested, \\d+ de-duplicated\\).*"));
         assertTrue(detail, detail.matches("(?s).*\\nLatency    p50 .*, p99 .*, max .* \\(fault to placement, \\d+ faults?\\).*"));
         assertTrue(detail, detail.matches("(?s).*\\nDiscards   \\d+ ranges?.*"));
@@ -463,7 +466,7 @@ public class MigrationCommandsIT {
             int n = 0;
             while (lines.find()) n++;
             assertTrue("several progress lines in:\n" + w, n >= 5);
-            assertTrue(w, w.contains("\nMigration  " + out + " (source, to 127.0.0.1:" + port + "): COMPLETED\n"));
+            assertTrue(w, w.matches("(?s).*\nMigration  " + out + " \\(source, to 127\\.0\\.0\\.1:" + port + ", peer in-\\d+\\): COMPLETED\n.*"));
             assertTrue(w, w.endsWith("\nMigration " + out + " COMPLETED\n"));
 
             // one that does not complete: the command fails with its end state

@@ -127,7 +127,7 @@ class TwoInstancesIT {
 
         // A follows it to the end (bounded by the client's timeout)
         String watch = a.client("postcopy:status --watch --interval 500ms " + out);
-        assertTrue(watch.contains("Migration  " + out + " (source, to 127.0.0.1:" + port + "): COMPLETED"), watch);
+        assertTrue(watch.matches("(?s).*Migration  " + out + " \\(source, to 127\\.0\\.0\\.1:" + port + ", peer in-\\d+\\): COMPLETED.*"), watch);
         assertTrue(watch.contains("(" + PAGES + " of " + PAGES + " pages)"), watch);
 
         // A's digest runs meanwhile (its guest stays paused from the switch, so this is its memory at the switch)

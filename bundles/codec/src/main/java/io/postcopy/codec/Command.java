@@ -93,6 +93,16 @@ public sealed interface Command {
         public int payloadLength() { return 0; }
     }
 
+    /** Our source's migration id ({@link CommandType#PEER_ID}), 1..{@link Wire#PEER_ID_MAX} characters. */
+    record PeerId(String id) implements Command {
+        public PeerId {
+            if (id == null || id.isEmpty() || id.length() > Wire.PEER_ID_MAX)
+                throw new IllegalArgumentException("a peer id has 1.." + Wire.PEER_ID_MAX + " characters");
+        }
+        public CommandType type() { return CommandType.PEER_ID; }
+        public int payloadLength() { return 1 + id.length(); }
+    }
+
     /** Our source's channel secret ({@link CommandType#CHANNEL_TOKEN}): {@link Wire#CHANNEL_TOKEN_BYTES} bytes. */
     record ChannelToken(byte[] token) implements Command {
         public ChannelToken {

@@ -30,7 +30,12 @@ public enum CommandType {
      * Ours, not QEMU's (we never migrate to QEMU): the per-migration secret that the source's extra channel
      * presents as its first bytes ({@link Wire#CHANNEL_MAGIC}, then these {@link Wire#CHANNEL_TOKEN_BYTES}).
      */
-    CHANNEL_TOKEN(Wire.CHANNEL_TOKEN_COMMAND, Wire.CHANNEL_TOKEN_BYTES, Wire.CHANNEL_TOKEN_BYTES);
+    CHANNEL_TOKEN(Wire.CHANNEL_TOKEN_COMMAND, Wire.CHANNEL_TOKEN_BYTES, Wire.CHANNEL_TOKEN_BYTES),
+    /**
+     * Ours, not QEMU's: u8 length, the source's migration id ({@code out-N}); the destination answers with its own
+     * on the return path ({@link ReturnPathType#PEER_ID}). QEMU never sends it, so a QEMU source never gets the answer.
+     */
+    PEER_ID(Wire.PEER_ID_NUMBER, 2, 1 + Wire.PEER_ID_MAX);
 
     /** Marks a variable length in {@link #fixedLength()}. */
     public static final int VARIABLE = -1;
@@ -94,6 +99,7 @@ public enum CommandType {
     /** @return the type, or {@code null} for an unknown number (0 is QEMU's INVALID) */
     public static CommandType of(int number) {
         if (number == Wire.CHANNEL_TOKEN_COMMAND) return CHANNEL_TOKEN;
+        if (number == Wire.PEER_ID_NUMBER) return PEER_ID;
         return number > 0 && number < BY_NUMBER.length ? BY_NUMBER[number] : null;
     }
 }

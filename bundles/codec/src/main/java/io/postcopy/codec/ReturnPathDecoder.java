@@ -173,6 +173,14 @@ public final class ReturnPathDecoder {
             case SWITCHOVER_ACK:
                 m = new ReturnPathMessage.SwitchoverAck();
                 break;
+            case PEER_ID: {
+                int idLen = WireIO.u8(b, q);
+                if (1 + idLen != len) {
+                    throw new CodecException(Kind.MALFORMED, poff, "PEER_ID length", idLen, (len - 1) + " (message length - 1)");
+                }
+                m = new ReturnPathMessage.PeerId(WireIO.name(b, q + 1, idLen, poff, "PEER_ID"));
+                break;
+            }
             default:
                 throw new AssertionError(t);
         }

@@ -23,6 +23,8 @@ public final class ReturnPathEncoder {
             return 4 + 1 + r.block().length() + 8 + r.bitmap().remaining() + 8;
         } else if (m instanceof ReturnPathMessage.SwitchoverAck) {
             return 4;
+        } else if (m instanceof ReturnPathMessage.PeerId p) {
+            return 4 + 1 + p.id().length();
         }
         return 8;
     }
@@ -50,6 +52,8 @@ public final class ReturnPathEncoder {
             dst.putLong(r.bitmap().remaining()).put(r.bitmap().duplicate()).putLong(Wire.RECV_BITMAP_ENDING);
         } else if (m instanceof ReturnPathMessage.ResumeAck a) {
             dst.putInt(a.value());
+        } else if (m instanceof ReturnPathMessage.PeerId p) {
+            WireIO.putName(dst, p.id());
         }
     }
 

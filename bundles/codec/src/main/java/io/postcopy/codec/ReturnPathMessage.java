@@ -56,4 +56,14 @@ public sealed interface ReturnPathMessage {
     record SwitchoverAck() implements ReturnPathMessage {
         public ReturnPathType type() { return ReturnPathType.SWITCHOVER_ACK; }
     }
+
+    /** Our destination's migration id, the answer to our source's PEER_ID command. */
+    record PeerId(String id) implements ReturnPathMessage {
+        public PeerId {
+            if (id == null || id.isEmpty() || id.length() > Wire.PEER_ID_MAX) {
+                throw new IllegalArgumentException("a peer id has 1.." + Wire.PEER_ID_MAX + " characters");
+            }
+        }
+        public ReturnPathType type() { return ReturnPathType.PEER_ID; }
+    }
 }

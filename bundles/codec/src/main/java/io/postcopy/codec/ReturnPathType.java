@@ -18,13 +18,15 @@ public enum ReturnPathType {
     /** be32 1. */
     RESUME_ACK(6, 4, 4),
     /** No payload (QEMU 8.1+, accepted here for completeness). */
-    SWITCHOVER_ACK(7, 0, 0);
+    SWITCHOVER_ACK(7, 0, 0),
+    /** Ours ({@link Wire#PEER_ID_NUMBER}): u8 length, the destination's migration id; only in answer to PEER_ID. */
+    PEER_ID(Wire.PEER_ID_NUMBER, 2, 1 + Wire.PEER_ID_MAX);
 
     private static final ReturnPathType[] BY_NUMBER = new ReturnPathType[8];
 
     static {
         for (ReturnPathType t : values()) {
-            BY_NUMBER[t.number] = t;
+            if (t.number < BY_NUMBER.length) BY_NUMBER[t.number] = t;
         }
     }
 
@@ -60,6 +62,7 @@ public enum ReturnPathType {
 
     /** @return the type, or {@code null} for an unknown number */
     public static ReturnPathType of(int number) {
+        if (number == Wire.PEER_ID_NUMBER) return PEER_ID;
         return number > 0 && number < BY_NUMBER.length ? BY_NUMBER[number] : null;
     }
 }

@@ -30,6 +30,13 @@ public final class Wire {
 
     /** The command number of {@link CommandType#CHANNEL_TOKEN} ("PC"): far above QEMU's own numbers. */
     public static final int CHANNEL_TOKEN_COMMAND = 0x5043;
+    /**
+     * The command number of {@link CommandType#PEER_ID} and the return-path type of {@link ReturnPathType#PEER_ID}
+     * ("PI"): ours, sent only between our own source and destination, so each side can show the other's id.
+     */
+    public static final int PEER_ID_NUMBER = 0x5049;
+    /** Longest migration id {@code PEER_ID} carries. */
+    public static final int PEER_ID_MAX = 32;
     /** The only stream version accepted (QEMU_VM_FILE_VERSION). */
     public static final int VERSION = 3;
     /** The seed's {@code MAX_DISCARDS_PER_COMMAND}. */

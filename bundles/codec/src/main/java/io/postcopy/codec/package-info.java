@@ -9,5 +9,5 @@
  * {@link io.postcopy.codec.CodecException}.
  */
 @org.osgi.annotation.bundle.Export
-@org.osgi.annotation.versioning.Version("1.5.0")
+@org.osgi.annotation.versioning.Version("1.6.0")
 package io.postcopy.codec;

@@ -16,6 +16,17 @@ public interface Migration {
 
     MigrationState state();
 
+    /**
+     * The other side's id for this migration ({@code in-N} on the source, {@code out-N} on the destination) when both
+     * sides are ours: exchanged on the main stream and the return path once the stream has begun. Empty for a QEMU
+     * source, before the exchange, and with a peer of an older version.
+     *
+     * @since 1.7
+     */
+    default Optional<String> peerId() {
+        return Optional.empty();
+    }
+
     MigrationProgress progress();
 
     /** Why it failed or was cancelled: the precise message (for malformed input, the codec's). */

@@ -174,6 +174,7 @@ class BlockLifetimeTest {
             Thread.sleep(50);
             Workload w = reader.get();
             assertThat(w.reads()).isZero();
+            assertThat(in.peerId()).as("a QEMU-like source sends no PEER_ID, so it gets none").isEmpty();
             c.close();      // the source (QEMU-like: no token) is gone
 
             // it may come back (QEMU's migrate-recover): paused, the readers still blocked

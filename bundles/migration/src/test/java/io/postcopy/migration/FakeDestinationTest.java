@@ -161,7 +161,7 @@ class FakeDestinationTest {
         for (String s : seen) if (order.isEmpty() || !order.get(order.size() - 1).equals(s)) order.add(s);
         long discards = out.progress().discardRanges();
         assertThat(discards).isEqualTo(64);                    // 64 single pages, not adjacent
-        java.util.List<String> expected = new java.util.ArrayList<>(java.util.List.of("OPEN_RETURN_PATH", "CHANNEL_TOKEN", "PING 1",
+        java.util.List<String> expected = new java.util.ArrayList<>(java.util.List.of("OPEN_RETURN_PATH", "CHANNEL_TOKEN", "PEER_ID", "PING 1",
                 "POSTCOPY_ADVISE", "START ram", "MEM_SIZE 1", "PART"));
         expected.add("POSTCOPY_RAM_DISCARD");                  // 6 commands of at most 12 ranges, collapsed
         expected.addAll(java.util.List.of("PING 2", "PACKAGED", "{POSTCOPY_LISTEN mgmt/a PING 3 POSTCOPY_RUN}", "PING 4",

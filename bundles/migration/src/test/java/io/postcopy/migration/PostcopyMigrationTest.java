@@ -63,6 +63,9 @@ class PostcopyMigrationTest {
         assertThat(out.awaitCompletion(Duration.ofSeconds(90))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
         IncomingMigration in = listener.migrations().get(0);
         assertThat(in.awaitCompletion(Duration.ofSeconds(10))).as("%s", in.failure()).isEqualTo(MigrationState.COMPLETED);
+        // both sides ours: each knows the other's id for this migration (PEER_ID both ways)
+        assertThat(out.peerId()).contains(in.id());
+        assertThat(in.peerId()).contains(out.id());
         assertThat(srcLoad.isPaused()).isTrue();
         assertThat(srcLoad.writes()).isGreaterThan(0);
 

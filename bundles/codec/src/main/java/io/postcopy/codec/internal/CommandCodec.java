@@ -90,6 +90,13 @@ public final class CommandCodec {
             }
             case SWITCHOVER_START:
                 return new Command.SwitchoverStart();
+            case PEER_ID: {
+                int idLen = WireIO.u8(b, p);
+                if (1 + idLen != len) {
+                    throw new CodecException(Kind.MALFORMED, off, "PEER_ID length", idLen, (len - 1) + " (command length - 1)");
+                }
+                return new Command.PeerId(WireIO.name(b, p + 1, idLen, off, "PEER_ID"));
+            }
             case CHANNEL_TOKEN: {
                 byte[] token = new byte[Wire.CHANNEL_TOKEN_BYTES];
                 b.get(p, token);
@@ -156,6 +163,8 @@ public final class CommandCodec {
             WireIO.putName(b, rb.block());
         } else if (c instanceof Command.ChannelToken t) {
             b.put(t.token());
+        } else if (c instanceof Command.PeerId p) {
+            WireIO.putName(b, p.id());
         }
     }
 }

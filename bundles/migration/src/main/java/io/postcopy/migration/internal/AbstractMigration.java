@@ -34,6 +34,11 @@ abstract class AbstractMigration implements Migration {
 
     @Override public String peer() { return peer; }
 
+    /** The peer's id for this migration, once it said it (only a peer of ours does). */
+    volatile String peerId;
+
+    @Override public java.util.Optional<String> peerId() { return java.util.Optional.ofNullable(peerId); }
+
     @Override public MigrationState state() { return state; }
 
     @Override public Optional<String> failure() { return Optional.ofNullable(failure); }

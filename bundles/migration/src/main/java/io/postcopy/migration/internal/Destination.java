@@ -943,6 +943,11 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
             listener.announce(t.token(), this);
             announcedToken = t.token();
             channelAnnounced = true;
+        } else if (c instanceof Command.PeerId p) {
+            // only our source sends it: the answer cannot reach a QEMU source
+            if (inPackage) throw new Refused("PEER_ID in a package");
+            peerId = p.id();
+            if (returnPath) sendReturn(new ReturnPathMessage.PeerId(id));
         } else if (c instanceof Command.RecvBitmap rb && state() == MigrationState.POSTCOPY_RECOVER && !inPackage) {
             String name = options.blockPrefix() + rb.block();
             if (service.registry().byName(name) == null || streamBlockIndex(rb.block()) < 0)

@@ -428,6 +428,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             enc.writeCommand(new Command.OpenReturnPath());
             // the token proves our extra channel and, after a lost connection, the resumed one (QEMU never gets it)
             if (mode != MigrationMode.PRECOPY_ONLY) enc.writeCommand(new Command.ChannelToken(channelToken));
+            enc.writeCommand(new Command.PeerId(id));   // our destination answers with its id (QEMU never gets this)
             enc.writeCommand(new Command.Ping(1));
             if (postcopy) {
                 long summary = 0;
@@ -972,6 +973,8 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
             if (p.value() == READY_PING) readyPong.countDown();
             if (p.value() == 1) firstPong.countDown();
             LOG.debug("migration {}: PONG {}", id, p.value());
+        } else if (m instanceof ReturnPathMessage.PeerId p) {
+            peerId = p.id();
         } else if (m instanceof ReturnPathMessage.Shut s) {
             // completed in precopy: the destination resumes its guest at EOF, right before SHUT 0
             if (s.status() == 0) endDowntime();

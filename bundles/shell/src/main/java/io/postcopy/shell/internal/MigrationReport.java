@@ -91,8 +91,8 @@ final class MigrationReport {
     static void detail(PrintStream out, Migration m) {
         MigrationProgress p = m.progress();
         boolean in = m instanceof IncomingMigration;
-        out.println("Migration  " + m.id() + " (" + (in ? "destination, from " : "source, to ") + peer(m) + "): "
-                + m.state());
+        out.println("Migration  " + m.id() + " (" + (in ? "destination, from " : "source, to ") + peer(m)
+                + m.peerId().map(id -> ", peer " + id).orElse("") + "): " + m.state());
         out.println("Progress   " + bar(p, BAR) + "  (" + (p.totalPages() - p.remainingPages()) + " of "
                 + Text.count(p.totalPages(), "page") + ")");
         out.println("Bytes      " + Sizes.human(p.bytes()) + (in ? " received" : " sent") + ": " + p.pages()
