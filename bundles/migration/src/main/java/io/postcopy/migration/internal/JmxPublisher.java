@@ -43,7 +43,7 @@ import org.slf4j.LoggerFactory;
  * {@code io.postcopy.migration.<STATE>} from that MBean (user data: the event's properties), and migrations the
  * service no longer keeps lose theirs. Attributes are read live on each JMX request.
  */
-@Component(immediate = true, service = MigrationListener.class)
+@Component(immediate = true, service = {})
 public class JmxPublisher implements MigrationListener {
     static final String DOMAIN = "io.postcopy";
     /** Notification types: this and the state entered. */
@@ -60,9 +60,11 @@ public class JmxPublisher implements MigrationListener {
     private final Map<String, NotificationBroadcasterSupport> emitters = new HashMap<>();
     private long sequence;
     private ObjectName faultName;
+    private final org.osgi.framework.ServiceRegistration<MigrationListener> listener;
 
     @Activate
-    public JmxPublisher(@Reference MigrationService migrations, @Reference FaultService faults) {
+    public JmxPublisher(@Reference MigrationService migrations, @Reference FaultService faults,
+                        org.osgi.framework.BundleContext context) {
         this.migrations = migrations;
         this.faults = faults;
         try {
@@ -72,6 +74,9 @@ public class JmxPublisher implements MigrationListener {
             LOG.warn("cannot publish the fault service MBean: {}", e.toString());
         }
         sync();      // the migrations from before this component
+        // a listener service of its own registration, not this component's: as a DS service it would form a cycle
+        // (this component needs the migration service, which binds every listener), which SCR reports as an error
+        listener = context.registerService(MigrationListener.class, this, null);
     }
 
     @Override
@@ -125,7 +130,16 @@ public class JmxPublisher implements MigrationListener {
     }
 
     @Deactivate
-    synchronized void deactivate() {
+    void deactivate() {
+        try {
+            listener.unregister();
+        } catch (IllegalStateException gone) {
+            // unregistered with the bundle already
+        }
+        deactivateMBeans();
+    }
+
+    private synchronized void deactivateMBeans() {
         emitters.clear();
         for (ObjectName n : published.values()) unregister(n);
         published.clear();
