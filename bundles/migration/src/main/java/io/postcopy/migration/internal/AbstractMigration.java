@@ -80,8 +80,9 @@ abstract class AbstractMigration implements Migration {
         io.postcopy.migration.MigrationProgress p = progress();
         long e = endNanos;
         double seconds = ((e != 0 ? e : System.nanoTime()) - startNanos) / 1e9;
+        String p0 = peer;      // an accepted socket's address prints as "/host:port"
         return new io.postcopy.migration.MigrationEvent(id, this instanceof io.postcopy.migration.OutgoingMigration ? "outgoing" : "incoming",
-                peer, previous, next, reason, blockNames(), p.bytes(), p.totalPages(), p.remainingPages(),
+                p0.startsWith("/") ? p0.substring(1) : p0, previous, next, reason, blockNames(), p.bytes(), p.totalPages(), p.remainingPages(),
                 seconds > 0 ? p.bytes() / seconds : 0, atMillis);
     }
 

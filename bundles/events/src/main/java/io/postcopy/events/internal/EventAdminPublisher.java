@@ -1,4 +1,4 @@
-package io.postcopy.migration.internal;
+package io.postcopy.events.internal;
 
 import io.postcopy.migration.MigrationEvent;
 import io.postcopy.migration.MigrationListener;
@@ -10,8 +10,9 @@ import org.osgi.service.event.EventAdmin;
 
 /**
  * Posts every migration state change to OSGi Event Admin on {@code io/postcopy/migration/<STATE>} (asynchronously:
- * a slow handler never holds up the service's event thread). Present only where Event Admin is: the bundle's import
- * of its package is optional, and this component stays unsatisfied without the service.
+ * a slow handler never holds up the migration service's event thread). A bundle of its own, not part of the migration
+ * bundle: Event Admin arriving at run time would rewire a bundle that imports its package optionally, and a rewired
+ * migration bundle ends its migrations.
  */
 @Component(service = MigrationListener.class)
 public class EventAdminPublisher implements MigrationListener {
