@@ -1,7 +1,7 @@
 package io.postcopy.benchmarks;
 
-import io.postcopy.backend.anon.internal.AnonPlacementBackend;
-import io.postcopy.fault.FaultHandlers;
+import io.postcopy.backend.anon.standalone.AnonBackends;
+import io.postcopy.fault.standalone.FaultHandlers;
 import io.postcopy.fault.FaultService;
 import io.postcopy.fault.IncomingPostcopy;
 import io.postcopy.fault.PageRequester;
@@ -56,7 +56,7 @@ public class FaultLatencyBenchmark {
         registry = RamBlocks.newRegistry();
         service = FaultHandlers.newService(registry, Policies.newBalloonInhibitor(), Policies.newMemoryLockPolicy(false),
                 Policies.newHugePagePolicy(true));
-        service.addBackend(new AnonPlacementBackend(), 0);
+        service.addBackend(AnonBackends.newBackend(), 0);
         src = PlacementBenchmark.source(PAGE);
         buf = NativeMemory.allocate(PAGE);
         fresh();

@@ -1,7 +1,7 @@
 package io.postcopy.benchmarks;
 
-import io.postcopy.backend.anon.internal.AnonPlacementBackend;
-import io.postcopy.fault.FaultHandlers;
+import io.postcopy.backend.anon.standalone.AnonBackends;
+import io.postcopy.fault.standalone.FaultHandlers;
 import io.postcopy.fault.FaultService;
 import io.postcopy.fault.IncomingPostcopy;
 import io.postcopy.policy.Policies;
@@ -61,7 +61,7 @@ public class PlacementBenchmark {
             registry = RamBlocks.newRegistry();
             FaultService service = FaultHandlers.newService(registry, Policies.newBalloonInhibitor(),
                     Policies.newMemoryLockPolicy(false), Policies.newHugePagePolicy(true));
-            service.addBackend(new AnonPlacementBackend(), 0);
+            service.addBackend(AnonBackends.newBackend(), 0);
             ram = registry.create("bench.ram", RUNS * runBytes, RamBlock.Backing.ANONYMOUS);
             src = source(runBytes);
             in = service.create("bench", java.util.List.of(ram), (block, offset, length) -> {

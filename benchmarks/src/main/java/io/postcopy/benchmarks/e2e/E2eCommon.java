@@ -1,11 +1,11 @@
 package io.postcopy.benchmarks.e2e;
 
-import io.postcopy.backend.anon.internal.AnonPlacementBackend;
-import io.postcopy.backend.hugepage.internal.HugePagePlacementBackend;
-import io.postcopy.fault.FaultHandlers;
+import io.postcopy.backend.anon.standalone.AnonBackends;
+import io.postcopy.backend.hugepage.standalone.HugePageBackends;
+import io.postcopy.fault.standalone.FaultHandlers;
 import io.postcopy.fault.FaultService;
 import io.postcopy.migration.MigrationService;
-import io.postcopy.migration.Migrations;
+import io.postcopy.migration.standalone.Migrations;
 import io.postcopy.policy.Policies;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.ramblock.RamBlockRegistry;
@@ -45,8 +45,8 @@ final class E2eCommon {
         final MigrationService service;
 
         Side(boolean hugepage) {
-            faults.addBackend(new AnonPlacementBackend(), 0);
-            if (hugepage) faults.addBackend(new HugePagePlacementBackend(), 10);
+            faults.addBackend(AnonBackends.newBackend(), 0);
+            if (hugepage) faults.addBackend(HugePageBackends.newBackend(), 10);
             // the service's configuration as an administrator sets it (PID io.postcopy.migration)
             service = Migrations.newService(registry, faults, java.util.Map.of(
                     "sendBufferSize", Integer.getInteger("e2e.sndbuf", 128 * 1024),

@@ -4,7 +4,7 @@ package io.postcopy.migration;
  * JMX view of the fault service, {@code io.postcopy:type=FaultService}, published by the migration bundle
  * ({@code JMX.newMBeanProxy} with this interface reads it).
  *
- * @since 1.7 (in the API package; before, internal)
+ * @since 2.0 (in the API package; before, internal)
  */
 public interface FaultServiceStatsMBean {
     /** Live incoming postcopy migrations (registered with userfaultfd now). */

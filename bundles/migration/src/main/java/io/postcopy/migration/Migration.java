@@ -21,7 +21,7 @@ public interface Migration {
      * sides are ours: exchanged on the main stream and the return path once the stream has begun. Empty for a QEMU
      * source, before the exchange, and with a peer of an older version.
      *
-     * @since 1.7
+     * @since 2.0
      */
     default Optional<String> peerId() {
         return Optional.empty();

@@ -23,7 +23,7 @@ import java.util.Objects;
  * @param remainingPages pages not yet sent (outgoing) or not yet here (incoming)
  * @param throughput  bytes per second over the whole migration so far
  * @param timestampMillis when the state was entered (epoch milliseconds)
- * @since 1.7
+ * @since 2.0
  */
 public record MigrationEvent(String id, String direction, String peer, MigrationState previous, MigrationState state,
                              String reason, List<String> blocks, long bytes, long totalPages, long remainingPages,

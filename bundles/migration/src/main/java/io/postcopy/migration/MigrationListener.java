@@ -8,7 +8,7 @@ import org.osgi.annotation.versioning.ConsumerType;
  * events after it, never a migration. The same events go to OSGi Event Admin ({@link MigrationEvent#topic()}) when
  * it is installed, and to the JMX notifications of {@code io.postcopy:type=Migration,id=...}.
  *
- * @since 1.7
+ * @since 2.0
  */
 @ConsumerType
 @FunctionalInterface

@@ -7,7 +7,7 @@ import org.osgi.annotation.versioning.ProviderType;
 
 /**
  * Starts migrations of the RAM blocks of one {@link io.postcopy.ramblock.RamBlockRegistry}. In OSGi a DS
- * component (PID {@code io.postcopy.migration}); without a framework, {@link Migrations#newService}.
+ * component (PID {@code io.postcopy.migration}); without a framework, {@code io.postcopy.migration.standalone.Migrations.newService}.
  */
 @ProviderType
 public interface MigrationService {

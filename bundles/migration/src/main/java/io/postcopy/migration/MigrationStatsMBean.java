@@ -5,7 +5,7 @@ package io.postcopy.migration;
  * ({@code JMX.newMBeanProxy} with this interface reads it; its notifications are {@link MigrationEvent}s). Pages are
  * 4 KiB target pages; latencies are fault-to-placement in microseconds (destination only, 0 on the source).
  *
- * @since 1.7 (in the API package; before, internal)
+ * @since 2.0 (in the API package; before, internal)
  */
 public interface MigrationStatsMBean {
     String getId();

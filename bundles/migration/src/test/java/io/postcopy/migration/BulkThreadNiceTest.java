@@ -1,5 +1,6 @@
 package io.postcopy.migration;
 
+import io.postcopy.migration.standalone.Migrations;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 

@@ -1,8 +1,9 @@
 package io.postcopy.migration;
 
-import io.postcopy.backend.anon.internal.AnonPlacementBackend;
-import io.postcopy.backend.hugepage.internal.HugePagePlacementBackend;
-import io.postcopy.fault.FaultHandlers;
+import io.postcopy.migration.standalone.Migrations;
+import io.postcopy.backend.anon.standalone.AnonBackends;
+import io.postcopy.backend.hugepage.standalone.HugePageBackends;
+import io.postcopy.fault.standalone.FaultHandlers;
 import io.postcopy.fault.FaultService;
 import io.postcopy.policy.Policies;
 import io.postcopy.ramblock.RamBlock;
@@ -24,15 +25,15 @@ final class Endpoint implements AutoCloseable {
     }
 
     Endpoint(int sendBuffer, int receiveBuffer, int stagingBatchSize) {
-        faults.addBackend(new AnonPlacementBackend(), 0);
-        faults.addBackend(new HugePagePlacementBackend(), 100);
+        faults.addBackend(AnonBackends.newBackend(), 0);
+        faults.addBackend(HugePageBackends.newBackend(), 100);
         service = Migrations.newService(registry, faults, sendBuffer, receiveBuffer, stagingBatchSize, 64 << 20);
     }
 
     /** With the service configured as PID io.postcopy.migration would be ({@link Migrations#newService(RamBlockRegistry, FaultService, java.util.Map)}). */
     Endpoint(java.util.Map<String, ?> config) {
-        faults.addBackend(new AnonPlacementBackend(), 0);
-        faults.addBackend(new HugePagePlacementBackend(), 100);
+        faults.addBackend(AnonBackends.newBackend(), 0);
+        faults.addBackend(HugePageBackends.newBackend(), 100);
         service = Migrations.newService(registry, faults, config);
     }
 

@@ -1,7 +1,7 @@
 package io.postcopy.itests.qemu;
 
-import io.postcopy.backend.anon.internal.AnonPlacementBackend;
-import io.postcopy.fault.FaultHandlers;
+import io.postcopy.backend.anon.standalone.AnonBackends;
+import io.postcopy.fault.standalone.FaultHandlers;
 import io.postcopy.fault.FaultService;
 import io.postcopy.fault.FaultStatistics;
 import io.postcopy.migration.IncomingListener;
@@ -10,7 +10,7 @@ import io.postcopy.migration.IncomingOptions;
 import io.postcopy.migration.MigrationProgress;
 import io.postcopy.migration.MigrationService;
 import io.postcopy.migration.MigrationState;
-import io.postcopy.migration.Migrations;
+import io.postcopy.migration.standalone.Migrations;
 import io.postcopy.policy.Policies;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.ramblock.RamBlockRegistry;
@@ -68,7 +68,7 @@ public final class JavaDestination implements MigrationDestination {
         this.workloadOptions = WorkloadOptions.builder().threads(threads).pattern(AccessPattern.UNIFORM)
                 .writeFraction(0).ratePerThread(ratePerThread).randomSeed(name.hashCode())
                 .stallThreshold(Duration.ofMillis(1)).build();
-        faults.addBackend(new AnonPlacementBackend(), 0);
+        faults.addBackend(AnonBackends.newBackend(), 0);
         service = Migrations.newService(registry, faults, 128 * 1024, 128 * 1024, 64 * 1024, 64 << 20);
         listener = service.listen(new InetSocketAddress("127.0.0.1", QemuDestination.freePort()),
                 more.apply(IncomingOptions.defaults().onRun(this::startWorkload).withQemuPreempt(true).withTls(tls)));

@@ -1,6 +1,6 @@
 package io.postcopy.backend.anon;
 
-import io.postcopy.fault.FaultHandlers;
+import io.postcopy.fault.standalone.FaultHandlers;
 import io.postcopy.fault.FaultService;
 import io.postcopy.fault.PageRequester;
 import io.postcopy.policy.Policies;

@@ -3,7 +3,7 @@ package io.postcopy.backend.hugepage;
 import static io.postcopy.backend.hugepage.HugeGuest.PAGE;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.postcopy.backend.anon.internal.AnonPlacementBackend;
+import io.postcopy.backend.anon.standalone.AnonBackends;
 import io.postcopy.backend.hugepage.internal.HugePagePlacementBackend;
 import io.postcopy.fault.BackendInfo;
 import io.postcopy.fault.FaultService;
@@ -67,7 +67,7 @@ class HotSwapTest {
     void hugepageBackendRemovedAndReaddedMidStreamLosesNothing() throws Exception {
         RamBlockRegistry registry = RamBlocks.newRegistry();
         FaultService service = HugeGuest.service(registry);
-        Counting anon = new Counting(new AnonPlacementBackend());
+        Counting anon = new Counting(AnonBackends.newBackend());
         List<Counting> hugeInstances = new CopyOnWriteArrayList<>(List.of(new Counting(new HugePagePlacementBackend())));
         service.addBackend(anon, 0);
         service.addBackend(hugeInstances.get(0), 100);

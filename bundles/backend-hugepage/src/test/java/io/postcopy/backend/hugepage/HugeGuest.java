@@ -1,6 +1,6 @@
 package io.postcopy.backend.hugepage;
 
-import io.postcopy.fault.FaultHandlers;
+import io.postcopy.fault.standalone.FaultHandlers;
 import io.postcopy.fault.FaultService;
 import io.postcopy.fault.IncomingPostcopy;
 import io.postcopy.fault.PageRequester;

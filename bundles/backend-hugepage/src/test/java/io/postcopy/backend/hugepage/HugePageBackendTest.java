@@ -4,7 +4,7 @@ import static io.postcopy.backend.hugepage.HugeGuest.PAGE;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.postcopy.backend.anon.internal.AnonPlacementBackend;
+import io.postcopy.backend.anon.standalone.AnonBackends;
 import io.postcopy.backend.hugepage.internal.HugePagePlacementBackend;
 import io.postcopy.fault.FaultService;
 import io.postcopy.fault.FaultStatistics;
@@ -52,9 +52,9 @@ class HugePageBackendTest {
             assertThat(b.supports(h)).isTrue();
             assertThat(b.supports(a)).isFalse();
             assertThat(b.supports(m)).isFalse();
-            assertThat(new AnonPlacementBackend().supports(h)).isFalse();
+            assertThat(AnonBackends.newBackend().supports(h)).isFalse();
             FaultService service = HugeGuest.service(registry);
-            service.addBackend(new AnonPlacementBackend(), 0);
+            service.addBackend(AnonBackends.newBackend(), 0);
             service.addBackend(b, 100);
             IncomingPostcopy in = service.create("kinds", List.of(h, a), new HugeGuest.Requests(n -> n.equals("h") ? huge : PAGE));
             try {
@@ -72,7 +72,7 @@ class HugePageBackendTest {
     void hugetlbBlockMigratesUnderAFaultStormInWholeHugePages() throws Exception {
         RamBlockRegistry registry = RamBlocks.newRegistry();
         FaultService service = HugeGuest.service(registry);
-        service.addBackend(new AnonPlacementBackend(), 0);
+        service.addBackend(AnonBackends.newBackend(), 0);
         service.addBackend(new HugePagePlacementBackend(), 100);
         RamBlock ram = registry.create("pc.ram", BLOCK, RamBlock.Backing.HUGETLB);
         long image = HugeGuest.image(BLOCK, huge, 7);

@@ -1,4 +1,6 @@
-package io.postcopy.migration;
+package io.postcopy.migration.standalone;
+
+import io.postcopy.migration.MigrationService;
 
 import io.postcopy.fault.FaultService;
 import io.postcopy.migration.internal.MigrationServiceImpl;

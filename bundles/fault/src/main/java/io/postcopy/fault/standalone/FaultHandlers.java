@@ -1,4 +1,6 @@
-package io.postcopy.fault;
+package io.postcopy.fault.standalone;
+
+import io.postcopy.fault.FaultService;
 
 import io.postcopy.fault.internal.FaultServiceImpl;
 import io.postcopy.policy.BalloonInhibitor;

@@ -1,0 +1,10 @@
+/**
+ * The hugepage placement backend without an OSGi framework (tests, benchmarks, embedding in plain Java). In OSGi use the services; this package
+ * is apart from the API package so that the API holds no implementation.
+ */
+@Export
+@Version("1.0.0")
+package io.postcopy.backend.hugepage.standalone;
+
+import org.osgi.annotation.bundle.Export;
+import org.osgi.annotation.versioning.Version;
