@@ -75,6 +75,12 @@ abstract class AbstractMigration implements Migration {
     /** The RAM blocks this migration moves, by name (an incoming one's once its block list arrived). */
     abstract java.util.List<String> blockNames();
 
+    /** {@code blocks}' names; empty for null (not known yet). */
+    static java.util.List<String> idstrs(java.util.List<io.postcopy.ramblock.RamBlock> blocks) {
+        if (blocks == null) return java.util.List.of();
+        return java.util.List.copyOf(blocks).stream().map(io.postcopy.ramblock.RamBlock::idstr).toList();
+    }
+
     /** The event for a state entered at {@code atMillis}, with the figures as they are now. */
     io.postcopy.migration.MigrationEvent event(MigrationState previous, MigrationState next, String reason, long atMillis) {
         io.postcopy.migration.MigrationProgress p = progress();

@@ -244,11 +244,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
 
     @Override
     List<String> blockNames() {
-        List<RamBlock> l = created;
-        if (l == null) return List.of();
-        List<String> names = new java.util.ArrayList<>(l.size());
-        for (RamBlock b : List.copyOf(l)) names.add(b.idstr());
-        return names;
+        return idstrs(created);
     }
 
     // ---- the stream thread ----

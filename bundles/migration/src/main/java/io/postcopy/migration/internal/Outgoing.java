@@ -908,11 +908,7 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
 
     @Override
     List<String> blockNames() {
-        List<RamBlock> l = blocks;
-        if (l == null) return List.of();
-        List<String> names = new java.util.ArrayList<>(l.size());
-        for (RamBlock b : List.copyOf(l)) names.add(b.idstr());
-        return names;
+        return idstrs(blocks);
     }
 
     // ---- the return path: the seed's source_return_path_thread ----
