@@ -37,12 +37,12 @@ public class FaultServiceComponent implements FaultService {
                                  @Reference MemoryLockPolicy memoryLock, @Reference HugePagePolicy hugePages,
                                  FaultServiceConfig config) {
         impl = new FaultServiceImpl(registry, balloon, memoryLock, hugePages);
-        impl.configure(config.faultBatch(), config.backendWaitMillis(), config.faultThreadNice(), config.faultThreadFifoPriority());
+        impl.configure(config);
     }
 
     @Modified
     void modified(FaultServiceConfig config) {
-        impl.configure(config.faultBatch(), config.backendWaitMillis(), config.faultThreadNice(), config.faultThreadFifoPriority());
+        impl.configure(config);
     }
 
     @Deactivate

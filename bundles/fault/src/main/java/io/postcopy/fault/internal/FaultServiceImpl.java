@@ -27,9 +27,10 @@ public final class FaultServiceImpl implements FaultService {
     private final BalloonInhibitor balloon;
     private final MemoryLockPolicy memoryLock;
     private final HugePagePolicy hugePages;
-    private volatile int faultBatch = 64;
-    private volatile long backendWaitNanos = TimeUnit.SECONDS.toNanos(30);
-    private volatile int faultThreadNice = -5, faultThreadFifoPriority = 1;
+    // set by configure: FaultServiceConfig's defaults until DS or a factory says otherwise
+    private volatile int faultBatch;
+    private volatile long backendWaitNanos;
+    private volatile int faultThreadNice, faultThreadFifoPriority;
     private final List<Ranked> backends = new ArrayList<>();   // guarded by this; sorted by ranking, highest first
     private volatile List<Ranked> snapshot = List.of();
     private final List<Incoming> incoming = new CopyOnWriteArrayList<>();
@@ -40,21 +41,23 @@ public final class FaultServiceImpl implements FaultService {
         this.balloon = balloon;
         this.memoryLock = memoryLock;
         this.hugePages = hugePages;
+        configure(config(java.util.Map.of()));
     }
 
-    public void configure(int faultBatch, long backendWaitMillis, int faultThreadNice) {
-        configure(faultBatch, backendWaitMillis, faultThreadNice, 1);
+    /** A configuration from properties as PID {@code io.postcopy.fault} names them; absent ones keep their defaults. */
+    public static FaultServiceConfig config(java.util.Map<String, ?> properties) {
+        return org.osgi.util.converter.Converters.standardConverter().convert(properties).to(FaultServiceConfig.class);
     }
 
-    public void configure(int faultBatch, long backendWaitMillis, int faultThreadNice, int faultThreadFifoPriority) {
-        if (faultThreadFifoPriority < 0 || faultThreadFifoPriority > 99)
-            throw new IllegalArgumentException("faultThreadFifoPriority " + faultThreadFifoPriority + " not in 0..99");
-        this.faultThreadFifoPriority = faultThreadFifoPriority;
-        if (faultThreadNice < -20 || faultThreadNice > 19) throw new IllegalArgumentException("faultThreadNice " + faultThreadNice + " not in -20..19");
-        this.faultThreadNice = faultThreadNice;
-        if (faultBatch < 1 || faultBatch > 4096) throw new IllegalArgumentException("faultBatch " + faultBatch + " not in 1..4096");
-        this.faultBatch = faultBatch;
-        this.backendWaitNanos = TimeUnit.MILLISECONDS.toNanos(backendWaitMillis);
+    public void configure(FaultServiceConfig c) {
+        int fifo = c.faultThreadFifoPriority(), nice = c.faultThreadNice(), batch = c.faultBatch();
+        if (fifo < 0 || fifo > 99) throw new IllegalArgumentException("faultThreadFifoPriority " + fifo + " not in 0..99");
+        if (nice < -20 || nice > 19) throw new IllegalArgumentException("faultThreadNice " + nice + " not in -20..19");
+        if (batch < 1 || batch > 4096) throw new IllegalArgumentException("faultBatch " + batch + " not in 1..4096");
+        this.faultThreadFifoPriority = fifo;
+        this.faultThreadNice = nice;
+        this.faultBatch = batch;
+        this.backendWaitNanos = TimeUnit.MILLISECONDS.toNanos(c.backendWaitMillis());
     }
 
     RamBlockRegistry registry() { return registry; }

@@ -25,7 +25,8 @@ public final class FaultHandlers {
                                           MemoryLockPolicy memoryLock, HugePagePolicy hugePages, int faultThreadNice,
                                           int faultThreadFifoPriority) {
         FaultServiceImpl s = new FaultServiceImpl(registry, balloon, memoryLock, hugePages);
-        s.configure(64, 30_000, faultThreadNice, faultThreadFifoPriority);
+        s.configure(FaultServiceImpl.config(java.util.Map.of("faultThreadNice", faultThreadNice,
+                "faultThreadFifoPriority", faultThreadFifoPriority)));
         return s;
     }
 }

@@ -58,7 +58,7 @@ public @interface MigrationConfig {
     @AttributeDefinition(description = "Percent of one CPU (1..100) that all SCHED_FIFO urgent threads of this JVM "
             + "(fault threads included) may use together, averaged, in bursts of at most 10 ms; over it they run at "
             + "their nice value until the budget refills")
-    int realtimeCpuPercent() default Settings.DEFAULT_REALTIME_CPU_PERCENT;
+    int realtimeCpuPercent() default 50;
 
     /**
      * On a host where the stream and a busy guest share CPUs, equal weights let a guest woken from a fault wait

@@ -38,13 +38,8 @@ public class MigrationServiceComponent implements MigrationService {
     }
 
     private static Settings settings(MigrationConfig c) {
-        UrgentThread.budget(c.realtimeCpuPercent(), UrgentThread.DEFAULT_BURST_NANOS);
-        return new Settings(c.listenAddress(), c.sendBufferSize(), c.stagingBatchSize(), c.maxPackageSize(), c.receiveBufferSize(),
-                c.urgentThreadNice(), c.urgentThreadFifoPriority(), c.preemptReceiveBufferSize(),
-                c.retainEndedMigrations(), c.bulkThreadNice(), new Settings.Limits(c.maxMigrationRamMiB(),
-                        c.maxIncomingRamMiB(), c.ramReserveMiB(), c.maxConnectionsPerListener(), c.firstBytesTimeoutMillis(),
-                        c.handshakeTimeoutMillis(), c.maxDeviceStateMiB(), c.tlsCredentialsDir(), c.tlsAuthorizedSubjects(),
-                        c.silenceTimeoutMillis()));
+        UrgentThread.budget(Settings.realtimeCpuPercent(c), UrgentThread.DEFAULT_BURST_NANOS);
+        return Settings.of(c);
     }
 
     private synchronized void openConfigured(MigrationConfig c) {

@@ -25,15 +25,8 @@ package io.postcopy.migration.internal;
 public record Settings(String listenAddress, int sendBufferSize, int stagingBatchSize, int maxPackageSize,
                        int receiveBufferSize, int urgentThreadNice, int urgentThreadFifoPriority,
                        int preemptReceiveBufferSize, int retainEndedMigrations, int bulkThreadNice, Limits limits) {
-    public static final Settings DEFAULTS = new Settings("127.0.0.1", 128 * 1024, 64 * 1024, 64 << 20, 128 * 1024, -5, 1, 1 << 20, 64, 0);
-
-    /** With the default {@link Limits}. */
-    public Settings(String listenAddress, int sendBufferSize, int stagingBatchSize, int maxPackageSize,
-                    int receiveBufferSize, int urgentThreadNice, int urgentThreadFifoPriority,
-                    int preemptReceiveBufferSize, int retainEndedMigrations, int bulkThreadNice) {
-        this(listenAddress, sendBufferSize, stagingBatchSize, maxPackageSize, receiveBufferSize, urgentThreadNice,
-                urgentThreadFifoPriority, preemptReceiveBufferSize, retainEndedMigrations, bulkThreadNice, Limits.DEFAULTS);
-    }
+    /** {@link MigrationConfig}'s defaults, the only place they are written. */
+    public static final Settings DEFAULTS;
 
     /**
      * What a peer may make us allocate or hold, checked before anything is allocated for it.
@@ -57,8 +50,6 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
     public record Limits(int maxMigrationRamMiB, int maxIncomingRamMiB, int ramReserveMiB, int maxConnections,
                          int firstBytesMillis, int handshakeMillis, int maxDeviceStateMiB, String tlsCredentialsDir,
                          String tlsAuthorizedSubjects, int silenceMillis) {
-        public static final Limits DEFAULTS = new Limits(0, 0, 1024, 64, 10_000, 30_000, 256, "", "", 10_000);
-
         /** The service-wide TLS, or null. */
         public io.postcopy.migration.TlsOptions tls() {
             if (tlsCredentialsDir.isBlank()) return null;
@@ -78,9 +69,6 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
             java.util.Objects.requireNonNull(tlsAuthorizedSubjects, "tlsAuthorizedSubjects");
         }
     }
-    /** The JVM-wide real-time budget's default (percent of one CPU), a setting outside this record. */
-    public static final int DEFAULT_REALTIME_CPU_PERCENT = 50;
-
     public Settings {
         if (stagingBatchSize < 4096 || stagingBatchSize % 4096 != 0)
             throw new IllegalArgumentException("stagingBatchSize must be a multiple of 4096: " + stagingBatchSize);
@@ -96,66 +84,58 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
             throw new IllegalArgumentException("bulkThreadNice " + bulkThreadNice + " not in 0..19");
     }
 
-    /** The keys of {@link #from}: the attributes of the configuration (PID {@code io.postcopy.migration}) it reads. */
-    public static final java.util.Set<String> KEYS = java.util.Set.of("listenAddress", "sendBufferSize",
-            "stagingBatchSize", "maxPackageSize", "receiveBufferSize", "urgentThreadNice", "urgentThreadFifoPriority",
-            "preemptReceiveBufferSize", "retainEndedMigrations", "bulkThreadNice", "realtimeCpuPercent",
-            "maxMigrationRamMiB", "maxIncomingRamMiB", "ramReserveMiB", "maxConnectionsPerListener",
-            "firstBytesTimeoutMillis", "handshakeTimeoutMillis", "maxDeviceStateMiB", "tlsCredentialsDir",
-            "tlsAuthorizedSubjects", "silenceTimeoutMillis");
+    /** The attributes of {@link MigrationConfig} that are settings: all but the listener opened at activation. */
+    public static final java.util.Set<String> KEYS;
+    private static final java.util.Map<String, Class<?>> TYPES = new java.util.TreeMap<>();
+    private static final org.osgi.util.converter.Converter CONVERTER = org.osgi.util.converter.Converters.standardConverter();
+
+    static {
+        for (java.lang.reflect.Method m : MigrationConfig.class.getDeclaredMethods()) {
+            if (!m.getName().equals("listenPort")) TYPES.put(m.getName(), m.getReturnType());
+        }
+        KEYS = java.util.Collections.unmodifiableSet(TYPES.keySet());
+        DEFAULTS = of(config(java.util.Map.of()));
+    }
+
+    /** The settings of a configuration as DS hands it over (its values are checked here). */
+    public static Settings of(MigrationConfig c) {
+        return new Settings(c.listenAddress().trim(), c.sendBufferSize(), c.stagingBatchSize(), c.maxPackageSize(),
+                c.receiveBufferSize(), c.urgentThreadNice(), c.urgentThreadFifoPriority(), c.preemptReceiveBufferSize(),
+                c.retainEndedMigrations(), c.bulkThreadNice(), new Limits(c.maxMigrationRamMiB(), c.maxIncomingRamMiB(),
+                c.ramReserveMiB(), c.maxConnectionsPerListener(), c.firstBytesTimeoutMillis(), c.handshakeTimeoutMillis(),
+                c.maxDeviceStateMiB(), c.tlsCredentialsDir().trim(), c.tlsAuthorizedSubjects().trim(), c.silenceTimeoutMillis()));
+    }
 
     /**
-     * Settings from configuration properties as the OSGi configuration names them (absent keys keep
-     * {@link #DEFAULTS}; values are numbers or their decimal strings); {@code realtimeCpuPercent} is read by
-     * {@link #realtimeCpuPercent(java.util.Map)}. An unknown key or a bad value is an IllegalArgumentException
+     * Configuration properties as PID {@code io.postcopy.migration} names them (values are numbers or their strings;
+     * absent keys keep {@link MigrationConfig}'s defaults) as the typed configuration, through the OSGi Converter as
+     * DS does it. An unknown key or a value that is no value of its attribute's type is an IllegalArgumentException
      * naming it.
      */
-    public static Settings from(java.util.Map<String, ?> c) {
-        for (String k : c.keySet()) {
-            if (!KEYS.contains(k)) throw new IllegalArgumentException("unknown migration setting \"" + k + "\"; known: "
-                    + new java.util.TreeSet<>(KEYS));
+    public static MigrationConfig config(java.util.Map<String, ?> c) {
+        for (java.util.Map.Entry<String, ?> e : c.entrySet()) {
+            Class<?> type = TYPES.get(e.getKey());
+            if (type == null) throw new IllegalArgumentException("unknown migration setting \"" + e.getKey() + "\"; known: " + KEYS);
+            try {
+                CONVERTER.convert(e.getValue()).to(type);
+            } catch (RuntimeException x) {
+                throw new IllegalArgumentException("migration setting " + e.getKey() + " = \"" + e.getValue() + "\" is no "
+                        + (type == int.class ? "integer" : type.getSimpleName()), x);
+            }
         }
-        Settings d = DEFAULTS;
-        Object address = c.get("listenAddress");
-        return new Settings(address == null ? d.listenAddress() : address.toString(),
-                num(c, "sendBufferSize", d.sendBufferSize()), num(c, "stagingBatchSize", d.stagingBatchSize()),
-                num(c, "maxPackageSize", d.maxPackageSize()), num(c, "receiveBufferSize", d.receiveBufferSize()),
-                num(c, "urgentThreadNice", d.urgentThreadNice()), num(c, "urgentThreadFifoPriority", d.urgentThreadFifoPriority()),
-                num(c, "preemptReceiveBufferSize", d.preemptReceiveBufferSize()),
-                num(c, "retainEndedMigrations", d.retainEndedMigrations()), num(c, "bulkThreadNice", d.bulkThreadNice()),
-                limits(c));
+        return CONVERTER.convert(c).to(MigrationConfig.class);
     }
 
-    private static Limits limits(java.util.Map<String, ?> c) {
-        Limits d = Limits.DEFAULTS;
-        return new Limits(num(c, "maxMigrationRamMiB", d.maxMigrationRamMiB()), num(c, "maxIncomingRamMiB", d.maxIncomingRamMiB()),
-                num(c, "ramReserveMiB", d.ramReserveMiB()), num(c, "maxConnectionsPerListener", d.maxConnections()),
-                num(c, "firstBytesTimeoutMillis", d.firstBytesMillis()), num(c, "handshakeTimeoutMillis", d.handshakeMillis()),
-                num(c, "maxDeviceStateMiB", d.maxDeviceStateMiB()), str(c, "tlsCredentialsDir", d.tlsCredentialsDir()),
-                str(c, "tlsAuthorizedSubjects", d.tlsAuthorizedSubjects()), num(c, "silenceTimeoutMillis", d.silenceMillis()));
+    /** Settings from configuration properties: {@link #of}({@link #config}(c)). */
+    public static Settings from(java.util.Map<String, ?> c) {
+        return of(config(c));
     }
 
-    private static String str(java.util.Map<String, ?> c, String key, String otherwise) {
-        Object v = c.get(key);
-        return v == null ? otherwise : v.toString().trim();
-    }
-
-    /** {@code realtimeCpuPercent} of configuration properties (1..100), or the default. */
-    public static int realtimeCpuPercent(java.util.Map<String, ?> c) {
-        int p = num(c, "realtimeCpuPercent", DEFAULT_REALTIME_CPU_PERCENT);
+    /** {@code realtimeCpuPercent} of a configuration, checked (1..100); not part of the record (it is JVM-wide). */
+    public static int realtimeCpuPercent(MigrationConfig c) {
+        int p = c.realtimeCpuPercent();
         if (p < 1 || p > 100) throw new IllegalArgumentException("realtimeCpuPercent " + p + " not in 1..100");
         return p;
-    }
-
-    private static int num(java.util.Map<String, ?> c, String key, int otherwise) {
-        Object v = c.get(key);
-        if (v == null) return otherwise;
-        if (v instanceof Number n) return n.intValue();
-        try {
-            return Integer.parseInt(v.toString().trim());
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("migration setting " + key + " = \"" + v + "\" is no integer");
-        }
     }
 
     /** Drops the oldest ended migrations of {@code list} beyond {@code keep}. */

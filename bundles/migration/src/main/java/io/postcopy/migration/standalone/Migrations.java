@@ -29,10 +29,10 @@ public final class Migrations {
      */
     public static MigrationService newService(RamBlockRegistry registry, FaultService faultService,
                                               java.util.Map<String, ?> config) {
-        Settings s = Settings.from(config);
+        io.postcopy.migration.internal.MigrationConfig c = Settings.config(config);
+        Settings s = Settings.of(c);
         if (config.containsKey("realtimeCpuPercent")) {
-            io.postcopy.uffd.UrgentThread.budget(Settings.realtimeCpuPercent(config),
-                    io.postcopy.uffd.UrgentThread.DEFAULT_BURST_NANOS);
+            io.postcopy.uffd.UrgentThread.budget(Settings.realtimeCpuPercent(c), io.postcopy.uffd.UrgentThread.DEFAULT_BURST_NANOS);
         }
         return new MigrationServiceImpl(registry, faultService, s);
     }
@@ -44,10 +44,8 @@ public final class Migrations {
     public static MigrationService newService(RamBlockRegistry registry, FaultService faultService,
                                               int sendBufferSize, int receiveBufferSize, int stagingBatchSize,
                                               int maxPackageSize) {
-        return new MigrationServiceImpl(registry, faultService,
-                new Settings("127.0.0.1", sendBufferSize, stagingBatchSize, maxPackageSize, receiveBufferSize,
-                        Settings.DEFAULTS.urgentThreadNice(), Settings.DEFAULTS.urgentThreadFifoPriority(),
-                        Settings.DEFAULTS.preemptReceiveBufferSize(), Settings.DEFAULTS.retainEndedMigrations(), Settings.DEFAULTS.bulkThreadNice()));
+        return newService(registry, faultService, java.util.Map.of("sendBufferSize", sendBufferSize,
+                "receiveBufferSize", receiveBufferSize, "stagingBatchSize", stagingBatchSize, "maxPackageSize", maxPackageSize));
     }
 
     /**
@@ -57,9 +55,8 @@ public final class Migrations {
     public static MigrationService newService(RamBlockRegistry registry, FaultService faultService,
                                               int sendBufferSize, int receiveBufferSize, int stagingBatchSize,
                                               int maxPackageSize, int urgentThreadNice, int urgentThreadFifoPriority) {
-        return new MigrationServiceImpl(registry, faultService,
-                new Settings("127.0.0.1", sendBufferSize, stagingBatchSize, maxPackageSize, receiveBufferSize,
-                        urgentThreadNice, urgentThreadFifoPriority, Settings.DEFAULTS.preemptReceiveBufferSize(),
-                        Settings.DEFAULTS.retainEndedMigrations(), Settings.DEFAULTS.bulkThreadNice()));
+        return newService(registry, faultService, java.util.Map.of("sendBufferSize", sendBufferSize,
+                "receiveBufferSize", receiveBufferSize, "stagingBatchSize", stagingBatchSize, "maxPackageSize", maxPackageSize,
+                "urgentThreadNice", urgentThreadNice, "urgentThreadFifoPriority", urgentThreadFifoPriority));
     }
 }

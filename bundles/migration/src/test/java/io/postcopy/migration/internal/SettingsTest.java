@@ -12,7 +12,10 @@ import java.util.TreeSet;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.Test;
 
-/** The three places a setting of PID io.postcopy.migration lives agree: the metatype, Settings.from, the cfg file. */
+/**
+ * A setting of PID io.postcopy.migration is defined once, in the metatype ({@link MigrationConfig}): Settings and the
+ * plain-Java factory read it through the OSGi Converter, and the distribution's cfg file lists it with its default.
+ */
 class SettingsTest {
     static Set<String> attributes() {
         return Arrays.stream(MigrationConfig.class.getDeclaredMethods()).map(Method::getName)
@@ -32,7 +35,7 @@ class SettingsTest {
                 .filter(m -> !m.getName().equals("listenPort"))
                 .collect(Collectors.toMap(Method::getName, Method::getDefaultValue));
         assertThat(Settings.from(defaults)).isEqualTo(Settings.DEFAULTS);
-        assertThat(Settings.realtimeCpuPercent(defaults)).isEqualTo(Settings.DEFAULT_REALTIME_CPU_PERCENT);
+        assertThat(Settings.realtimeCpuPercent(Settings.config(defaults))).isEqualTo(50);
     }
 
     @Test
@@ -45,6 +48,20 @@ class SettingsTest {
         Settings fromFile = Settings.from(file.entrySet().stream().filter(e -> !e.getKey().equals("listenPort"))
                 .collect(Collectors.toMap(Map.Entry::getKey, Map.Entry::getValue)));
         assertThat(fromFile).as("the file's values are the defaults").isEqualTo(Settings.DEFAULTS);
-        assertThat(Settings.realtimeCpuPercent(file)).isEqualTo(Settings.DEFAULT_REALTIME_CPU_PERCENT);
+        assertThat(Settings.config(file.entrySet().stream().filter(e -> !e.getKey().equals("listenPort"))
+                .collect(Collectors.toMap(Map.Entry::getKey, Map.Entry::getValue))).realtimeCpuPercent()).isEqualTo(50);
+    }
+
+    @Test
+    void stringsConvertAsConfigAdminWouldHandThemOverAndBadOnesAreNamed() {
+        Settings s = Settings.from(Map.of("sendBufferSize", "65536", "bulkThreadNice", 7L, "tlsCredentialsDir", " /x "));
+        assertThat(s.sendBufferSize()).isEqualTo(65536);
+        assertThat(s.bulkThreadNice()).isEqualTo(7);
+        assertThat(s.limits().tlsCredentialsDir()).isEqualTo("/x");
+        assertThat(s.receiveBufferSize()).as("absent: the metatype default").isEqualTo(Settings.DEFAULTS.receiveBufferSize());
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Settings.from(Map.of("handshakeTimeoutMillis", "soon")))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("handshakeTimeoutMillis = \"soon\" is no integer");
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> Settings.from(Map.of("listenPort", 4444)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("unknown migration setting \"listenPort\"");
     }
 }
