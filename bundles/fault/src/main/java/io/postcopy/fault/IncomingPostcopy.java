@@ -47,6 +47,13 @@ public interface IncomingPostcopy extends AutoCloseable {
     void discard(String idstr, long offset, long length);
 
     /**
+     * {@link #discard(String, long, long)} of {@code n} ranges of one block, every one validated before any is
+     * dropped (one bad range: PostcopyException, nothing discarded); the backend drops them in as few system calls
+     * as it can. The arrays are the caller's to reuse after the call.
+     */
+    void discard(String idstr, long[] offsets, long[] lengths, int n);
+
+    /**
      * ADVISE/DISCARD → LISTENING: the seed's {@code postcopy_ram_enable_notify}. Starts the fault thread on
      * the userfaultfd opened at ADVISE and inhibits the balloon.
      */

@@ -37,4 +37,13 @@ public interface PlacementBackend {
 
     /** Drops {@code [offset, offset+length)} (validated: aligned to the block page size, inside the block). */
     void discard(PlacementContext ctx, long offset, long length);
+
+    /**
+     * Drops {@code n} ranges {@code [offsets[i], offsets[i] + lengths[i])}, all validated as for {@link #discard}. A
+     * backend that can drop them in one call (the anonymous one: one system call per 1024 ranges) overrides this;
+     * by default each goes through {@link #discard}.
+     */
+    default void discard(PlacementContext ctx, long[] offsets, long[] lengths, int n) {
+        for (int i = 0; i < n; i++) discard(ctx, offsets[i], lengths[i]);
+    }
 }

@@ -5,7 +5,7 @@
  * {@link io.postcopy.fault.PlacementBackend}s.
  */
 @Export
-@Version("2.0.0")
+@Version("2.1.0")
 package io.postcopy.fault;
 
 import org.osgi.annotation.bundle.Export;

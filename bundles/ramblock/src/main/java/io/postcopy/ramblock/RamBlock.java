@@ -86,6 +86,28 @@ public interface RamBlock {
     void discard(long offset, long length);
 
     /**
+     * {@link #discard(long, long)} of {@code n} ranges {@code [offsets[i], offsets[i] + lengths[i])}, every one checked
+     * before any memory is touched; owned and adopted blocks drop them with one system call per up to 1024 ranges
+     * ({@link io.postcopy.uffd.NativeMemory#madvise(long[], long[], int, int)}), file-backed huge pages one by one.
+     *
+     * @throws IllegalArgumentException when a range is unaligned or outside the block (nothing discarded)
+     */
+    default void discard(long[] offsets, long[] lengths, int n) {
+        for (int i = 0; i < n; i++) checkDiscard(offsets[i], lengths[i]);
+        for (int i = 0; i < n; i++) discard(offsets[i], lengths[i]);
+    }
+
+    /** Throws IllegalArgumentException unless {@code [offset, offset + length)} is a page-aligned range of the used length. */
+    default void checkDiscard(long offset, long length) {
+        if (offset < 0 || length <= 0 || offset > usedLength() - length)
+            throw new IllegalArgumentException(String.format("discard [%d, +%d) outside block %s of %d used bytes",
+                    offset, length, idstr(), usedLength()));
+        if (offset % pageSize() != 0 || length % pageSize() != 0)
+            throw new IllegalArgumentException(String.format("discard [%d, +%d) in block %s is not aligned to its page size %d",
+                    offset, length, idstr(), pageSize()));
+    }
+
+    /**
      * Holds the block's memory mapped until the lease is closed.
      *
      * @param holder who holds it, named when a removal is refused (e.g. {@code migration out-3})

@@ -7,7 +7,7 @@
  * <p>Outside OSGi, {@link io.postcopy.ramblock.RamBlocks#newRegistry()} gives a registry of one's own.
  */
 @Export
-@Version("1.1.0")
+@Version("1.2.0")
 package io.postcopy.ramblock;
 
 import org.osgi.annotation.bundle.Export;

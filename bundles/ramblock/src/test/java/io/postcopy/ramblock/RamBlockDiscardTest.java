@@ -75,4 +75,52 @@ class RamBlockDiscardTest {
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not aligned");
         for (long p = 0; p < PAGES; p++) assertThat(intact(b, p)).as("page %d", p).isTrue();
     }
+
+    /**
+     * Many ranges in one call (more than one process_madvise batch of 1024): exactly the ranges read as zero, for
+     * owned (anonymous, memfd) and adopted blocks.
+     */
+    @ParameterizedTest
+    @EnumSource(value = Backing.class, names = {"ANONYMOUS", "MEMFD"})
+    void aBatchOfRangesZeroesExactlyThem(Backing backing) {
+        int pages = 3300;    // 1,100 ranges: two system calls
+        RamBlock b = registry.create("many", pages * PAGE, backing);
+        fill(b);
+        batchOfEveryThirdPair(b, pages);
+        try (Mapping external = Mapping.anonymous(pages * PAGE)) {
+            RamBlock a = registry.adopt("adopted", external.address(), external.length(), PAGE);
+            fill(a);
+            batchOfEveryThirdPair(a, pages);
+            registry.remove("adopted");
+        }
+    }
+
+    /** Discards pages {3k, 3k+1} for every k with one call (1,100 ranges of 2 pages) and checks. */
+    private static void batchOfEveryThirdPair(RamBlock b, int pages) {
+        int n = pages / 3;
+        long[] offsets = new long[n + 5], lengths = new long[n + 5];   // longer than n: only n count
+        for (int k = 0; k < n; k++) {
+            offsets[k] = 3L * k * PAGE;
+            lengths[k] = 2 * PAGE;
+        }
+        b.discard(offsets, lengths, n);
+        for (long p = 0; p < pages; p++) {
+            if (p % 3 != 2 && p < 3L * n) assertThat(NativeMemory.isZero(b.hostAddress() + p * PAGE, PAGE)).as("page %d", p).isTrue();
+            else assertThat(intact(b, p)).as("page %d", p).isTrue();
+        }
+    }
+
+    @Test
+    void oneBadRangeInABatchDiscardsNothing() {
+        RamBlock b = registry.create("ram", 8 * PAGE, PAGES * PAGE, Backing.ANONYMOUS);
+        fill(b);
+        long[] offsets = {0, 2 * PAGE, 7 * PAGE, 4 * PAGE}, lengths = {PAGE, PAGE, 2 * PAGE, PAGE};
+        assertThatThrownBy(() -> b.discard(offsets, lengths, 4))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("discard [" + 7 * PAGE);
+        long[] unaligned = {0, PAGE + 512};
+        assertThatThrownBy(() -> b.discard(unaligned, new long[] {PAGE, PAGE}, 2))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("not aligned");
+        for (long p = 0; p < PAGES; p++) assertThat(intact(b, p)).as("page %d", p).isTrue();
+        assertThatThrownBy(() -> b.discard(offsets, lengths, 5)).isInstanceOf(IllegalArgumentException.class);
+    }
 }

@@ -96,6 +96,21 @@ public final class Mapping implements AutoCloseable {
         }
     }
 
+    /** {@link #discard(long, long)} of n ranges, batched where the kernel allows it (not for hugetlbfs files). */
+    public void discard(long[] offsets, long[] lengths, int n) {
+        for (int i = 0; i < n; i++) {
+            if (offsets[i] < 0 || lengths[i] < 0 || offsets[i] > length - lengths[i])
+                throw new IllegalArgumentException("discard [" + offsets[i] + ", +" + lengths[i] + ") outside mapping of " + length);
+        }
+        if (kind != Kind.ANONYMOUS && kind != Kind.SHARED) {
+            for (int i = 0; i < n; i++) discard(offsets[i], lengths[i]);
+            return;
+        }
+        long[] addrs = new long[n];
+        for (int i = 0; i < n; i++) addrs[i] = address + offsets[i];
+        NativeMemory.madvise(addrs, lengths, n, kind == Kind.ANONYMOUS ? NativeMemory.MADV_DONTNEED : NativeMemory.MADV_REMOVE);
+    }
+
     @Override
     public synchronized void close() {
         if (closed) return;

@@ -63,6 +63,77 @@ public final class NativeMemory {
                 String.format("0x%x, %d, %s", addr, length, adviceName(advice)), Native.errno());
     }
 
+    /** Ranges one {@link #madvise(long[], long[], int, int)} system call takes at most (the kernel's UIO_MAXIOV). */
+    public static final int MADVISE_BATCH = 1024;
+    private static final int NR_PIDFD_OPEN = 434, NR_PROCESS_MADVISE = 440;
+    private static final int ENOSYS = 38, EINVAL = 22, EPERM = 1;
+    /** A pidfd of this process for process_madvise, opened at the first batch; -1 while none (or refused). */
+    private static volatile int selfPidfd = -2;
+
+    /**
+     * {@code madvise(addrs[i], lengths[i], advice)} for {@code i < n}, up to {@link #MADVISE_BATCH} ranges per system
+     * call: process_madvise(2) on this process's own pidfd takes any advice since Linux 6.13 and, since 6.16, flushes
+     * the TLB once per call instead of once per range (measured here: 21,000 MADV_DONTNEED ranges in 42-122 ms
+     * against 1.3-1.7 s with one madvise each). Where the kernel refuses the call itself (ENOSYS, or EINVAL/EPERM from
+     * a kernel that takes only a few advices this way) it falls back to one madvise per range, for good. Ranges are
+     * the caller's to check: a failing one throws, and the ranges before it may have been advised.
+     */
+    public static void madvise(long[] addrs, long[] lengths, int n, int advice) {
+        if (n < 0 || n > addrs.length || n > lengths.length) throw new IllegalArgumentException("madvise of " + n + " ranges");
+        int pidfd = selfPidfd();
+        if (pidfd < 0) {
+            for (int i = 0; i < n; i++) madvise(addrs[i], lengths[i], advice);
+            return;
+        }
+        long iov = allocate(16L * Math.min(n, MADVISE_BATCH));
+        try {
+            for (int from = 0; from < n; ) {
+                int k = Math.min(n - from, MADVISE_BATCH);
+                long total = 0;
+                for (int i = 0; i < k; i++) {
+                    putLong(iov + 16L * i, addrs[from + i]);
+                    putLong(iov + 16L * i + 8, lengths[from + i]);
+                    total += lengths[from + i];
+                }
+                long r = LIBC.syscall(NR_PROCESS_MADVISE, pidfd, iov, k, advice, 0, 0);
+                if (r < 0) {
+                    int e = Native.errno();
+                    if (e != ENOSYS && e != EINVAL && e != EPERM) throw new UffdException("process_madvise",
+                            String.format("%d ranges from 0x%x, %s", k, addrs[from], adviceName(advice)), e);
+                    for (int i = from; i < from + k; i++) madvise(addrs[i], lengths[i], advice);   // throws for a bad range
+                    selfPidfd = -1;    // the ranges were good: the kernel refuses the batch itself
+                    for (int i = from + k; i < n; i++) madvise(addrs[i], lengths[i], advice);
+                    return;
+                }
+                // a short count: the ranges before the one that failed are done; the next call reports it
+                int done = 0;
+                for (long left = r; done < k && left >= lengths[from + done]; done++) left -= lengths[from + done];
+                if (r < total && done == 0) throw new UffdException("process_madvise",
+                        String.format("advised %d of %d bytes from 0x%x, %s", r, total, addrs[from], adviceName(advice)), 0);
+                from += r >= total ? k : done;
+            }
+        } finally {
+            free(iov);
+        }
+    }
+
+    /** Whether batches go to process_madvise (false before the first batch, and where the kernel refused it). */
+    static boolean madviseBatches() {
+        return selfPidfd >= 0;
+    }
+
+    private static int selfPidfd() {
+        int fd = selfPidfd;
+        if (fd != -2) return fd;
+        synchronized (NativeMemory.class) {
+            if (selfPidfd == -2) {
+                long r = LIBC.syscall(NR_PIDFD_OPEN, ProcessHandle.current().pid(), 0, 0, 0, 0, 0);
+                selfPidfd = r < 0 ? -1 : (int) r;
+            }
+            return selfPidfd;
+        }
+    }
+
     static String adviceName(int advice) {
         switch (advice) {
             case MADV_DONTNEED: return "MADV_DONTNEED";

@@ -248,19 +248,31 @@ final class Incoming implements IncomingPostcopy {
 
     @Override
     public void discard(String idstr, long offset, long length) {
+        discard(idstr, new long[] {offset}, new long[] {length}, 1);
+    }
+
+    @Override
+    public void discard(String idstr, long[] offsets, long[] lengths, int n) {
+        if (n < 0 || n > offsets.length || n > lengths.length)
+            throw new PostcopyException("discard of " + n + " ranges of block " + idstr + " with arrays of " + offsets.length);
         if (state == IncomingState.ADVISE) prepareDiscard();
         expect("discard", IncomingState.DISCARD);
         BlockState s = stateOf(idstr);
-        checkRange("discard", s, offset, length, s.pageSize);
+        long bytes = 0;
+        for (int i = 0; i < n; i++) {
+            checkRange("discard", s, offsets[i], lengths[i], s.pageSize);
+            bytes += lengths[i];
+        }
         PlacementBackend b = enterPlacement(s, "discard");
         try {
-            b.discard(s, offset, length);
+            if (n == 1) b.discard(s, offsets[0], lengths[0]);
+            else b.discard(s, offsets, lengths, n);
         } finally {
             s.releaseBackend();
         }
-        s.received.clearRange(offset >>> s.pageShift, (offset + length) >>> s.pageShift);
-        discards++;
-        discardedBytes += length;
+        for (int i = 0; i < n; i++) s.received.clearRange(offsets[i] >>> s.pageShift, (offsets[i] + lengths[i]) >>> s.pageShift);
+        discards += n;
+        discardedBytes += bytes;
     }
 
     // ---- LISTENING ----

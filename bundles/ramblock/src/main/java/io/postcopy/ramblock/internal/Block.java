@@ -55,17 +55,28 @@ final class Block implements RamBlock {
 
     @Override
     public void discard(long start, long length) {
-        if (start < 0 || length <= 0 || start > usedLength - length)
-            throw new IllegalArgumentException(String.format("discard [%d, +%d) outside block %s of %d used bytes",
-                    start, length, idstr, usedLength));
-        if (start % pageSize != 0 || length % pageSize != 0)
-            throw new IllegalArgumentException(String.format("discard [%d, +%d) in block %s is not aligned to its page size %d",
-                    start, length, idstr, pageSize));
+        checkDiscard(start, length);
         // The lock orders a discard before or after release(): never madvise an address that may be reused.
         synchronized (this) {
             if (released) throw new IllegalStateException("block " + idstr + " has been removed");
             if (mapping != null) mapping.discard(start, length);
             else NativeMemory.madvise(hostAddress + start, length, NativeMemory.MADV_DONTNEED);
+        }
+    }
+
+    @Override
+    public void discard(long[] offsets, long[] lengths, int n) {
+        if (n < 0 || n > offsets.length || n > lengths.length) throw new IllegalArgumentException("discard of " + n + " ranges");
+        for (int i = 0; i < n; i++) checkDiscard(offsets[i], lengths[i]);
+        synchronized (this) {
+            if (released) throw new IllegalStateException("block " + idstr + " has been removed");
+            if (mapping != null) {
+                mapping.discard(offsets, lengths, n);
+            } else {
+                long[] addrs = new long[n];
+                for (int i = 0; i < n; i++) addrs[i] = hostAddress + offsets[i];
+                NativeMemory.madvise(addrs, lengths, n, NativeMemory.MADV_DONTNEED);
+            }
         }
     }
 

@@ -58,6 +58,11 @@ public class AnonPlacementBackend implements PlacementBackend {
     }
 
     @Override
+    public void discard(PlacementContext ctx, long[] offsets, long[] lengths, int n) {
+        ctx.block().discard(offsets, lengths, n);
+    }
+
+    @Override
     public String toString() {
         return "AnonPlacementBackend";
     }
