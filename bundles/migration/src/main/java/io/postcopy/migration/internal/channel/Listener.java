@@ -25,8 +25,9 @@ import java.util.concurrent.locks.LockSupport;
  * An accept that fails (too many open files) is retried after a pause, logged once per run of failures.
  *
  * <p>Threads: the acceptor {@code postcopy-listen-<port>} accepts and places each connection; a routing thread
- * {@code postcopy-route-<port>} per connection routes it and then runs it. The migrations' stream threads announce
- * and withdraw their channel tokens here and ask for recovery ports; the API is for any thread.
+ * {@code postcopy-route-<port>} per connection routes it and then runs it. The migrations it routed call back from
+ * their own threads (channel tokens, the multifd note) and from the thread that asks one to recover; the API is for
+ * any thread.
  */
 public final class Listener implements IncomingListener {
     private final MigrationServiceImpl service;
