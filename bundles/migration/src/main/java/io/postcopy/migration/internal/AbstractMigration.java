@@ -11,8 +11,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /** State, failure and completion shared by both directions. One INFO line per state change. */
-abstract class AbstractMigration implements Migration {
-    static final Logger LOG = LoggerFactory.getLogger("io.postcopy.migration");
+public abstract class AbstractMigration implements Migration {
+    public static final Logger LOG = LoggerFactory.getLogger("io.postcopy.migration");
     static final int TARGET_PAGE = 4096;
     static final int TARGET_SHIFT = 12;
 
@@ -119,7 +119,7 @@ abstract class AbstractMigration implements Migration {
     }
 
     /** The message a failure is reported with. */
-    static String describe(Throwable t) {
+    public static String describe(Throwable t) {
         String m = t.getMessage();
         if (t instanceof io.postcopy.codec.CodecException) return m;
         if (m == null || m.isEmpty()) return t.getClass().getSimpleName();

@@ -22,6 +22,8 @@ import io.postcopy.migration.IncomingMigration;
 import io.postcopy.migration.IncomingOptions;
 import io.postcopy.migration.MigrationProgress;
 import io.postcopy.migration.MigrationState;
+import io.postcopy.migration.internal.channel.Listener;
+import io.postcopy.migration.internal.channel.TlsWire;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.uffd.NativeMemory;
 import java.io.IOException;
@@ -48,7 +50,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
  * are placed before any command, and before the thread blocks on the socket, so a requested page never
  * waits for the next one.
  */
-final class Destination extends AbstractMigration implements IncomingMigration, StreamHandler, PageRequester {
+public final class Destination extends AbstractMigration implements IncomingMigration, StreamHandler, PageRequester {
     private static final int RECEIVE_BUFFER = 1 << 20;
     private static final long MAX_ZERO_RUN = 2 << 20;
 
@@ -155,7 +157,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     }
 
     /** A receive buffer: direct, so that pages go from it to the blocks by address. */
-    static ByteBuffer receiveBuffer() {
+    public static ByteBuffer receiveBuffer() {
         return ByteBuffer.allocateDirect(Math.max(RECEIVE_BUFFER, StreamDecoder.MIN_BUFFER_CAPACITY));
     }
 
@@ -254,7 +256,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
      *
      * @param buf from {@link #receiveBuffer()}, in write mode, holding the first bytes already read
      */
-    void run(ByteBuffer buf) {
+    public void run(ByteBuffer buf) {
         int handshake = service.settings().limits().handshakeMillis();
         service.after(handshake, () -> {
             if (local == null && !ending()) failed(new Refused("no block list within " + handshake + " ms (handshakeTimeoutMillis)"));
@@ -475,12 +477,12 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     }
 
     /** Whether the source opened a postcopy-preempt channel (QEMU opens it again when it resumes). */
-    boolean hadPostcopyChannel() {
+    public boolean hadPostcopyChannel() {
         return hadPostcopyChannel;
     }
 
     /** Whether the source is ours (it announced a channel token), not QEMU. */
-    boolean fromOurSource() {
+    public boolean fromOurSource() {
         return announcedToken != null;
     }
 
@@ -503,7 +505,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     }
 
     /** Whether {@code token} is this paused migration's (a resumed connection proving itself). */
-    boolean resumableWith(byte[] token) {
+    public boolean resumableWith(byte[] token) {
         return state() == MigrationState.POSTCOPY_PAUSED && tokenMatches(token, 0);
     }
 
@@ -512,7 +514,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
      * header): RECV_BITMAP for each block, answered with what arrived; POSTCOPY_RESUME, answered with RESUME_ACK and
      * the requests of the guest threads still waiting; then the rest of the RAM section.
      */
-    void resume(SocketChannel c, java.nio.channels.ByteChannel w, String peer, ByteBuffer buf) {
+    public void resume(SocketChannel c, java.nio.channels.ByteChannel w, String peer, ByteBuffer buf) {
         synchronized (rpLock) {
             channel = c;
             wire = w;
@@ -636,7 +638,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     private volatile boolean ending;
 
     /** Whether this migration is ending or has ended (for the postcopy channel's thread). */
-    boolean ending() {
+    public boolean ending() {
         return ending || state().isFinal();
     }
 
@@ -845,7 +847,7 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
      * From the listener's routing thread: {@code c} is this migration's postcopy-preempt channel (it proved it
      * with our token, or came next under QEMU's rule). Returns the channel to run on that thread.
      */
-    PostcopyChannel attachPostcopyChannel(SocketChannel c, java.nio.channels.ByteChannel wire, String peer) {
+    public PostcopyChannel attachPostcopyChannel(SocketChannel c, java.nio.channels.ByteChannel wire, String peer) {
         PostcopyChannel pc = new PostcopyChannel(this, c, wire, peer);
         postcopyChannel = pc;
         hadPostcopyChannel = true;

@@ -12,6 +12,8 @@ import io.postcopy.migration.MigrationState;
 import io.postcopy.migration.MigrationService;
 import io.postcopy.migration.OutgoingMigration;
 import io.postcopy.migration.OutgoingOptions;
+import io.postcopy.migration.internal.channel.Listener;
+import io.postcopy.migration.internal.channel.Tls;
 import io.postcopy.ramblock.RamBlockRegistry;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -50,7 +52,7 @@ public final class MigrationServiceImpl implements MigrationService {
 
     FaultService faultService() { return faultService; }
 
-    Settings settings() { return settings; }
+    public Settings settings() { return settings; }
 
     public void configure(Settings s) {
         settings = s;
@@ -91,7 +93,7 @@ public final class MigrationServiceImpl implements MigrationService {
      * A main stream the listener has recognised (its magic read): now it becomes a migration with an id. The
      * listener's routing thread runs it.
      */
-    Destination newIncoming(SocketChannel c, java.nio.channels.ByteChannel io, IncomingOptions options, Listener listener) {
+    public Destination newIncoming(SocketChannel c, java.nio.channels.ByteChannel io, IncomingOptions options, Listener listener) {
         Settings s = settings;
         if (s.receiveBufferSize() > 0 && s.preemptReceiveBufferSize() > s.receiveBufferSize()) {
             try {
@@ -109,7 +111,7 @@ public final class MigrationServiceImpl implements MigrationService {
     }
 
     /** Runs {@code task} once after {@code millis} (deadlines); on one daemon thread of the service. */
-    void after(long millis, Runnable task) {
+    public void after(long millis, Runnable task) {
         try {
             timer.schedule(() -> {
                 try {
@@ -169,7 +171,7 @@ public final class MigrationServiceImpl implements MigrationService {
         return bytes == Long.MAX_VALUE ? "no limit" : (bytes >> 20) + " MiB";
     }
 
-    void removeListener(IncomingListener l) {
+    public void removeListener(IncomingListener l) {
         listeners.remove(l);
     }
 

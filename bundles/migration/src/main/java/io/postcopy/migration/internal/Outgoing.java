@@ -16,6 +16,8 @@ import io.postcopy.migration.MigrationProgress;
 import io.postcopy.migration.MigrationState;
 import io.postcopy.migration.OutgoingMigration;
 import io.postcopy.migration.OutgoingOptions;
+import io.postcopy.migration.internal.channel.Tls;
+import io.postcopy.migration.internal.channel.TlsWire;
 import io.postcopy.ramblock.PageBitmap;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.uffd.DirtyTracker;

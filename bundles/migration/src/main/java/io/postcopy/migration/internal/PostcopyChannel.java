@@ -23,7 +23,7 @@ import java.util.concurrent.TimeUnit;
  * channel; the seed keeps one temporary page per channel for the same reason), from this channel's own
  * staging area, so that a huge page being gathered from the main stream is never mixed with this one.
  */
-final class PostcopyChannel implements StreamHandler {
+public final class PostcopyChannel implements StreamHandler {
     private final Destination main;
     private final SocketChannel channel;
     /** The channel's bytes: the connection, or TLS over it. */
@@ -56,7 +56,7 @@ final class PostcopyChannel implements StreamHandler {
      *
      * @param buf a direct buffer in write mode, holding the bytes already read from the channel
      */
-    void run(ByteBuffer buf) {
+    public void run(ByteBuffer buf) {
         bufAddr = PageBuffers.address(buf);
         StreamDecoder decoder = null;
         Thread.currentThread().setName("postcopy-preempt-" + main.id());   // was the connection's own name

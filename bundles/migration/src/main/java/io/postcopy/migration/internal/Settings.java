@@ -139,7 +139,7 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
     }
 
     /** Drops the oldest ended migrations of {@code list} beyond {@code keep}. */
-    static void pruneEnded(java.util.List<? extends io.postcopy.migration.Migration> list, int keep) {
+    public static void pruneEnded(java.util.List<? extends io.postcopy.migration.Migration> list, int keep) {
         int ended = 0;
         for (io.postcopy.migration.Migration m : list) if (m.state().isFinal()) ended++;
         for (io.postcopy.migration.Migration m : list) {    // oldest first (a CopyOnWriteArrayList snapshot)

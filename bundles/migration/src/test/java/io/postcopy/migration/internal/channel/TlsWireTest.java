@@ -1,4 +1,4 @@
-package io.postcopy.migration.internal;
+package io.postcopy.migration.internal.channel;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

@@ -1,4 +1,4 @@
-package io.postcopy.migration.internal;
+package io.postcopy.migration.internal.channel;
 
 import io.netty.buffer.ByteBufAllocator;
 import io.netty.handler.ssl.ClientAuth;
@@ -17,6 +17,9 @@ import javax.net.ssl.TrustManagerFactory;
  * less CPU per byte than the JDK's on the machines we measured (docs/performance.md, "TLS"). The trust decision
  * stays in Java: BoringSSL hands the peer's chain to our PKIX trust manager (CA, CRL, and for the source the
  * destination's name), so both engines accept exactly the same peers.
+ *
+ * <p>Any thread: netty's context makes engines for any caller, and {@link #available()} only caches a fact (two
+ * threads racing its first call may both look it up).
  */
 final class OpenSslEngines {
     private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(OpenSslEngines.class);

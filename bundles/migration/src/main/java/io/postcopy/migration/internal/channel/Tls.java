@@ -1,4 +1,4 @@
-package io.postcopy.migration.internal;
+package io.postcopy.migration.internal.channel;
 
 import io.postcopy.migration.MigrationException;
 import io.postcopy.migration.TlsOptions;
@@ -43,8 +43,10 @@ import javax.security.auth.x500.X500Principal;
  * and writes from two threads at once, as the stream and the return path need). An EOF
  * without close_notify reads as an ordinary EOF: QEMU 7.2 never sends one, and the stream's own end (EOF record,
  * SHUT) tells a complete migration from a cut one.
+ *
+ * <p>Immutable once loaded: one serves all routing threads of a listener, or one outgoing migration's threads.
  */
-final class Tls {
+public final class Tls {
     private static final String[] PROTOCOLS = {"TLSv1.3", "TLSv1.2"};
     /** AES-128-GCM first: the cheapest AEAD with AES-NI (the JDK would pick AES-256 first). */
     private static final String[] PREFERRED = {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
@@ -76,15 +78,14 @@ final class Tls {
     }
 
     /** For {@code postcopy:check}: the engine new connections get, and why when it is the JDK's. */
-    static String describeEngine() {
+    public static String describeEngine() {
         if (defaultEngine() == Engine.OPENSSL) return "BoringSSL (netty-tcnative)";
         return "JDK (" + (OpenSslEngines.available() ? "system property postcopy.tls.engine=jdk" : OpenSslEngines.unavailable()) + ")";
     }
 
     private final java.util.function.Supplier<SSLEngine> serverEngine;
     private final java.util.function.BiFunction<String, Integer, SSLEngine> clientEngine;
-    final Engine engine;
-    final TlsOptions options;
+    private final Engine engine;
     /** Accepted client subjects, each as its set of RDNs; empty: any certificate the CA signed. */
     private final Set<Set<String>> authorized = new HashSet<>();
 
@@ -93,12 +94,11 @@ final class Tls {
         this.engine = engine;
         this.serverEngine = serverEngine;
         this.clientEngine = clientEngine;
-        this.options = options;
         for (String s : options.authorizedSubjects()) authorized.add(rdns(new X500Principal(s)));
     }
 
     /** Loads the listener's (server) or the source's (client) credentials; a clear error naming the file. */
-    static Tls load(TlsOptions o, boolean server) {
+    public static Tls load(TlsOptions o, boolean server) {
         return load(o, server, defaultEngine());
     }
 
@@ -167,7 +167,7 @@ final class Tls {
     }
 
     /** The source's side: the destination's certificate must name {@code hostname} (as HTTPS checks it). */
-    TlsWire client(SocketChannel raw, String hostname, int port) {
+    public TlsWire client(SocketChannel raw, String hostname, int port) {
         SSLEngine e = clientEngine.apply(hostname, port);
         e.setUseClientMode(true);
         configure(e);
@@ -179,7 +179,7 @@ final class Tls {
     }
 
     /** {@code t} as our channels use it: direct, or through heap buffers when the JDK encrypts. */
-    ByteChannel channel(TlsWire t) {
+    public ByteChannel channel(TlsWire t) {
         return engine == Engine.OPENSSL ? t : heapBridge(t);
     }
 
