@@ -238,12 +238,12 @@ final class Destination extends AbstractMigration implements IncomingMigration, 
     }
 
     @Override
-    void stateChanged(MigrationState previous, MigrationState next, String reason) {
+    public void stateChanged(MigrationState previous, MigrationState next, String reason) {
         service.changed(this, previous, next, reason);
     }
 
     @Override
-    List<String> blockNames() {
+    public List<String> blockNames() {
         return idstrs(created);
     }
 

@@ -12,6 +12,7 @@ import io.postcopy.migration.MigrationState;
 import io.postcopy.migration.MigrationService;
 import io.postcopy.migration.OutgoingMigration;
 import io.postcopy.migration.OutgoingOptions;
+import io.postcopy.migration.internal.source.Outgoing;
 import io.postcopy.ramblock.RamBlockRegistry;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -46,11 +47,11 @@ public final class MigrationServiceImpl implements MigrationService {
         this.settings = settings;
     }
 
-    RamBlockRegistry registry() { return registry; }
+    public RamBlockRegistry registry() { return registry; }
 
     FaultService faultService() { return faultService; }
 
-    Settings settings() { return settings; }
+    public Settings settings() { return settings; }
 
     public void configure(Settings s) {
         settings = s;
@@ -109,7 +110,7 @@ public final class MigrationServiceImpl implements MigrationService {
     }
 
     /** Runs {@code task} once after {@code millis} (deadlines); on one daemon thread of the service. */
-    void after(long millis, Runnable task) {
+    public void after(long millis, Runnable task) {
         try {
             timer.schedule(() -> {
                 try {
@@ -267,7 +268,7 @@ public final class MigrationServiceImpl implements MigrationService {
      * {@code m} entered {@code next}: queued for the listeners, in order. Called with the migration's state lock
      * held, so that two changes are queued as they happened; the event itself is built on the event thread.
      */
-    void changed(AbstractMigration m, MigrationState previous, MigrationState next, String reason) {
+    public void changed(AbstractMigration m, MigrationState previous, MigrationState next, String reason) {
         if (migrationListeners.isEmpty()) return;
         long at = System.currentTimeMillis();
         try {

@@ -44,7 +44,7 @@ import javax.security.auth.x500.X500Principal;
  * without close_notify reads as an ordinary EOF: QEMU 7.2 never sends one, and the stream's own end (EOF record,
  * SHUT) tells a complete migration from a cut one.
  */
-final class Tls {
+public final class Tls {
     private static final String[] PROTOCOLS = {"TLSv1.3", "TLSv1.2"};
     /** AES-128-GCM first: the cheapest AEAD with AES-NI (the JDK would pick AES-256 first). */
     private static final String[] PREFERRED = {"TLS_AES_128_GCM_SHA256", "TLS_AES_256_GCM_SHA384", "TLS_CHACHA20_POLY1305_SHA256",
@@ -167,7 +167,7 @@ final class Tls {
     }
 
     /** The source's side: the destination's certificate must name {@code hostname} (as HTTPS checks it). */
-    TlsWire client(SocketChannel raw, String hostname, int port) {
+    public TlsWire client(SocketChannel raw, String hostname, int port) {
         SSLEngine e = clientEngine.apply(hostname, port);
         e.setUseClientMode(true);
         configure(e);
@@ -179,7 +179,7 @@ final class Tls {
     }
 
     /** {@code t} as our channels use it: direct, or through heap buffers when the JDK encrypts. */
-    ByteChannel channel(TlsWire t) {
+    public ByteChannel channel(TlsWire t) {
         return engine == Engine.OPENSSL ? t : heapBridge(t);
     }
 

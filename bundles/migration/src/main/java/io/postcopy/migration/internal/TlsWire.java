@@ -22,7 +22,7 @@ import javax.net.ssl.SSLException;
  * reader that must answer (a TLS 1.3 key update) writes under the same lock. Engines synchronise wrap against unwrap.
  * No close_notify is sent: our streams end by their own EOS, and QEMU sends none either.
  */
-final class TlsWire implements ByteChannel {
+public final class TlsWire implements ByteChannel {
     /** Bytes per socket call; the stream's own buffers are of this order. */
     static final int CHUNK = 256 * 1024;
     private static final ByteBuffer EMPTY = ByteBuffer.allocate(0);
@@ -57,7 +57,7 @@ final class TlsWire implements ByteChannel {
     }
 
     /** Runs the handshake on the caller's thread; a failure is sent to the peer as TLS's alert where there is one. */
-    void handshake() throws IOException {
+    public void handshake() throws IOException {
         engine.beginHandshake();
         try {
             for (;;) {
