@@ -240,12 +240,12 @@ public final class Destination extends AbstractMigration implements IncomingMigr
     }
 
     @Override
-    void stateChanged(MigrationState previous, MigrationState next, String reason) {
+    public void stateChanged(MigrationState previous, MigrationState next, String reason) {
         service.changed(this, previous, next, reason);
     }
 
     @Override
-    List<String> blockNames() {
+    public List<String> blockNames() {
         return idstrs(created);
     }
 

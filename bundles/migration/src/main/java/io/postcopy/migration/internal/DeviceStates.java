@@ -20,9 +20,9 @@ import java.util.List;
  * its device sections. A section's body is our handler's bytes behind a be32 length: device sections carry
  * no length on the wire, so the receiver checks the codec's footer-based split against it.
  */
-final class DeviceStates {
+public final class DeviceStates {
     /** QEMU numbers "ram" 2 on x86 machines; device sections follow in registration order. */
-    static final int RAM_SECTION_ID = 2;
+    public static final int RAM_SECTION_ID = 2;
     static final int FIRST_DEVICE_SECTION_ID = 3;
     static final int SWITCH_PING = 3;
 
@@ -33,7 +33,7 @@ final class DeviceStates {
      * @param postcopy with LISTEN, PING and RUN (the switch); without, the device sections alone (the end of a
      *                 precopy-only stream)
      */
-    static ByteBuffer buildPackage(List<DeviceStateHandler> handlers, boolean postcopy) throws IOException {
+    public static ByteBuffer buildPackage(List<DeviceStateHandler> handlers, boolean postcopy) throws IOException {
         ByteArrayOutputStream bos = new ByteArrayOutputStream();
         StreamEncoder e = new StreamEncoder(Channels.newChannel(bos), 72 * 1024, Wire.DEFAULT_TARGET_PAGE_SIZE);
         if (postcopy) e.writeCommand(new Command.PostcopyListen());

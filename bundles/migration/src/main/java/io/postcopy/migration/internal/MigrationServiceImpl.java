@@ -14,6 +14,7 @@ import io.postcopy.migration.OutgoingMigration;
 import io.postcopy.migration.OutgoingOptions;
 import io.postcopy.migration.internal.channel.Listener;
 import io.postcopy.migration.internal.channel.Tls;
+import io.postcopy.migration.internal.source.Outgoing;
 import io.postcopy.ramblock.RamBlockRegistry;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -48,7 +49,7 @@ public final class MigrationServiceImpl implements MigrationService {
         this.settings = settings;
     }
 
-    RamBlockRegistry registry() { return registry; }
+    public RamBlockRegistry registry() { return registry; }
 
     FaultService faultService() { return faultService; }
 
@@ -269,7 +270,7 @@ public final class MigrationServiceImpl implements MigrationService {
      * {@code m} entered {@code next}: queued for the listeners, in order. Called with the migration's state lock
      * held, so that two changes are queued as they happened; the event itself is built on the event thread.
      */
-    void changed(AbstractMigration m, MigrationState previous, MigrationState next, String reason) {
+    public void changed(AbstractMigration m, MigrationState previous, MigrationState next, String reason) {
         if (migrationListeners.isEmpty()) return;
         long at = System.currentTimeMillis();
         try {

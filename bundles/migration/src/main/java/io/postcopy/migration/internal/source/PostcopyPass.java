@@ -1,0 +1,81 @@
+package io.postcopy.migration.internal.source;
+
+import io.postcopy.migration.internal.Urgent;
+import java.io.IOException;
+
+/**
+ * Postcopy on the main stream (the seed's {@code ram_find_and_save_block} after the switch): the background pages the
+ * destination lacks, block after block, and without a preempt channel the queued requested pages first, flushed at
+ * once. Either way the background scan goes on right after the last requested page (locality). Sender only; the
+ * return-path reader claims pages in the same {@link PageBook}, so each page is sent once here.
+ */
+final class PostcopyPass {
+    private final Outgoing o;
+
+    PostcopyPass(Outgoing o) {
+        this.o = o;
+    }
+
+    /** Until every page is sent; a lost connection throws (the caller pauses, then runs this again). */
+    void run() throws IOException {
+        Urgent.bulk(o.service.settings(), "sender of " + o.id());
+        PageBook book = o.book;
+        long seenOnChannel = PageRef.NONE;
+        int bi = 0;
+        long cursor = 0;
+        final int n = book.blockCount();
+        for (;;) {
+            if (o.cancelled) throw new IOException("cancelled");
+            o.silence.heartbeat();
+            if (book.requestsQueued()) {
+                long served = serveRequests();
+                if (served != PageRef.NONE) {
+                    bi = PageRef.block(served);
+                    cursor = PageRef.page(served) + 1;  // locality: go on after the requested page
+                }
+                continue;
+            }
+            if (o.pacing.holdBack()) continue;          // requests are served above, never held back
+            long last = book.lastOnChannel;
+            if (last != seenOnChannel) {
+                seenOnChannel = last;             // locality: go on after the page the preempt channel took
+                bi = PageRef.block(last);
+                cursor = PageRef.page(last) + 1;
+            }
+            long p = book.nextUnsent(bi, cursor);
+            if (p < 0) p = book.nextUnsent(bi, 0);
+            if (p < 0) {
+                int next = -1;
+                for (int k = 1; k <= n; k++) {
+                    int c = (bi + k) % n;
+                    if (book.nextUnsent(c, 0) >= 0) {
+                        next = c;
+                        break;
+                    }
+                }
+                if (next < 0) return;
+                bi = next;
+                cursor = 0;
+                continue;
+            }
+            cursor = p + 1;
+            if (book.claim(bi, p)) continue;      // a request took it for the preempt channel just now
+            o.writer.sendPage(bi, p, true);
+        }
+    }
+
+    /** Sends every queued requested page not yet sent, then flushes. Returns the last one sent, or {@link PageRef#NONE}. */
+    private long serveRequests() throws IOException {
+        long last = PageRef.NONE;
+        for (long r = o.book.pollRequest(); r != PageRef.NONE; r = o.book.pollRequest()) {
+            int bi = PageRef.block(r);
+            long p = PageRef.page(r);
+            if (o.book.claim(bi, p)) continue;     // already on its way: never send a page twice
+            o.writer.sendPage(bi, p, true);
+            o.requestedPages++;
+            last = r;
+        }
+        if (last != PageRef.NONE) o.writer.enc().flush();
+        return last;
+    }
+}
