@@ -23,11 +23,19 @@ public final class SourceImage {
     /** An image of {@code bytes}; {@code zeroUnit} 0 for no zero units. */
     public static long create(long bytes, long zeroUnit, long seed) {
         long a = NativeMemory.allocate(bytes);   // zeroed
+        fill(a, bytes, zeroUnit, seed);
+        return a;
+    }
+
+    /**
+     * Writes the image's content into {@code [address, address+bytes)}, which must be zero (a fresh block):
+     * zero pages are left untouched, so they stay unpopulated.
+     */
+    public static void fill(long address, long bytes, long zeroUnit, long seed) {
         for (long p = 0; p < bytes / PAGE; p++) {
             if (isZeroPage(p * PAGE, zeroUnit)) continue;
-            for (long o = 0; o < PAGE; o += 8) NativeMemory.putLong(a + p * PAGE + o, seed * 0x9E3779B97F4A7C15L ^ (p << 20) ^ o);
+            for (long o = 0; o < PAGE; o += 8) NativeMemory.putLong(address + p * PAGE + o, seed * 0x9E3779B97F4A7C15L ^ (p << 20) ^ o);
         }
-        return a;
     }
 
     /** Whether the page at byte {@code offset} is zero in an image made with {@code zeroUnit}. */
