@@ -24,4 +24,14 @@ class AwaitTest {
         assertThatThrownBy(() -> Await.until("n negative", Duration.ofSeconds(1), Duration.ofMillis(100), () -> 7, v -> v < 0))
                 .isInstanceOf(AssertionError.class).hasMessage("timed out after 1 s waiting for n negative (last: 7)");
     }
+
+    @Test
+    void aConditionThatThrowsEndsTheWait() {
+        assertThatThrownBy(() -> Await.until("a shell answer", Duration.ofSeconds(5), () -> {
+            throw new java.io.IOException("no shell");
+        })).isInstanceOf(AssertionError.class).hasMessage("failed waiting for a shell answer: java.io.IOException: no shell");
+        assertThatThrownBy(() -> Await.until("a state", Duration.ofSeconds(5), () -> {
+            throw new IllegalStateException("gone");
+        })).isInstanceOf(IllegalStateException.class);
+    }
 }
