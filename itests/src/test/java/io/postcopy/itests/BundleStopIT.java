@@ -13,12 +13,14 @@ import io.postcopy.migration.OutgoingMigration;
 import io.postcopy.migration.OutgoingOptions;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.ramblock.RamBlockRegistry;
+import io.postcopy.testkit.Await;
 import io.postcopy.workload.Workload;
 import io.postcopy.workload.WorkloadOptions;
 import io.postcopy.workload.WorkloadService;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import javax.inject.Inject;
 import org.junit.Test;
@@ -46,7 +48,7 @@ public class BundleStopIT {
 
     @Configuration
     public Option[] config() {
-        return PostcopyKaraf.distribution();
+        return PostcopyKaraf.withTestKit();
     }
 
     private <T> T service(Class<T> type) throws InterruptedException {
@@ -84,9 +86,7 @@ public class BundleStopIT {
             OutgoingMigration out = migrations.migrate(new InetSocketAddress("127.0.0.1", silent.getLocalPort()),
                     OutgoingOptions.defaults().withBlocks("it-stop").withMode(MigrationMode.PRECOPY_ONLY));
             try (Socket peer = silent.accept()) {    // never reads: the sender stays busy on the block
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-                while (out.progress().pages() == 0 && System.nanoTime() < deadline) Thread.sleep(10);
-                assertTrue("the sender is busy", out.progress().pages() > 0);
+                Await.until("the sender busy (pages sent)", Duration.ofSeconds(20), () -> out.progress().pages() > 0);
                 assertTrue(w.isRunning());
                 assertTrue(block.holders().toString(), block.holders().contains("migration " + out.id()));
 

@@ -19,7 +19,8 @@ import io.postcopy.migration.OutgoingMigration;
 import io.postcopy.migration.OutgoingOptions;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.ramblock.RamBlockRegistry;
-import io.postcopy.uffd.NativeMemory;
+import io.postcopy.testkit.Await;
+import io.postcopy.testkit.SourceImage;
 import io.postcopy.workload.DigestComparison;
 import io.postcopy.workload.PageDigest;
 import java.io.File;
@@ -73,7 +74,7 @@ public class ExtensionExampleIT {
         if (!jar.isFile())
             throw new IllegalStateException(jar + " does not exist: build docs/examples/extension-example first");
         // the tests run inside Karaf: hand the path to the container's JVM
-        return OptionUtils.combine(PostcopyKaraf.distribution(),
+        return OptionUtils.combine(PostcopyKaraf.withTestKit(),
                 editConfigurationFilePut("etc/system.properties", BUNDLE_PROPERTY, jar.getAbsolutePath()));
     }
 
@@ -98,7 +99,8 @@ public class ExtensionExampleIT {
                     OutgoingOptions.defaults().withBlocks("ex-src").withMode(MigrationMode.POSTCOPY));
             MigrationState outState = out.awaitCompletion(Duration.ofMinutes(2));
             assertEquals("source: " + out.failure().orElse(""), MigrationState.COMPLETED, outState);
-            for (int i = 0; i < 100 && listener.migrations().isEmpty(); i++) Thread.sleep(50);
+            IncomingListener l = listener;
+            Await.until("the accepted migration", Duration.ofSeconds(5), Duration.ofMillis(50), () -> !l.migrations().isEmpty());
             assertEquals("accepted migrations", 1, listener.migrations().size());
             IncomingMigration in = listener.migrations().get(0);
             MigrationState inState = in.awaitCompletion(Duration.ofMinutes(2));
@@ -131,11 +133,7 @@ public class ExtensionExampleIT {
 
     /** Pattern filled pages; every 7th page stays zero (sent as a ZERO record). */
     private static void fill(RamBlock block, long seed) {
-        long host = block.hostAddress();
-        for (long p = 0; p < block.usedLength() / PAGE; p++) {
-            if (p % 7 == 3) continue;
-            for (long o = 0; o < PAGE; o += 8) NativeMemory.putLong(host + p * PAGE + o, seed * 0x9E3779B97F4A7C15L ^ (p << 20) ^ o);
-        }
+        SourceImage.fill(block.hostAddress(), block.usedLength(), 0, seed);
     }
 
     /** The example backend's placement count, from its supported-kinds text. */
@@ -147,13 +145,8 @@ public class ExtensionExampleIT {
         return Long.parseLong(m.group(1));
     }
 
-    private List<String> awaitBackends(java.util.function.Predicate<List<String>> ok) throws InterruptedException {
-        List<String> got = List.of();
-        for (int i = 0; i < 200; i++) {
-            got = faults.backends().stream().map(b -> b.name() + ":" + b.ranking()).collect(Collectors.toList());
-            if (ok.test(got)) return got;
-            Thread.sleep(50);
-        }
-        throw new AssertionError("bound backends, highest ranking first: " + got);
+    private List<String> awaitBackends(java.util.function.Predicate<List<String>> ok) {
+        return Await.until("bound backends, highest ranking first", Duration.ofSeconds(10), Duration.ofMillis(50),
+                () -> faults.backends().stream().map(b -> b.name() + ":" + b.ranking()).collect(Collectors.toList()), ok);
     }
 }

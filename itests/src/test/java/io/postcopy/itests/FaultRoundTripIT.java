@@ -4,6 +4,7 @@ import static org.junit.Assert.assertEquals;
 import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertTrue;
 
+import io.postcopy.testkit.VcpuReader;
 import io.postcopy.uffd.HostSupportProbe;
 import io.postcopy.uffd.Mapping;
 import io.postcopy.uffd.NativeMemory;
@@ -13,9 +14,9 @@ import io.postcopy.uffd.UffdFeature;
 import io.postcopy.uffd.UffdIoctl;
 import io.postcopy.uffd.UffdMessages;
 import io.postcopy.uffd.Userfaultfd;
+import java.time.Duration;
 import java.util.EnumSet;
 import java.util.Set;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import javax.inject.Inject;
 import org.junit.Test;
@@ -41,29 +42,7 @@ public class FaultRoundTripIT {
 
     @Configuration
     public Option[] config() {
-        return PostcopyKaraf.distribution();
-    }
-
-    /** Reads memory by a native memcpy, so that it blocks in the kernel in native state, not in Java code. */
-    static final class Toucher extends Thread {
-        final long from;
-        final long len;
-        final long into;
-        final CountDownLatch done = new CountDownLatch(1);
-
-        Toucher(long from, long len, long into) {
-            super("postcopy-itest-toucher");
-            this.from = from;
-            this.len = len;
-            this.into = into;
-            setDaemon(true);
-        }
-
-        @Override
-        public void run() {
-            NativeMemory.nativeCopy(from, into, len);
-            done.countDown();
-        }
+        return PostcopyKaraf.withTestKit();
     }
 
     @Test
@@ -85,7 +64,8 @@ public class FaultRoundTripIT {
 
             long page = ram.address() + 5 * PAGE;
             long touched = page + 200;
-            Toucher toucher = new Toucher(touched, PAGE - 200, seen.address());
+            // reads by a native memcpy, so that it blocks in the kernel in native state, not in Java code
+            VcpuReader toucher = VcpuReader.range(touched, PAGE - 200).into(seen.address()).named("postcopy-itest-toucher");
             toucher.start();
 
             // The fault thread's side: poll, read the message, check the address.
@@ -103,12 +83,12 @@ public class FaultRoundTripIT {
             }
             assertTrue("a fault was read within 10 s", faultAddress >= 0);
             assertEquals("the fault is on the touched page", page, faultAddress & -PAGE);
-            assertFalse("the touching thread is blocked until the page is placed", toucher.done.await(200, TimeUnit.MILLISECONDS));
+            assertFalse("the touching thread is blocked until the page is placed", toucher.awaitDone(Duration.ofMillis(200)));
 
             long placed = uffd.copy(page, source.address(), PAGE, 0);
             assertEquals("bytes placed", PAGE, placed);
 
-            assertTrue("the touching thread was woken by the copy", toucher.done.await(10, TimeUnit.SECONDS));
+            assertTrue("the touching thread was woken by the copy", toucher.awaitDone(Duration.ofSeconds(10)));
             for (long o = 0; o < PAGE - 200; o += 8) {
                 assertEquals("byte " + (200 + o) + " seen by the woken thread",
                         NativeMemory.getLong(source.address() + 200 + o), NativeMemory.getLong(seen.address() + o));

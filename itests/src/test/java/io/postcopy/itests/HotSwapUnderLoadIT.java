@@ -13,16 +13,18 @@ import io.postcopy.fault.IncomingPostcopy;
 import io.postcopy.fault.PageRequester;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.ramblock.RamBlockRegistry;
+import io.postcopy.testkit.Await;
+import io.postcopy.testkit.RequestLog;
+import io.postcopy.testkit.SourceImage;
+import io.postcopy.testkit.VcpuReader;
 import io.postcopy.uffd.NativeMemory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -72,7 +74,7 @@ public class HotSwapUnderLoadIT {
 
     @Configuration
     public Option[] config() {
-        return PostcopyKaraf.distribution();
+        return PostcopyKaraf.withTestKit();
     }
 
     @Test
@@ -102,8 +104,8 @@ public class HotSwapUnderLoadIT {
         try {
             a = registry.create("itest.swap.anon", blockBytes, RamBlock.Backing.ANONYMOUS);
             h = registry.create("itest.swap.huge", blockBytes, RamBlock.Backing.HUGETLB);
-            imageA = image(blockBytes, 3);
-            imageH = image(blockBytes, 4);
+            imageA = SourceImage.create(blockBytes, 3);
+            imageH = SourceImage.create(blockBytes, 4);
             Requests requests = new Requests(Map.of(a.idstr(), PAGE, h.idstr(), huge));
             in = faults.create("itest-hot-swap", List.of(a, h), requests);
             Stream[] streams = {new Stream(in, a, imageA, 16 * PAGE), new Stream(in, h, imageH, huge)};
@@ -112,8 +114,10 @@ public class HotSwapUnderLoadIT {
             in.run();
 
             AtomicLong mismatches = new AtomicLong();
-            List<Reader> readers = new ArrayList<>();
-            for (int t = 0; t < 6; t++) readers.add(new Reader(t % 2 == 0 ? a : h, t % 2 == 0 ? imageA : imageH, 150, t, mismatches));
+            List<VcpuReader> readers = new ArrayList<>();
+            for (int t = 0; t < 6; t++)
+                readers.add(VcpuReader.randomPages(t % 2 == 0 ? a : h, 150, t).expect(t % 2 == 0 ? imageA : imageH)
+                        .countInto(mismatches).named("itest-reader-" + t));
             readers.forEach(Thread::start);
 
             AtomicBoolean stop = new AtomicBoolean();
@@ -121,9 +125,9 @@ public class HotSwapUnderLoadIT {
             Thread source = new Thread(() -> {
                 try {
                     while (!stop.get()) {
-                        Requests.Request r = requests.queue.poll(10, TimeUnit.MILLISECONDS);
+                        RequestLog.Request r = requests.queue.poll(10, TimeUnit.MILLISECONDS);
                         if (r == null) continue;
-                        for (Stream s : streams) if (s.block.idstr().equals(r.block)) s.sendUnit(r.offset / s.unit);
+                        for (Stream s : streams) if (s.block.idstr().equals(r.block())) s.sendUnit(r.offset() / s.unit);
                     }
                 } catch (InterruptedException ignored) {
                     // done
@@ -164,7 +168,7 @@ public class HotSwapUnderLoadIT {
             int swapsWhileFeeding = swaps.get();
             swapper.join(60_000);
             long deadline = System.currentTimeMillis() + 30_000;
-            for (Reader r : readers) r.join(Math.max(1, deadline - System.currentTimeMillis()));
+            for (VcpuReader r : readers) r.join(Math.max(1, deadline - System.currentTimeMillis()));
             long blocked = readers.stream().filter(Thread::isAlive).count();
             stop.set(true);
             source.join(10_000);
@@ -179,7 +183,7 @@ public class HotSwapUnderLoadIT {
             assertEquals("readers never woken (lost wakeups)", 0, blocked);
             assertEquals("target pages read with wrong content", 0, mismatches.get());
             assertFalse("no failure: " + in.failure(), in.failure().isPresent());
-            assertNull(requests.failed);
+            assertNull(requests.failure());
             assertTrue("complete", in.complete());
             assertEquals("anon block byte for byte", 0, NativeMemory.nativeCompare(a.hostAddress(), imageA, blockBytes));
             assertEquals("hugetlb block byte for byte", 0, NativeMemory.nativeCompare(h.hostAddress(), imageH, blockBytes));
@@ -205,14 +209,10 @@ public class HotSwapUnderLoadIT {
         throw new AssertionError("no bundle " + bsn);
     }
 
-    private void awaitBackends(String... expected) throws InterruptedException {
-        List<String> want = List.of(expected), got = List.of();
-        for (int i = 0; i < 100; i++) {
-            got = faults.backends().stream().map(b -> b.name() + ":" + b.ranking()).collect(Collectors.toList());
-            if (got.equals(want)) return;
-            Thread.sleep(50);
-        }
-        assertEquals("bound backends, highest ranking first", want, got);
+    private void awaitBackends(String... expected) {
+        List<String> want = List.of(expected);
+        Await.until("bound backends, highest ranking first: " + want, Duration.ofSeconds(5), Duration.ofMillis(50),
+                () -> faults.backends().stream().map(b -> b.name() + ":" + b.ranking()).collect(Collectors.toList()), want::equals);
     }
 
     /** Raises the huge page pool; returns the old size to restore. Skips loudly when the machine cannot. */
@@ -235,16 +235,6 @@ public class HotSwapUnderLoadIT {
         Assume.assumeTrue(why, false);
     }
 
-    /** Source content; every 7th target page is zero (sent as a zero page). */
-    static long image(long bytes, long seed) {
-        long img = NativeMemory.allocate(bytes);
-        for (long p = 0; p < bytes / PAGE; p++) {
-            if (p % 7 == 3) continue;
-            for (long o = 0; o < PAGE; o += 8) NativeMemory.putLong(img + p * PAGE + o, seed * 0x9E3779B97F4A7C15L ^ (p << 20) ^ o);
-        }
-        return img;
-    }
-
     /** One stream per block: a unit (a huge page, or 64 KiB) is sent whole, its target pages in order, under the lock. */
     static final class Stream {
         final IncomingPostcopy in;
@@ -263,89 +253,17 @@ public class HotSwapUnderLoadIT {
         }
 
         synchronized void sendUnit(long u) {
-            long runStart = -1;
-            for (long o = u * unit; o <= (u + 1) * unit; o += PAGE) {
-                boolean data = o < (u + 1) * unit && (o / PAGE) % 7 != 3;
-                if (data && runStart < 0) runStart = o;
-                if (!data && runStart >= 0) {
-                    in.placePages(block, runStart, image + runStart, o - runStart);
-                    runStart = -1;
-                }
-                if (o < (u + 1) * unit && !data) in.placeZeroPages(block, o, PAGE);
-            }
+            SourceImage.forEachRun(u * unit, unit, 0, (o, l, zero) -> {
+                if (zero) in.placeZeroPages(block, o, l);
+                else in.placePages(block, o, image + o, l);
+            });
         }
     }
 
-    static final class Requests implements PageRequester {
-        static final class Request {
-            final String block;
-            final long offset;
-
-            Request(String block, long offset) {
-                this.block = block;
-                this.offset = offset;
-            }
-        }
-
-        final Map<String, Long> pageSizes;
-        final LinkedBlockingQueue<Request> queue = new LinkedBlockingQueue<>();
-        final ConcurrentHashMap<String, Integer> perPage = new ConcurrentHashMap<>();
-        final AtomicLong badLength = new AtomicLong();
-        volatile String last;
-        volatile Throwable failed;
-
+    /** Records requests (per block and offset) and queues them for the test's source. */
+    static final class Requests extends RequestLog implements PageRequester {
         Requests(Map<String, Long> pageSizes) {
-            this.pageSizes = pageSizes;
-        }
-
-        @Override
-        public void requestPage(String blockIdstr, long offset, long length) {
-            String name = blockIdstr != null ? blockIdstr : last;
-            last = name;
-            long ps = pageSizes.get(name);
-            if (length != ps || offset % ps != 0) badLength.incrementAndGet();
-            perPage.merge(name + "@" + offset, 1, Integer::sum);
-            queue.add(new Request(name, offset));
-        }
-
-        @Override
-        public void failed(Throwable cause) {
-            failed = cause;
-        }
-
-        int maxPerPage() {
-            return perPage.values().stream().mapToInt(Integer::intValue).max().orElse(0);
-        }
-    }
-
-    /** A vCPU stand-in: native reads (a fault blocks in native code, not holding up safepoints), checked against the image. */
-    static final class Reader extends Thread {
-        final RamBlock block;
-        final long image;
-        final int reads;
-        final long seed;
-        final AtomicLong mismatches;
-        final long buf = NativeMemory.allocate(PAGE);
-
-        Reader(RamBlock block, long image, int reads, long seed, AtomicLong mismatches) {
-            super("itest-reader-" + seed);
-            this.block = block;
-            this.image = image;
-            this.reads = reads;
-            this.seed = seed;
-            this.mismatches = mismatches;
-            setDaemon(true);
-        }
-
-        @Override
-        public void run() {
-            Random r = new Random(seed);
-            long pages = block.usedLength() / PAGE;
-            for (int i = 0; i < reads; i++) {
-                long p = r.nextInt((int) pages);
-                NativeMemory.nativeCopy(block.hostAddress() + p * PAGE, buf, PAGE);
-                if (NativeMemory.nativeCompare(buf, image + p * PAGE, PAGE) != 0) mismatches.incrementAndGet();
-            }
+            super(pageSizes::get);
         }
     }
 }

@@ -5,6 +5,7 @@ import static org.junit.Assert.assertFalse;
 import static org.junit.Assert.assertNotNull;
 import static org.junit.Assert.assertTrue;
 
+import io.postcopy.testkit.Await;
 import java.io.ByteArrayOutputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
@@ -13,6 +14,7 @@ import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -37,7 +39,7 @@ import org.ops4j.pax.exam.spi.reactors.PerClass;
  * The migration commands of the shell (listen, migrate, start-postcopy, status, cancel, demo) run through
  * Karaf's {@link SessionFactory} with their output checked, the JMX MBeans of the migration bundle, and a
  * malformed stream sent to a listener from a raw socket. Only shell text, JMX and sockets are used here, so
- * the test does not depend on the bundles' classes.
+ * the test does not depend on the bundles' classes (only on the test kit's Await).
  */
 @RunWith(PaxExam.class)
 @ExamReactorStrategy(PerClass.class)
@@ -58,7 +60,7 @@ public class MigrationCommandsIT {
 
     @Configuration
     public Option[] config() {
-        return PostcopyKaraf.distribution();
+        return PostcopyKaraf.withTestKit();
     }
 
     record Result(String out, Throwable failure) {}
@@ -111,16 +113,21 @@ public class MigrationCommandsIT {
         return m.group(1);
     }
 
+    /** The first group of {@code regex}'s first match in {@code text}, or null. */
+    private static String find(String regex, String text) {
+        Matcher m = Pattern.compile(regex).matcher(text);
+        return m.find() ? m.group(1) : null;
+    }
+
     private static Object attr(String name, String attribute) throws Exception {
         MBeanServer s = ManagementFactory.getPlatformMBeanServer();
         return s.getAttribute(new ObjectName(name), attribute);
     }
 
     /** Waits up to 5 s for the JMX publisher (it registers a migration's MBean at its first event, on another thread). */
-    private static void awaitMBean(String name) throws Exception {
+    private static void awaitMBean(String name) {
         MBeanServer s = ManagementFactory.getPlatformMBeanServer();
-        for (int i = 0; i < 50 && !s.isRegistered(new ObjectName(name)); i++) Thread.sleep(100);
-        assertTrue(name + " is registered", s.isRegistered(new ObjectName(name)));
+        Await.until(name + " registered", Duration.ofSeconds(5), Duration.ofMillis(100), () -> s.isRegistered(new ObjectName(name)));
     }
 
     @Test
@@ -381,8 +388,8 @@ public class MigrationCommandsIT {
     public void eventAdminAndJmxSeeAFullMigrationsStatesInOrder() throws Exception {
         // as docs/admin-guide.md says: at run time, without refreshing bundles (Event Admin would rewire Karaf's own)
         ok("feature:install -r postcopy-events");
-        for (int i = 0; i < 100 && bundleContext.getServiceReference("org.osgi.service.event.EventAdmin") == null; i++) Thread.sleep(50);
-        assertNotNull("Event Admin runs", bundleContext.getServiceReference("org.osgi.service.event.EventAdmin"));
+        Await.until("Event Admin running", Duration.ofSeconds(5), Duration.ofMillis(50),
+                () -> bundleContext.getServiceReference("org.osgi.service.event.EventAdmin") != null);
         // Event Admin's types only in EventRecorder: this class loads before the feature is installed
         EventRecorder reg = EventRecorder.start(bundleContext, "io/postcopy/migration/*");
         java.util.List<java.util.Map<String, Object>> seen = reg.events;
@@ -399,12 +406,10 @@ public class MigrationCommandsIT {
                 awaitMBean(name);
                 ManagementFactory.getPlatformMBeanServer().addNotificationListener(new ObjectName(name),
                         (n, handback) -> notes.add(n), null, null);
-                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-                while (System.nanoTime() < deadline && (states(seen, out).isEmpty()
-                        || !states(seen, out).get(states(seen, out).size() - 1).equals("COMPLETED")
-                        || seen.stream().noneMatch(e -> "COMPLETED".equals(e.get("migration.state")) && "incoming".equals(e.get("migration.direction"))))) {
-                    Thread.sleep(20);
-                }
+                Await.until("COMPLETED as the last event of " + out + ", and an incoming migration's COMPLETED event",
+                        Duration.ofSeconds(60), Duration.ofMillis(20), () -> states(seen, out),
+                        st -> !st.isEmpty() && st.get(st.size() - 1).equals("COMPLETED")
+                                && seen.stream().anyMatch(e -> "COMPLETED".equals(e.get("migration.state")) && "incoming".equals(e.get("migration.direction"))));
                 java.util.List<String> outStates = states(seen, out);
                 System.out.println("events of " + out + ": " + outStates);
                 assertEquals("SETUP", outStates.get(0));
@@ -429,11 +434,10 @@ public class MigrationCommandsIT {
                 assertEquals("SETUP", inStates.get(0));
                 assertEquals("COMPLETED", inStates.get(inStates.size() - 1));
                 // JMX: from the moment the listener was added, the same states as notifications, ending with COMPLETED
-                for (int i = 0; i < 100 && notes.stream().noneMatch(n -> n.getType().equals("io.postcopy.migration.COMPLETED")); i++)
-                    Thread.sleep(20);
-                java.util.List<String> types = notes.stream().map(javax.management.Notification::getType).toList();
+                java.util.List<String> types = Await.until("the COMPLETED notification", Duration.ofSeconds(2), Duration.ofMillis(20),
+                        () -> notes.stream().map(javax.management.Notification::getType).toList(),
+                        t -> t.contains("io.postcopy.migration.COMPLETED"));
                 System.out.println("JMX notifications of " + out + ": " + types);
-                assertTrue(types.toString(), types.contains("io.postcopy.migration.COMPLETED"));
                 assertTrue(types.toString(), outStates.subList(outStates.size() - types.size(), outStates.size())
                         .equals(types.stream().map(t -> t.substring("io.postcopy.migration.".length())).toList()));
             } finally {
@@ -504,12 +508,8 @@ public class MigrationCommandsIT {
             try {
                 Future<Result> watching = bg.submit(() -> run("postcopy:migrate --watch --postcopy-now --max-bandwidth 4M "
                         + "--blocks it-mw2 127.0.0.1:" + port));
-                String out2 = null;
-                for (long until = System.nanoTime() + 20_000_000_000L; out2 == null && System.nanoTime() < until; Thread.sleep(50)) {
-                    Matcher mm = Pattern.compile("\\n(out-\\d+) +\\| out \\| \\S+ +\\| POSTCOPY ").matcher(ok("postcopy:status"));
-                    if (mm.find()) out2 = mm.group(1);
-                }
-                assertNotNull("the second migration reached POSTCOPY", out2);
+                String out2 = Await.until("the second migration in POSTCOPY", Duration.ofSeconds(20), Duration.ofMillis(50),
+                        () -> find("\\n(out-\\d+) +\\| out \\| \\S+ +\\| POSTCOPY ", ok("postcopy:status")), java.util.Objects::nonNull);
                 ok("postcopy:cancel " + out2);
                 Result r = watching.get(60, TimeUnit.SECONDS);
                 assertNotNull("migrate --watch of a cancelled migration fails; printed:\n" + r.out(), r.failure());
@@ -531,14 +531,13 @@ public class MigrationCommandsIT {
     }
 
     /** Names of the live threads that start with {@code prefix}, after waiting up to 10 s for them to go. */
-    private static java.util.List<String> threadsAfterAWhile(String prefix) throws InterruptedException {
-        java.util.List<String> left = new java.util.ArrayList<>();
-        for (long until = System.nanoTime() + 10_000_000_000L; ; Thread.sleep(50)) {
-            left.clear();
+    private static java.util.List<String> threadsAfterAWhile(String prefix) {
+        return Await.until("threads " + prefix + "* gone", Duration.ofSeconds(10), Duration.ofMillis(50), () -> {
+            java.util.List<String> left = new java.util.ArrayList<>();
             for (Thread t : Thread.getAllStackTraces().keySet())
                 if (t.isAlive() && t.getName().startsWith(prefix)) left.add(t.getName());
-            if (left.isEmpty() || System.nanoTime() > until) return left;
-        }
+            return left;
+        }, java.util.List::isEmpty);
     }
 
     /**
@@ -565,12 +564,8 @@ public class MigrationCommandsIT {
             ok("postcopy:workload fill it-wb");
             String out = group("Started migration (out-\\d+) to ",
                     ok("postcopy:migrate --postcopy-now --max-bandwidth 4M --blocks it-wb 127.0.0.1:" + port));
-            String in2 = null;
-            for (long until = System.nanoTime() + 20_000_000_000L; in2 == null && System.nanoTime() < until; Thread.sleep(20)) {
-                Matcher mm = Pattern.compile("\\nit-wl/it-wb +\\| (in-\\d+) +\\| running ").matcher(ok("postcopy:workload list"));
-                if (mm.find()) in2 = mm.group(1);
-            }
-            assertNotNull("a reader runs for the second migration", in2);
+            String in2 = Await.until("a reader running for the second migration", Duration.ofSeconds(20), Duration.ofMillis(20),
+                    () -> find("\\nit-wl/it-wb +\\| (in-\\d+) +\\| running ", ok("postcopy:workload list")), java.util.Objects::nonNull);
             boolean readerThread = false;    // the check below can fail: the thread is there while it runs
             for (Thread t : Thread.getAllStackTraces().keySet()) readerThread |= t.getName().startsWith("workload-it-wl/it-wb-");
             assertTrue(readerThread);
@@ -596,13 +591,11 @@ public class MigrationCommandsIT {
             ok("postcopy:workload fill it-c");
             String out = group("Started migration (out-\\d+) to ",
                     ok("postcopy:migrate --postcopy-now --max-bandwidth 4M --blocks it-c 127.0.0.1:" + port));
-            long deadline = System.nanoTime() + 20_000_000_000L;
-            while (!ok("postcopy:status").matches("(?s).*\\n" + out + " +\\| out \\| \\S+ +\\| POSTCOPY .*")
-                    && System.nanoTime() < deadline) Thread.sleep(20);
+            Await.until(out + " in POSTCOPY", Duration.ofSeconds(20), Duration.ofMillis(20),
+                    () -> ok("postcopy:status").matches("(?s).*\\n" + out + " +\\| out \\| \\S+ +\\| POSTCOPY .*"));
             ok("postcopy:pause " + out);
-            String table = ok("postcopy:status");
-            for (long until = System.nanoTime() + 10_000_000_000L; !table.matches("(?s).*\\n(in-\\d+) +\\| in  \\| \\S+ +\\| POSTCOPY_PAUSED.*")
-                    && System.nanoTime() < until; table = ok("postcopy:status")) Thread.sleep(20);
+            String table = Await.until("the incoming migration POSTCOPY_PAUSED", Duration.ofSeconds(10), Duration.ofMillis(20),
+                    () -> ok("postcopy:status"), t -> t.matches("(?s).*\\n(in-\\d+) +\\| in  \\| \\S+ +\\| POSTCOPY_PAUSED.*"));
             String in = group("\\n(in-\\d+) +\\| in  \\| \\S+ +\\| POSTCOPY_PAUSED", table);
             String din = ok("postcopy:cancel " + in);
             assertTrue(din, din.contains("Cancelled migration " + in + " (was POSTCOPY_PAUSED, now CANCELLED)"));
@@ -627,15 +620,13 @@ public class MigrationCommandsIT {
             ok("postcopy:workload fill it-r");
             String out = group("Started migration (out-\\d+) to ",
                     ok("postcopy:migrate --postcopy-now --max-bandwidth 16M --blocks it-r 127.0.0.1:" + port));
-            long deadline = System.nanoTime() + 20_000_000_000L;
-            while (!ok("postcopy:status").matches("(?s).*\\n" + out + " +\\| out \\| \\S+ +\\| POSTCOPY .*")
-                    && System.nanoTime() < deadline) Thread.sleep(20);
+            Await.until(out + " in POSTCOPY", Duration.ofSeconds(20), Duration.ofMillis(20),
+                    () -> ok("postcopy:status").matches("(?s).*\\n" + out + " +\\| out \\| \\S+ +\\| POSTCOPY .*"));
             String paused = ok("postcopy:pause " + out);
             assertTrue(paused, paused.startsWith("Migration " + out + ": POSTCOPY_PAUSED (resume with postcopy:resume on the source)"));
             // the destination finds the connection closed a moment later
-            String table = ok("postcopy:status");
-            for (long until = System.nanoTime() + 10_000_000_000L; !table.matches("(?s).*\\n(in-\\d+) +\\| in  \\| \\S+ +\\| POSTCOPY_PAUSED.*")
-                    && System.nanoTime() < until; table = ok("postcopy:status")) Thread.sleep(20);
+            String table = Await.until("the incoming migration POSTCOPY_PAUSED", Duration.ofSeconds(10), Duration.ofMillis(20),
+                    () -> ok("postcopy:status"), t -> t.matches("(?s).*\\n(in-\\d+) +\\| in  \\| \\S+ +\\| POSTCOPY_PAUSED.*"));
             String in = group("\\n(in-\\d+) +\\| in  \\| \\S+ +\\| POSTCOPY_PAUSED", table);
             // the same through JMX: the state, and why
             String mbean = "io.postcopy:type=Migration,id=" + in;
@@ -674,18 +665,9 @@ public class MigrationCommandsIT {
                 // a reset, or nothing more within 10 s: the status below tells
             }
         }
-        String table = "";
-        String in = null;
-        for (int i = 0; i < 50; i++) {
-            table = ok("postcopy:status");
-            Matcher m = Pattern.compile("\\n(in-\\d+) +\\| in  \\| 127\\.0\\.0\\.1:\\d+ +\\| FAILED").matcher(table);
-            if (m.find()) {
-                in = m.group(1);
-                break;
-            }
-            Thread.sleep(100);
-        }
-        assertNotNull("a FAILED incoming migration in:\n" + table, in);
+        String failed = "\\n(in-\\d+) +\\| in  \\| 127\\.0\\.0\\.1:\\d+ +\\| FAILED";
+        String in = find(failed, Await.until("a FAILED incoming migration", Duration.ofSeconds(5), Duration.ofMillis(100),
+                () -> ok("postcopy:status"), t -> find(failed, t) != null));
         String detail = ok("postcopy:status " + in);
         assertTrue(detail, detail.contains("Failure    MALFORMED at offset 8: section type = 0xff, expected 0x00..0x08"));
 

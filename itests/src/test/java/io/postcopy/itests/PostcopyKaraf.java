@@ -1,5 +1,6 @@
 package io.postcopy.itests;
 
+import static org.ops4j.pax.exam.CoreOptions.mavenBundle;
 import static org.ops4j.pax.exam.CoreOptions.options;
 import static org.ops4j.pax.exam.karaf.options.KarafDistributionOption.configureConsole;
 import static org.ops4j.pax.exam.karaf.options.KarafDistributionOption.editConfigurationFilePut;
@@ -13,6 +14,7 @@ import java.net.ServerSocket;
 import java.util.ArrayList;
 import java.util.List;
 import org.ops4j.pax.exam.Option;
+import org.ops4j.pax.exam.OptionUtils;
 import org.ops4j.pax.exam.karaf.options.LogLevelOption.LogLevel;
 
 /**
@@ -51,6 +53,14 @@ public final class PostcopyKaraf {
             options.add(editConfigurationFilePut("etc/org.ops4j.pax.url.mvn.cfg",
                     "org.ops4j.pax.url.mvn.localRepository", localRepo));
         return options(options.toArray(new Option[0]));
+    }
+
+    /**
+     * {@link #distribution()} plus the test kit bundle (io.postcopy.testkit: Await, SourceImage, VcpuReader,
+     * RequestLog) from the local Maven repository, for tests that use it inside the container.
+     */
+    public static Option[] withTestKit() {
+        return OptionUtils.combine(distribution(), mavenBundle("io.postcopy", "postcopy-test-kit").versionAsInProject());
     }
 
     private static String freePort() {

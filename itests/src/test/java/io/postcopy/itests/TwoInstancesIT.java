@@ -5,9 +5,11 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
+import io.postcopy.testkit.Await;
 import java.io.File;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Set;
@@ -81,19 +83,15 @@ class TwoInstancesIT {
             a.client("postcopy:workload --seed 5 fill cut-ram");
             String out = group("Started migration (out-\\d+) to ",
                     a.client("postcopy:migrate --postcopy-now --max-bandwidth 8M --blocks cut-ram 127.0.0.1:" + port));
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
-            while (!a.client("postcopy:status").matches("(?s).*\\n" + out + " +\\| out \\| \\S+ +\\| POSTCOPY .*")
-                    && System.nanoTime() < deadline) Thread.sleep(100);
+            Await.until(out + " in POSTCOPY on A", Duration.ofSeconds(30), Duration.ofMillis(100),
+                    () -> a.client("postcopy:status").matches("(?s).*\\n" + out + " +\\| out \\| \\S+ +\\| POSTCOPY .*"));
             String paused = a.client("postcopy:pause " + out);
             assertTrue(paused.contains("Migration " + out + ": POSTCOPY_PAUSED"), paused);
-            String in = null;
-            deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (in == null && System.nanoTime() < deadline) {
-                Matcher mm = Pattern.compile("\\n(in-\\d+) +\\| in  \\| \\S+ +\\| POSTCOPY_PAUSED").matcher(b.client("postcopy:status"));
-                if (mm.find()) in = mm.group(1);
-                else Thread.sleep(100);
-            }
-            assertTrue(in != null, "B paused too");
+            Pattern pausedIn = Pattern.compile("\\n(in-\\d+) +\\| in  \\| \\S+ +\\| POSTCOPY_PAUSED");
+            String in = Await.until("B paused too", Duration.ofSeconds(20), Duration.ofMillis(100), () -> {
+                Matcher mm = pausedIn.matcher(b.client("postcopy:status"));
+                return mm.find() ? mm.group(1) : null;
+            }, java.util.Objects::nonNull);
             String resumed = a.client("postcopy:resume " + out + " 127.0.0.1:" + port);
             assertTrue(resumed.contains("Migration " + out + ": resumed to 127.0.0.1:" + port), resumed);
             assertTrue(a.client("postcopy:status --watch --interval 200ms " + out).contains("): COMPLETED"));

@@ -8,6 +8,7 @@ import io.postcopy.codec.RamBlockInfo;
 import io.postcopy.codec.StreamEncoder;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.ramblock.RamBlockInUseException;
+import io.postcopy.testkit.Await;
 import io.postcopy.workload.PageDigest;
 import io.postcopy.workload.Workload;
 import io.postcopy.workload.WorkloadOptions;
@@ -50,11 +51,9 @@ class BlockLifetimeTest {
         listener[0] = dst.service.listen(null, IncomingOptions.defaults().withGuest(destinationGuest("pc.ram")));
         OutgoingMigration out = src.service.migrate(new InetSocketAddress("127.0.0.1", listener[0].port()),
                 OutgoingOptions.defaults().withBlocks("pc.ram").withPostcopyPreempt(true).withMaxBandwidth(16L << 20));
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
         // busy on every path: bulk pages on the main stream, requested pages written by the return-path reader
-        while (out.progress().requestedPages() < 20 && System.nanoTime() < deadline) Thread.sleep(5);
+        Await.until("20 requested pages", Duration.ofSeconds(20), () -> out.progress().requestedPages() >= 20);
         assertThat(out.state()).isEqualTo(MigrationState.POSTCOPY);
-        assertThat(out.progress().requestedPages()).isGreaterThanOrEqualTo(20);
         return out;
     }
 
@@ -65,9 +64,7 @@ class BlockLifetimeTest {
     }
 
     static void awaitGone(String thread) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-        while (threadNames().contains(thread) && System.nanoTime() < deadline) Thread.sleep(1);
-        assertThat(threadNames()).doesNotContain(thread);
+        Await.until("thread " + thread + " gone", Duration.ofSeconds(5), () -> !threadNames().contains(thread));
     }
 
     @Test
@@ -120,7 +117,7 @@ class BlockLifetimeTest {
             }
         });
         digester.start();
-        while (!dstRam.holders().contains("digest of pc.ram")) Thread.sleep(1);
+        Await.until("the digest holding pc.ram", Duration.ofSeconds(30), () -> dstRam.holders().contains("digest of pc.ram"));
 
         assertThatThrownBy(() -> dst.registry.remove("pc.ram")).isInstanceOf(RamBlockInUseException.class)
                 .hasMessageStartingWith("RAM block \"pc.ram\" is in use by migration " + in.id() + ", workload on pc.ram");
@@ -164,13 +161,11 @@ class BlockLifetimeTest {
             System.arraycopy(run, 0, start, setup.length, run.length);
             ByteBuffer b = ByteBuffer.wrap(start);
             while (b.hasRemaining()) c.write(b);
-            while (l.migrations().isEmpty()) Thread.sleep(1);
+            Await.until("the incoming migration", Duration.ofSeconds(30), () -> !l.migrations().isEmpty());
             IncomingMigration in = l.migrations().get(0);
             // both reader threads are blocked on a fault, and the fault thread has asked for their pages
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while ((in.statistics().isEmpty() || in.statistics().get().requests() < 2) && System.nanoTime() < deadline)
-                Thread.sleep(2);
-            assertThat(in.statistics().orElseThrow().requests()).isGreaterThanOrEqualTo(2);
+            Await.until("2 page requests", Duration.ofSeconds(10),
+                    () -> in.statistics().isPresent() && in.statistics().get().requests() >= 2);
             Thread.sleep(50);
             Workload w = reader.get();
             assertThat(w.reads()).isZero();

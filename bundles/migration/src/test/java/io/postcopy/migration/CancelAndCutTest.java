@@ -3,6 +3,7 @@ package io.postcopy.migration;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.postcopy.ramblock.RamBlock;
+import io.postcopy.testkit.Await;
 import io.postcopy.workload.Workload;
 import io.postcopy.workload.WorkloadOptions;
 import io.postcopy.workload.Workloads;
@@ -123,7 +124,7 @@ class CancelAndCutTest {
     }
 
     static IncomingMigration waitFor(IncomingListener l) throws InterruptedException {
-        for (int i = 0; i < 1000 && l.migrations().isEmpty(); i++) Thread.sleep(10);
+        Await.until("the incoming migration", Duration.ofSeconds(10), () -> !l.migrations().isEmpty());
         return l.migrations().get(0);
     }
 

@@ -9,7 +9,9 @@ import io.postcopy.policy.Policies;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.ramblock.RamBlockRegistry;
 import io.postcopy.ramblock.RamBlocks;
+import io.postcopy.testkit.Await;
 import io.postcopy.uffd.NativeMemory;
+import java.time.Duration;
 
 /** One side of a migration in this JVM: its own registry, fault service and migration service. */
 final class Endpoint implements AutoCloseable {
@@ -39,13 +41,10 @@ final class Endpoint implements AutoCloseable {
 
     /**
      * The destination guest that {@code IncomingOptions.onRun} starts: it is resumed from a thread of its own at
-     * RUN, so a migration that ends right after RUN can complete first. Null if it never came.
+     * RUN, so a migration that ends right after RUN can complete first. Fails if it has not come within 10 s.
      */
-    static io.postcopy.workload.Workload awaitGuest(java.util.concurrent.atomic.AtomicReference<io.postcopy.workload.Workload> ref)
-            throws InterruptedException {
-        long until = System.nanoTime() + 10_000_000_000L;
-        while (ref.get() == null && System.nanoTime() < until) Thread.sleep(5);
-        return ref.get();
+    static io.postcopy.workload.Workload awaitGuest(java.util.concurrent.atomic.AtomicReference<io.postcopy.workload.Workload> ref) {
+        return Await.until("the destination guest resumed at RUN", Duration.ofSeconds(10), ref::get, java.util.Objects::nonNull);
     }
 
     /**

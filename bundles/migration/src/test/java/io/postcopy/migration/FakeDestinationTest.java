@@ -8,6 +8,7 @@ import io.postcopy.codec.ReturnPathMessage;
 import io.postcopy.codec.StreamDecoder;
 import io.postcopy.codec.StreamHandler;
 import io.postcopy.ramblock.RamBlock;
+import io.postcopy.testkit.Await;
 import io.postcopy.workload.Workload;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -227,7 +228,7 @@ class FakeDestinationTest {
                             // first the channel's proof: our magic and the token the main stream announced
                             ByteBuffer hello = ByteBuffer.allocate(4 + io.postcopy.codec.Wire.CHANNEL_TOKEN_BYTES);
                             while (hello.hasRemaining()) if (pc.read(hello) < 0) throw new IOException("no channel token");
-                            while (blocks.get() == null) Thread.sleep(1);
+                            Await.until("the block list on the main stream", Duration.ofSeconds(30), () -> blocks.get() != null);
                             assertThat(hello.getInt(0)).isEqualTo(io.postcopy.codec.Wire.CHANNEL_MAGIC);
                             byte[] presented = new byte[io.postcopy.codec.Wire.CHANNEL_TOKEN_BYTES];
                             hello.get(4, presented);

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.fail;
 import io.postcopy.fault.MissingPages;
 import io.postcopy.migration.internal.MigrationServiceImpl;
 import io.postcopy.ramblock.RamBlock;
+import io.postcopy.testkit.Await;
 import io.postcopy.workload.VerifyResult;
 import io.postcopy.workload.Workload;
 import io.postcopy.workload.WorkloadOptions;
@@ -466,11 +467,8 @@ class FaultInjectionTest {
             assertThat(m.dst.status()[4]).endsWith("; waiting for the source to resume");
             // refused while the namespace rejects: still paused, ready for another resume
             m.out.resume(m.target);
-            long until = System.nanoTime() + 20_000_000_000L;
-            while (!(m.out.state() == MigrationState.POSTCOPY_PAUSED && m.out.reason().orElse("").startsWith("resume to"))
-                    && System.nanoTime() < until) {
-                Thread.sleep(5);
-            }
+            Await.until("the source paused again after the refused resume", Duration.ofSeconds(20),
+                    () -> m.out.state() == MigrationState.POSTCOPY_PAUSED && m.out.reason().orElse("").startsWith("resume to"));
             assertThat(m.out.state()).isEqualTo(MigrationState.POSTCOPY_PAUSED);
             assertThat(m.out.reason()).hasValueSatisfying(r -> assertThat(r).startsWith("resume to").endsWith("; still paused"));
             String refused = m.out.reason().orElseThrow();
@@ -560,11 +558,10 @@ class FaultInjectionTest {
                             WorkloadOptions.builder().threads(2).ratePerThread(500).checkReads(true).build())));
             assertThat(src.ask("migrate " + hostIp + " " + l.port() + " " + SIZE_MIB + " " + seed + " " + (16L << 20))).isEqualTo("ok");
             awaitPeer(src, "POSTCOPY"::equals, 20);
-            long until = System.nanoTime() + 20_000_000_000L;
-            while (l.migrations().isEmpty() && System.nanoTime() < until) Thread.sleep(1);
+            Await.until("the incoming migration", Duration.ofSeconds(20), () -> !l.migrations().isEmpty());
             IncomingMigration in = l.migrations().get(0);
             awaitState(in, MigrationState.POSTCOPY);
-            while ((reader.get() == null || reader.get().reads() == 0) && System.nanoTime() < until) Thread.sleep(5);
+            Await.until("the destination guest reading", Duration.ofSeconds(20), () -> reader.get() != null && reader.get().reads() > 0);
             Thread.sleep(300);
             long t0 = System.nanoTime();
             int exit = src.kill9();

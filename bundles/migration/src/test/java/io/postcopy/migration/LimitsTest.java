@@ -8,6 +8,7 @@ import io.postcopy.codec.ReturnPathDecoder;
 import io.postcopy.codec.ReturnPathMessage;
 import io.postcopy.codec.SectionType;
 import io.postcopy.codec.StreamEncoder;
+import io.postcopy.testkit.Await;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -85,8 +86,7 @@ class LimitsTest {
     static IncomingMigration send(IncomingListener l, SocketChannel c, byte[] stream) throws Exception {
         int before = l.migrations().size();
         write(c, stream);
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (l.migrations().size() == before && System.nanoTime() < deadline) Thread.sleep(2);
+        Await.until("the connection's migration", Duration.ofSeconds(10), () -> l.migrations().size() > before);
         return l.migrations().get(before);
     }
 
@@ -196,7 +196,8 @@ class LimitsTest {
         try (SocketChannel first = SocketChannel.open(new InetSocketAddress("127.0.0.1", l.port()));
              SocketChannel second = SocketChannel.open(new InetSocketAddress("127.0.0.1", l.port()))) {
             IncomingMigration a = send(l, first, setup(new RamBlockInfo(0, "a", 4L << 20, 4096)));
-            while (dst.registry.byName("a") == null) Thread.sleep(2);     // admitted, holds 4 MiB not yet received
+            // admitted, holds 4 MiB not yet received
+            Await.until("block a created", Duration.ofSeconds(30), () -> dst.registry.byName("a") != null);
             long fds = openFds();
             IncomingMigration b = send(l, second, setup(new RamBlockInfo(0, "b", 4L << 20, 4096)));
             assertThat(b.awaitCompletion(Duration.ofSeconds(10))).isEqualTo(MigrationState.FAILED);

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.postcopy.migration.internal.MigrationServiceImpl;
 import io.postcopy.ramblock.RamBlock;
+import io.postcopy.testkit.Await;
 import io.postcopy.workload.Workload;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -65,12 +66,9 @@ class MigrationEventsTest {
         assertThat(out.awaitCompletion(Duration.ofSeconds(30))).isEqualTo(MigrationState.COMPLETED);
         IncomingMigration in = l.migrations().get(0);
         assertThat(in.awaitCompletion(Duration.ofSeconds(10))).isEqualTo(MigrationState.COMPLETED);
-        long deadline = System.nanoTime() + 10_000_000_000L;
-        while ((of(seen, out.id()).isEmpty() || !of(seen, out.id()).get(of(seen, out.id()).size() - 1).state().isFinal()
-                || of(seen, in.id()).isEmpty() || !of(seen, in.id()).get(of(seen, in.id()).size() - 1).state().isFinal())
-                && System.nanoTime() < deadline) {
-            Thread.sleep(10);
-        }
+        Await.until("a final state as the last event of both migrations", Duration.ofSeconds(10),
+                () -> !of(seen, out.id()).isEmpty() && of(seen, out.id()).get(of(seen, out.id()).size() - 1).state().isFinal()
+                        && !of(seen, in.id()).isEmpty() && of(seen, in.id()).get(of(seen, in.id()).size() - 1).state().isFinal());
         for (Migration m : List.of(out, in)) {
             List<MigrationEvent> es = of(seen, m.id());
             assertThat(es).as("events of %s", m.id()).isNotEmpty();

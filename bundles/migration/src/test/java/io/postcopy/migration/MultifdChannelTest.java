@@ -8,6 +8,7 @@ import io.postcopy.codec.ReturnPathDecoder;
 import io.postcopy.codec.ReturnPathMessage;
 import io.postcopy.codec.SectionType;
 import io.postcopy.codec.StreamEncoder;
+import io.postcopy.testkit.Await;
 import java.io.ByteArrayOutputStream;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -62,7 +63,7 @@ class MultifdChannelTest {
             ByteBuffer b = ByteBuffer.wrap(mainStart());
             while (b.hasRemaining()) main.write(b);     // the main connection stays open, like QEMU's
             extra.write(ByteBuffer.wrap(MULTIFD_INIT));
-            while (listener.migrations().isEmpty()) Thread.sleep(2);
+            Await.until("the main connection's migration", Duration.ofSeconds(30), () -> !listener.migrations().isEmpty());
             IncomingMigration mainIn = listener.migrations().get(0);
             assertThat(mainIn.awaitCompletion(Duration.ofSeconds(10))).isEqualTo(MigrationState.FAILED);
             assertThat(mainIn.failure()).get().asString()
@@ -82,7 +83,7 @@ class MultifdChannelTest {
         try (SocketChannel main = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
             ByteBuffer b = ByteBuffer.wrap(mainStart());
             while (b.hasRemaining()) main.write(b);
-            while (dst.registry.byName("pc.ram") == null) Thread.sleep(5);
+            Await.until("block pc.ram created", Duration.ofSeconds(30), () -> dst.registry.byName("pc.ram") != null);
             try (SocketChannel extra = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
                 extra.write(ByteBuffer.wrap(MULTIFD_INIT));
                 // refused: closed by us, nothing read into memory, no migration

@@ -9,6 +9,7 @@ import io.postcopy.codec.ReturnPathMessage;
 import io.postcopy.codec.SectionType;
 import io.postcopy.codec.StreamEncoder;
 import io.postcopy.ramblock.RamBlock;
+import io.postcopy.testkit.Await;
 import io.postcopy.uffd.NativeMemory;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -103,7 +104,7 @@ class PostcopyPreemptChannelTest {
     }
 
     IncomingMigration awaitMain(IncomingListener listener) throws InterruptedException {
-        while (listener.migrations().isEmpty()) Thread.sleep(2);
+        Await.until("the main connection's migration", Duration.ofSeconds(30), () -> !listener.migrations().isEmpty());
         return listener.migrations().get(0);
     }
 
@@ -118,8 +119,7 @@ class PostcopyPreemptChannelTest {
     }
 
     static void awaitState(IncomingMigration m, MigrationState s) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (m.state() != s && !m.state().isFinal() && System.nanoTime() < deadline) Thread.sleep(2);
+        Await.until(m.id() + " in state " + s + " or ended", Duration.ofSeconds(10), () -> m.state() == s || m.state().isFinal());
         assertThat(m.state()).as("%s", m.failure()).isEqualTo(s);
     }
 
@@ -226,9 +226,8 @@ class PostcopyPreemptChannelTest {
              SocketChannel extra = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
             write(main, setupAndPrecopy());
             IncomingMigration in = awaitMain(listener);
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-            while (in.postcopyChannel().isEmpty() && System.nanoTime() < deadline) Thread.sleep(5);
-            assertThat(in.postcopyChannel()).as("the connection after the main one").isPresent();
+            Await.until("the connection after the main one as the postcopy channel", Duration.ofSeconds(10),
+                    () -> in.postcopyChannel().isPresent());
             awaitState(in, MigrationState.PRECOPY);
             write(extra, HexFormat.of().parseHex("0000000000000010"));     // EOS, while the main stream is in precopy
             Thread.sleep(50);
@@ -275,7 +274,7 @@ class PostcopyPreemptChannelTest {
         try (SocketChannel next = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
             write(next, setupAndPrecopy());
             write(next, end());
-            while (listener.migrations().size() < 2) Thread.sleep(2);
+            Await.until("a second migration", Duration.ofSeconds(30), () -> listener.migrations().size() >= 2);
             IncomingMigration second = listener.migrations().get(1);
             assertThat(second.awaitCompletion(Duration.ofSeconds(10))).as("%s", second.failure()).isEqualTo(MigrationState.COMPLETED);
         }
@@ -346,11 +345,9 @@ class PostcopyPreemptChannelTest {
                     awaitState(in, MigrationState.POSTCOPY);
                 } else {
                     // the connection after the main one: its channel, never a migration of its own
-                    long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-                    while (in.postcopyChannel().isEmpty() && System.nanoTime() < deadline) Thread.sleep(5);
-                    assertThat(in.postcopyChannel()).isPresent();
+                    Await.until("the postcopy channel", Duration.ofSeconds(10), () -> in.postcopyChannel().isPresent());
                     // the main stream has read all we sent (unread bytes would make its close a reset)
-                    while (in.progress().pages() < PAGES - 2 && System.nanoTime() < deadline) Thread.sleep(5);
+                    Await.until("the main stream read all we sent", Duration.ofSeconds(10), () -> in.progress().pages() >= PAGES - 2);
                 }
                 write(extra, bytes);
             }
@@ -365,7 +362,7 @@ class PostcopyPreemptChannelTest {
         try (SocketChannel main = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
             write(main, setupAndPrecopy());
             write(main, end());
-            while (listener.migrations().size() < 2) Thread.sleep(2);
+            Await.until("a second migration", Duration.ofSeconds(30), () -> listener.migrations().size() >= 2);
             IncomingMigration second = listener.migrations().get(1);
             assertThat(second.awaitCompletion(Duration.ofSeconds(10))).as("%s", second.failure()).isEqualTo(MigrationState.COMPLETED);
             assertThat(second.postcopyChannel()).isEmpty();

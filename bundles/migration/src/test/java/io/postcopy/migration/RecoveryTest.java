@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import io.postcopy.ramblock.RamBlock;
+import io.postcopy.testkit.Await;
 import io.postcopy.workload.Workload;
 import io.postcopy.workload.WorkloadOptions;
 import java.io.IOException;
@@ -115,8 +116,7 @@ class RecoveryTest {
     }
 
     static void awaitState(Migration m, MigrationState s) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (m.state() != s && !m.state().isFinal() && System.nanoTime() < deadline) Thread.sleep(1);
+        Await.until(m.id() + " in state " + s + " or ended", Duration.ofSeconds(20), () -> m.state() == s || m.state().isFinal());
         assertThat(m.state()).as("%s: %s", m.id(), m.failure()).isEqualTo(s);
     }
 
@@ -144,7 +144,7 @@ class RecoveryTest {
             OutgoingMigration out = src.service.migrate(proxy.address(), OutgoingOptions.defaults().withBlocks("pc.ram")
                     .withPostcopyPreempt(preempt).withMaxBandwidth(6L << 20).withTls(clientTls));
             awaitState(out, MigrationState.POSTCOPY);
-            while (l.migrations().isEmpty()) Thread.sleep(1);
+            Await.until("the incoming migration", Duration.ofSeconds(30), () -> !l.migrations().isEmpty());
             IncomingMigration in = l.migrations().get(0);
             awaitState(in, MigrationState.POSTCOPY);
             assertThatThrownBy(() -> out.resume(proxy.address())).isInstanceOf(IllegalStateException.class);
@@ -196,7 +196,7 @@ class RecoveryTest {
             OutgoingMigration out = src.service.migrate(proxy.address(), OutgoingOptions.defaults().withBlocks("pc.ram")
                     .withMaxBandwidth(8L << 20));
             awaitState(out, MigrationState.POSTCOPY);
-            while (l.migrations().isEmpty()) Thread.sleep(1);
+            Await.until("the incoming migration", Duration.ofSeconds(30), () -> !l.migrations().isEmpty());
             IncomingMigration in = l.migrations().get(0);
             awaitState(in, MigrationState.POSTCOPY);
             proxy.cut();
@@ -220,8 +220,8 @@ class RecoveryTest {
             answer.setDaemon(true);
             answer.start();
             out.resume((InetSocketAddress) impostor.getLocalAddress());
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-            while (!out.reason().orElse("").contains("still paused") && System.nanoTime() < deadline) Thread.sleep(5);
+            Await.until("the source still paused after the refused resume", Duration.ofSeconds(20),
+                    () -> out.reason().orElse("").contains("still paused"));
             assertThat(out.state()).isEqualTo(MigrationState.POSTCOPY_PAUSED);
             assertThat(out.reason()).hasValueSatisfying(r -> assertThat(r).contains("failed: return path: OUT_OF_BLOCK")
                     .contains("RECV_BITMAP size").endsWith("; still paused"));
@@ -251,7 +251,7 @@ class RecoveryTest {
                 OutgoingMigration out = s2.service.migrate(proxy.address(), OutgoingOptions.defaults().withBlocks("pc.ram")
                         .withMaxBandwidth(8L << 20));
                 awaitState(out, MigrationState.POSTCOPY);
-                while (l.migrations().isEmpty()) Thread.sleep(1);
+                Await.until("the incoming migration", Duration.ofSeconds(30), () -> !l.migrations().isEmpty());
                 IncomingMigration in = l.migrations().get(0);
                 awaitState(in, MigrationState.POSTCOPY);
                 Thread.sleep(300);

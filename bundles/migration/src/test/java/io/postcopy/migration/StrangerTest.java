@@ -6,6 +6,7 @@ import io.postcopy.codec.RamBlockInfo;
 import io.postcopy.codec.StreamEncoder;
 import io.postcopy.codec.Wire;
 import io.postcopy.ramblock.RamBlock;
+import io.postcopy.testkit.Await;
 import io.postcopy.workload.Workload;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -14,7 +15,6 @@ import java.nio.channels.SocketChannel;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -89,11 +89,12 @@ class StrangerTest {
                         .withMaxBandwidth(32L << 20));
         stranger(l.port());                                        // right after it
         stranger(l.port());
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (out.state() != MigrationState.PRECOPY && !out.state().isFinal() && System.nanoTime() < deadline) Thread.sleep(1);
+        Await.until("the source in PRECOPY or ended", Duration.ofSeconds(20),
+                () -> out.state() == MigrationState.PRECOPY || out.state().isFinal());
         stranger(l.port());                                        // during precopy
         stranger(l.port());
-        while (out.state() != MigrationState.POSTCOPY && !out.state().isFinal() && System.nanoTime() < deadline) Thread.sleep(1);
+        Await.until("the source in POSTCOPY or ended", Duration.ofSeconds(20),
+                () -> out.state() == MigrationState.POSTCOPY || out.state().isFinal());
         assertThat(out.state()).isEqualTo(MigrationState.POSTCOPY);
         for (int i = 0; i < 4; i++) stranger(l.port());            // during postcopy
         assertThat(out.awaitCompletion(Duration.ofSeconds(30))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
@@ -132,15 +133,16 @@ class StrangerTest {
                 OutgoingOptions.defaults().withBlocks("pc.ram").withPostcopyPreempt(true)
                         .withMode(MigrationMode.HYBRID).withPostcopyAfter(Duration.ofMillis(300))
                         .withMaxBandwidth(32L << 20));
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
-        while (out.state() != MigrationState.PRECOPY && !out.state().isFinal() && System.nanoTime() < deadline) Thread.sleep(1);
+        Await.until("the source in PRECOPY or ended", Duration.ofSeconds(20),
+                () -> out.state() == MigrationState.PRECOPY || out.state().isFinal());
         Thread.sleep(100);     // the source's channel follows its main stream
         List<SocketChannel> multifd = new ArrayList<>();
         for (int i = 0; i < 3; i++) {
             stranger(l.port(), payload(3));
             multifd.add(strangers.get(strangers.size() - 1));
         }
-        while (out.state() != MigrationState.POSTCOPY && !out.state().isFinal() && System.nanoTime() < deadline) Thread.sleep(1);
+        Await.until("the source in POSTCOPY or ended", Duration.ofSeconds(20),
+                () -> out.state() == MigrationState.POSTCOPY || out.state().isFinal());
         for (int i = 0; i < 3; i++) stranger(l.port(), payload(3));
         assertThat(out.awaitCompletion(Duration.ofSeconds(30))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
         IncomingMigration in = l.migrations().get(0);

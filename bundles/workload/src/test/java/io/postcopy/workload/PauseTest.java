@@ -3,6 +3,7 @@ package io.postcopy.workload;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.postcopy.ramblock.RamBlock;
+import io.postcopy.testkit.Await;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
@@ -19,10 +20,8 @@ class PauseTest {
         blocks.close();
     }
 
-    static void awaitWrites(Workload w, long atLeast) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (w.writes() < atLeast && System.nanoTime() < deadline) Thread.sleep(5);
-        assertThat(w.writes()).isGreaterThanOrEqualTo(atLeast);
+    static void awaitWrites(Workload w, long atLeast) {
+        Await.until(atLeast + " writes", Duration.ofSeconds(10), () -> w.writes() >= atLeast);
     }
 
     @Test
@@ -62,8 +61,7 @@ class PauseTest {
     void pauseDoesNotWaitOutARateLimitSleep() throws Exception {
         RamBlock b = blocks.create("slow", 16);
         try (Workload w = Workloads.start(b, WorkloadOptions.builder().threads(2).ratePerThread(1).build())) {
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-            while (w.reads() < 2 && System.nanoTime() < deadline) Thread.sleep(5);
+            Await.until("2 reads", Duration.ofSeconds(5), () -> w.reads() >= 2);
             long t0 = System.nanoTime();
             w.pause();
             assertThat(System.nanoTime() - t0).isLessThan(TimeUnit.MILLISECONDS.toNanos(500));

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.postcopy.migration.IncomingMigration;
 import io.postcopy.migration.MigrationState;
 import io.postcopy.migration.TlsOptions;
+import io.postcopy.testkit.Await;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -124,8 +125,8 @@ class QemuRecoveryIT {
             IncomingMigration m = dst.awaitMigration(Duration.ofSeconds(20));
             // both postcopy-active, our guest running, pages arriving
             awaitQemu(q, "postcopy-active", Duration.ofSeconds(30));
-            long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-            while ((m.state() != MigrationState.POSTCOPY || m.progress().pages() < 2000) && System.nanoTime() < deadline) Thread.sleep(10);
+            Await.until("ours in POSTCOPY with 2000 pages (or ended)", Duration.ofSeconds(30), Duration.ofMillis(10),
+                    () -> m.state() == MigrationState.POSTCOPY && m.progress().pages() >= 2000 || m.state().isFinal());
             assertEquals(MigrationState.POSTCOPY, m.state(), m.failure().orElse(""));
             Thread.sleep(300);
             long pagesAtCut = m.progress().pages();
@@ -160,8 +161,8 @@ class QemuRecoveryIT {
             resumeArgs.put("uri", "tcp:127.0.0.1:" + at.getPort());
             resumeArgs.put("resume", true);
             q.execute("migrate", resumeArgs);
-            deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-            while (m.state() != MigrationState.POSTCOPY && !m.state().isFinal() && System.nanoTime() < deadline) Thread.sleep(1);
+            Await.until("ours in POSTCOPY again (or ended)", Duration.ofSeconds(30), Duration.ofMillis(1),
+                    () -> m.state() == MigrationState.POSTCOPY || m.state().isFinal());
             long acked = System.nanoTime();
             String status = awaitQemu(q, "completed", QemuToQemuPostcopyIT.MIGRATION_TIMEOUT);
             assertEquals("completed", status, label + ": QEMU " + q.queryMigrate() + "; ours " + m.state() + " " + m.failure().orElse(""));
@@ -188,21 +189,16 @@ class QemuRecoveryIT {
         }
     }
 
-    static void awaitState(IncomingMigration m, MigrationState s, Duration timeout) throws InterruptedException {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        while (m.state() != s && !m.state().isFinal() && System.nanoTime() < deadline) Thread.sleep(2);
+    static void awaitState(IncomingMigration m, MigrationState s, Duration timeout) {
+        Await.until(m.id() + " in " + s + " (or ended)", timeout, Duration.ofMillis(2), () -> m.state() == s || m.state().isFinal());
         assertEquals(s, m.state(), m.reason().orElse("") + " " + m.failure().orElse(""));
     }
 
     /** Polls QEMU until its migration status is {@code want} (or final); returns the last status. */
-    static String awaitQemu(Qmp q, String want, Duration timeout) throws IOException, InterruptedException {
-        long deadline = System.nanoTime() + timeout.toNanos();
-        String status = "";
-        while (System.nanoTime() < deadline) {
-            status = String.valueOf(q.queryMigrate().get("status"));
-            if (status.equals(want) || status.equals("failed") || status.equals("cancelled") || status.equals("completed")) break;
-            Thread.sleep(5);
-        }
+    static String awaitQemu(Qmp q, String want, Duration timeout) throws IOException {
+        String status = Await.until("QEMU's migration " + want + " (or ended)", timeout, Duration.ofMillis(5),
+                () -> String.valueOf(q.queryMigrate().get("status")),
+                st -> st.equals(want) || st.equals("failed") || st.equals("cancelled") || st.equals("completed"));
         assertEquals(want, status, "QEMU: " + q.queryMigrate());
         return status;
     }

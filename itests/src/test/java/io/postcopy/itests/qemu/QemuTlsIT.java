@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import io.postcopy.migration.IncomingMigration;
 import io.postcopy.migration.MigrationState;
 import io.postcopy.migration.TlsOptions;
+import io.postcopy.testkit.Await;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -109,8 +110,8 @@ class QemuTlsIT {
             q.migrate("tcp:127.0.0.1:" + dst.port());
             if (hybrid) {
                 // the TLS handshake and QEMU's setup first (QEMU 10.0 was seen still in "setup" after 1 s), then 1 s of precopy
-                long until = System.nanoTime() + Duration.ofSeconds(15).toNanos();
-                while ("setup".equals(String.valueOf(q.queryMigrate().get("status"))) && System.nanoTime() < until) Thread.sleep(20);
+                Await.until("QEMU past setup", Duration.ofSeconds(15), Duration.ofMillis(20),
+                        () -> !"setup".equals(String.valueOf(q.queryMigrate().get("status"))));
                 Thread.sleep(1000);
                 assertEquals("active", String.valueOf(q.queryMigrate().get("status")), "still in precopy at the switch");
             }

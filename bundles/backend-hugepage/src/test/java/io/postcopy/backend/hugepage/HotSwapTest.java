@@ -9,17 +9,18 @@ import io.postcopy.fault.BackendInfo;
 import io.postcopy.fault.FaultService;
 import io.postcopy.fault.FaultStatistics;
 import io.postcopy.fault.IncomingPostcopy;
-import io.postcopy.fault.PlacementBackend;
-import io.postcopy.fault.PlacementContext;
+import io.postcopy.fault.test.CountingBackend;
+import io.postcopy.fault.test.RecordingRequester;
+import io.postcopy.fault.test.TestFaultServices;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.ramblock.RamBlockRegistry;
 import io.postcopy.ramblock.RamBlocks;
+import io.postcopy.testkit.SourceImage;
 import io.postcopy.uffd.NativeMemory;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -48,34 +49,19 @@ class HotSwapTest {
         if (reservation != null) reservation.close();
     }
 
-    /** A real backend that counts its placements, to see which instance placed what. */
-    static final class Counting implements PlacementBackend {
-        final PlacementBackend real;
-        final AtomicLong calls = new AtomicLong();
-
-        Counting(PlacementBackend real) { this.real = real; }
-
-        @Override public String name() { return real.name(); }
-        @Override public boolean supports(RamBlock b) { return real.supports(b); }
-        @Override public String supportedKinds() { return real.supportedKinds(); }
-        @Override public long place(PlacementContext c, long o, long s, long l) { calls.incrementAndGet(); return real.place(c, o, s, l); }
-        @Override public long placeZero(PlacementContext c, long o, long l) { calls.incrementAndGet(); return real.placeZero(c, o, l); }
-        @Override public void discard(PlacementContext c, long o, long l) { real.discard(c, o, l); }
-    }
-
     @Test
     void hugepageBackendRemovedAndReaddedMidStreamLosesNothing() throws Exception {
         RamBlockRegistry registry = RamBlocks.newRegistry();
-        FaultService service = HugeGuest.service(registry);
-        Counting anon = new Counting(AnonBackends.newBackend());
-        List<Counting> hugeInstances = new CopyOnWriteArrayList<>(List.of(new Counting(new HugePagePlacementBackend())));
+        FaultService service = TestFaultServices.newService(registry);
+        CountingBackend anon = new CountingBackend(AnonBackends.newBackend());
+        List<CountingBackend> hugeInstances = new CopyOnWriteArrayList<>(List.of(new CountingBackend(new HugePagePlacementBackend())));
         service.addBackend(anon, 0);
         service.addBackend(hugeInstances.get(0), 100);
         RamBlock a = registry.create("pc.ram", BLOCK, RamBlock.Backing.ANONYMOUS);
         RamBlock h = registry.create("pc.huge", BLOCK, RamBlock.Backing.HUGETLB);
         long unitA = 16 * PAGE;
-        long imageA = HugeGuest.image(BLOCK, unitA, 21), imageH = HugeGuest.image(BLOCK, huge, 22);
-        HugeGuest.Requests requests = new HugeGuest.Requests(n -> n.equals("pc.huge") ? huge : PAGE);
+        long imageA = SourceImage.create(BLOCK, unitA, 21), imageH = SourceImage.create(BLOCK, huge, 22);
+        RecordingRequester requests = new RecordingRequester(n -> n.equals("pc.huge") ? huge : PAGE);
         IncomingPostcopy in = service.create("swap", List.of(a, h), requests);
         HugeGuest.Stream streamA = new HugeGuest.Stream(in, a, imageA, unitA), streamH = new HugeGuest.Stream(in, h, imageH, huge);
         List<Long> waitedMillis = new ArrayList<>();
@@ -150,10 +136,10 @@ class HotSwapTest {
     }
 
     /** Removes the current hugepage backend now and adds a fresh instance 300 ms later from another thread. */
-    private static void swap(FaultService service, List<Counting> instances, List<String> whileRemoved) {
+    private static void swap(FaultService service, List<CountingBackend> instances, List<String> whileRemoved) {
         service.removeBackend(instances.get(instances.size() - 1));
         for (BackendInfo i : service.backends()) whileRemoved.add(i.name() + ":" + i.ranking() + ":" + i.blocksInUse());
-        Counting next = new Counting(new HugePagePlacementBackend());
+        CountingBackend next = new CountingBackend(new HugePagePlacementBackend());
         instances.add(next);
         Thread t = new Thread(() -> {
             try {

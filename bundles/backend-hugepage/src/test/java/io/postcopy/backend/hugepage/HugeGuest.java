@@ -1,37 +1,25 @@
 package io.postcopy.backend.hugepage;
 
-import io.postcopy.fault.standalone.FaultHandlers;
-import io.postcopy.fault.FaultService;
 import io.postcopy.fault.IncomingPostcopy;
-import io.postcopy.fault.PageRequester;
-import io.postcopy.policy.Policies;
 import io.postcopy.ramblock.RamBlock;
-import io.postcopy.ramblock.RamBlockRegistry;
+import io.postcopy.testkit.SourceImage;
 import io.postcopy.uffd.NativeMemory;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Random;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.atomic.AtomicLong;
 import org.junit.jupiter.api.Assumptions;
 
 /**
- * Test fixtures for hugetlb blocks: a huge-page reservation that restores the old pool size, a source image
- * with zero target pages and whole zero huge pages, a "stream" that sends each huge page's target pages
- * contiguously and in order in several shapes, a requester, and native readers acting as vCPUs.
+ * Test fixtures for hugetlb blocks: a huge-page reservation that restores the old pool size, the source image
+ * with zero target pages and whole zero huge pages, and a "stream" that sends each huge page's target pages
+ * contiguously and in order in several shapes. (The requester, readers and image content come from the fault
+ * bundle's test-jar and the test kit.)
  */
 final class HugeGuest {
-    static final long PAGE = 4096;
+    static final long PAGE = SourceImage.PAGE;
     static final Path NR_HUGEPAGES = Path.of("/proc/sys/vm/nr_hugepages");
 
     private HugeGuest() {}
-
-    static FaultService service(RamBlockRegistry registry) {
-        return FaultHandlers.newService(registry, Policies.newBalloonInhibitor(), Policies.newMemoryLockPolicy(false),
-                Policies.newHugePagePolicy(true));
-    }
 
     /** Raises the default huge page pool by {@code pages}; {@link #close} puts the old size back. */
     static final class Reservation implements AutoCloseable {
@@ -84,23 +72,6 @@ final class HugeGuest {
     }
 
     /**
-     * Source content. Target pages with {@code p % 7 == 3} are zero; huge pages with {@code h % 5 == 4} are
-     * entirely zero; every other 8-byte word depends on (seed, page, word).
-     */
-    static long image(long bytes, long huge, long seed) {
-        long a = NativeMemory.allocate(bytes);
-        for (long p = 0; p < bytes / PAGE; p++) {
-            if (p % 7 == 3 || ((p * PAGE) / huge) % 5 == 4) continue;
-            for (long o = 0; o < PAGE; o += 8) NativeMemory.putLong(a + p * PAGE + o, seed * 0x9E3779B97F4A7C15L ^ (p << 20) ^ o);
-        }
-        return a;
-    }
-
-    static boolean zeroPage(long offset, long huge) {
-        return (offset / PAGE) % 7 == 3 || (offset / huge) % 5 == 4;
-    }
-
-    /**
      * The source side of one migration stream: each call sends whole huge pages under the stream lock (one
      * TCP stream carries one huge page's target pages back to back; a requested page jumps the queue only
      * between huge pages, as in QEMU).
@@ -150,89 +121,15 @@ final class HugeGuest {
         }
 
         private void one(long o) {
-            if (zeroPage(o, huge)) in.placeZeroPages(block, o, PAGE);
+            if (SourceImage.isZeroPage(o, huge)) in.placeZeroPages(block, o, PAGE);
             else in.placePages(block, o, image + o, PAGE);
         }
 
         private void runs(long offset, long length) {
-            long runStart = -1;
-            for (long o = offset; o <= offset + length; o += PAGE) {
-                boolean data = o < offset + length && !zeroPage(o, huge);
-                if (data && runStart < 0) runStart = o;
-                if (!data && runStart >= 0) {
-                    in.placePages(block, runStart, image + runStart, o - runStart);
-                    runStart = -1;
-                }
-                if (o < offset + length && !data) in.placeZeroPages(block, o, PAGE);
-            }
-        }
-    }
-
-    /** Records requests (per block and offset) and queues them for the test's source. */
-    record Request(String block, long offset, long length) {}
-
-    static final class Requests implements PageRequester {
-        final LinkedBlockingQueue<Request> queue = new LinkedBlockingQueue<>();
-        final ConcurrentHashMap<String, Integer> perPage = new ConcurrentHashMap<>();
-        final AtomicLong count = new AtomicLong(), badLength = new AtomicLong();
-        volatile String lastBlock;
-        volatile Throwable failed;
-        final java.util.function.ToLongFunction<String> pageSizeOf;
-
-        Requests(java.util.function.ToLongFunction<String> pageSizeOf) {
-            this.pageSizeOf = pageSizeOf;
-        }
-
-        @Override
-        public void requestPage(String blockIdstr, long offset, long length) {
-            // REQ_PAGES carries no name: the block is the one last named
-            String name = blockIdstr != null ? blockIdstr : lastBlock;
-            lastBlock = name;
-            long ps = pageSizeOf.applyAsLong(name);
-            if (length != ps || offset % ps != 0) badLength.incrementAndGet();
-            perPage.merge(name + "@" + offset, 1, Integer::sum);
-            count.incrementAndGet();
-            queue.add(new Request(name, offset, length));
-        }
-
-        @Override
-        public void failed(Throwable cause) {
-            failed = cause;
-        }
-
-        int maxPerPage() {
-            return perPage.values().stream().mapToInt(Integer::intValue).max().orElse(0);
-        }
-    }
-
-    /** A vCPU stand-in: reads random target pages by native memcpy (a fault blocks in native code) and checks them. */
-    static final class Reader extends Thread {
-        final RamBlock block;
-        final long image;
-        final int reads;
-        final long seed;
-        final AtomicLong mismatches;
-        final long buf = NativeMemory.allocate(PAGE);
-
-        Reader(RamBlock block, long image, int reads, long seed, AtomicLong mismatches) {
-            super("reader-" + block.idstr() + "-" + seed);
-            this.block = block;
-            this.image = image;
-            this.reads = reads;
-            this.seed = seed;
-            this.mismatches = mismatches;
-            setDaemon(true);
-        }
-
-        @Override
-        public void run() {
-            Random r = new Random(seed);
-            long pages = block.usedLength() / PAGE;
-            for (int i = 0; i < reads; i++) {
-                long p = r.nextInt((int) pages);
-                NativeMemory.nativeCopy(block.hostAddress() + p * PAGE, buf, PAGE);
-                if (NativeMemory.nativeCompare(buf, image + p * PAGE, PAGE) != 0) mismatches.incrementAndGet();
-            }
+            SourceImage.forEachRun(offset, length, huge, (o, l, zero) -> {
+                if (zero) in.placeZeroPages(block, o, l);
+                else in.placePages(block, o, image + o, l);
+            });
         }
     }
 }

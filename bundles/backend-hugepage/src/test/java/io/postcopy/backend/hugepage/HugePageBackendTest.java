@@ -11,9 +11,12 @@ import io.postcopy.fault.FaultStatistics;
 import io.postcopy.fault.IncomingPostcopy;
 import io.postcopy.fault.IncomingState;
 import io.postcopy.fault.PostcopyException;
+import io.postcopy.fault.test.RecordingRequester;
+import io.postcopy.fault.test.TestFaultServices;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.ramblock.RamBlockRegistry;
 import io.postcopy.ramblock.RamBlocks;
+import io.postcopy.testkit.SourceImage;
 import io.postcopy.uffd.NativeMemory;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -53,10 +56,10 @@ class HugePageBackendTest {
             assertThat(b.supports(a)).isFalse();
             assertThat(b.supports(m)).isFalse();
             assertThat(AnonBackends.newBackend().supports(h)).isFalse();
-            FaultService service = HugeGuest.service(registry);
+            FaultService service = TestFaultServices.newService(registry);
             service.addBackend(AnonBackends.newBackend(), 0);
             service.addBackend(b, 100);
-            IncomingPostcopy in = service.create("kinds", List.of(h, a), new HugeGuest.Requests(n -> n.equals("h") ? huge : PAGE));
+            IncomingPostcopy in = service.create("kinds", List.of(h, a), new RecordingRequester(n -> n.equals("h") ? huge : PAGE));
             try {
                 assertThat(service.backends()).extracting(i -> i.name() + ":" + i.ranking() + ":" + i.blocksInUse())
                         .containsExactly("hugepage:100:[h]", "anon:0:[a]");
@@ -71,12 +74,12 @@ class HugePageBackendTest {
     @Test
     void hugetlbBlockMigratesUnderAFaultStormInWholeHugePages() throws Exception {
         RamBlockRegistry registry = RamBlocks.newRegistry();
-        FaultService service = HugeGuest.service(registry);
+        FaultService service = TestFaultServices.newService(registry);
         service.addBackend(AnonBackends.newBackend(), 0);
         service.addBackend(new HugePagePlacementBackend(), 100);
         RamBlock ram = registry.create("pc.ram", BLOCK, RamBlock.Backing.HUGETLB);
-        long image = HugeGuest.image(BLOCK, huge, 7);
-        HugeGuest.Requests requests = new HugeGuest.Requests(n -> huge);
+        long image = SourceImage.create(BLOCK, huge, 7);
+        RecordingRequester requests = new RecordingRequester(huge);
         IncomingPostcopy in = service.create("huge-storm", List.of(ram), requests);
         try {
             in.advise();
@@ -95,7 +98,7 @@ class HugePageBackendTest {
             assertThat(alive).as("readers still blocked (lost wakeups)").isZero();
             assertThat(storm.mismatches.get()).as("target pages read with wrong content").isZero();
             assertThat(in.failure()).isEmpty();
-            assertThat(requests.failed).isNull();
+            assertThat(requests.failure()).isNull();
             assertThat(in.complete()).isTrue();
             assertThat(NativeMemory.nativeCompare(ram.hostAddress(), image, BLOCK)).as("every byte of the block").isZero();
             assertThat(st.faults()).isPositive();
@@ -124,13 +127,13 @@ class HugePageBackendTest {
     @Test
     void targetPagesMustArriveInOrderAndAHugePageAppearsOnlyWhenComplete() throws Exception {
         RamBlockRegistry registry = RamBlocks.newRegistry();
-        FaultService service = HugeGuest.service(registry);
+        FaultService service = TestFaultServices.newService(registry);
         service.addBackend(new HugePagePlacementBackend(), 100);
         RamBlock ram = registry.create("small", 3 * huge, RamBlock.Backing.HUGETLB);
-        long image = HugeGuest.image(3 * huge, huge, 11);
+        long image = SourceImage.create(3 * huge, huge, 11);
         long zeros = NativeMemory.allocate(huge);
         NativeMemory.fill(zeros, huge, (byte) 0);
-        HugeGuest.Requests requests = new HugeGuest.Requests(n -> huge);
+        RecordingRequester requests = new RecordingRequester(huge);
         IncomingPostcopy in = service.create("order", List.of(ram), requests);
         try {
             in.advise();
@@ -153,7 +156,7 @@ class HugePageBackendTest {
             assertThat(in.missing().totalBytes()).isEqualTo(3 * huge);
             // the refused calls changed nothing: the rest continues the same temporary page
             for (long o = 256 * PAGE; o < huge; o += PAGE) {
-                long n = HugeGuest.zeroPage(o, huge) ? in.placeZeroPages(ram, o, PAGE) : in.placePages(ram, o, image + o, PAGE);
+                long n = SourceImage.isZeroPage(o, huge) ? in.placeZeroPages(ram, o, PAGE) : in.placePages(ram, o, image + o, PAGE);
                 assertThat(n).isEqualTo(o + PAGE == huge ? huge : 0);
             }
             assertThat(NativeMemory.nativeCompare(ram.hostAddress(), image, huge)).isZero();

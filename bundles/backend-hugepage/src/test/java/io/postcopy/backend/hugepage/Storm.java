@@ -1,6 +1,9 @@
 package io.postcopy.backend.hugepage;
 
 import io.postcopy.fault.IncomingPostcopy;
+import io.postcopy.fault.test.RecordingRequester;
+import io.postcopy.testkit.RequestLog;
+import io.postcopy.testkit.VcpuReader;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -19,15 +22,15 @@ final class Storm {
     }
 
     final IncomingPostcopy in;
-    final HugeGuest.Requests requests;
+    final RecordingRequester requests;
     final List<HugeGuest.Stream> streams;
     final AtomicLong mismatches = new AtomicLong();
     final AtomicReference<Throwable> sourceError = new AtomicReference<>();
-    final List<HugeGuest.Reader> readers = new ArrayList<>();
+    final List<VcpuReader> readers = new ArrayList<>();
     private final AtomicBoolean stop = new AtomicBoolean();
     private Thread source;
 
-    Storm(IncomingPostcopy in, HugeGuest.Requests requests, List<HugeGuest.Stream> streams) {
+    Storm(IncomingPostcopy in, RecordingRequester requests, List<HugeGuest.Stream> streams) {
         this.in = in;
         this.requests = requests;
         this.streams = streams;
@@ -40,12 +43,14 @@ final class Storm {
     void start(int readersPerBlock, int reads) {
         int t = 0;
         for (HugeGuest.Stream s : streams)
-            for (int i = 0; i < readersPerBlock; i++) readers.add(new HugeGuest.Reader(s.block, s.image, reads, 1000 + t++, mismatches));
+            for (int i = 0; i < readersPerBlock; i++, t++)
+                readers.add(VcpuReader.randomPages(s.block, reads, 1000 + t).expect(s.image).countInto(mismatches)
+                        .named("reader-" + s.block.idstr() + "-" + (1000 + t)));
         readers.forEach(Thread::start);
         source = new Thread(() -> {
             try {
                 while (!stop.get()) {
-                    HugeGuest.Request r = requests.queue.poll(10, TimeUnit.MILLISECONDS);
+                    RequestLog.Request r = requests.queue.poll(10, TimeUnit.MILLISECONDS);
                     if (r == null) continue;
                     for (HugeGuest.Stream s : streams)
                         if (s.block.idstr().equals(r.block())) s.sendHugePage(r.offset() / s.huge, shape(r.offset() / s.huge));
@@ -85,7 +90,7 @@ final class Storm {
     /** Waits for every reader (a reader still blocked is a lost wakeup), then stops the source. Returns readers still alive. */
     long finish(long millis) throws InterruptedException {
         long deadline = System.currentTimeMillis() + millis;
-        for (HugeGuest.Reader r : readers) r.join(Math.max(1, deadline - System.currentTimeMillis()));
+        for (VcpuReader r : readers) r.join(Math.max(1, deadline - System.currentTimeMillis()));
         stop.set(true);
         source.join(10_000);
         return readers.stream().filter(Thread::isAlive).count();

@@ -6,9 +6,11 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.ramblock.RamBlockRegistry;
 import io.postcopy.ramblock.RamBlocks;
+import io.postcopy.testkit.Await;
 import io.postcopy.workload.AccessPattern;
 import io.postcopy.workload.Workload;
 import io.postcopy.workload.WorkloadOptions;
+import java.time.Duration;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -40,12 +42,12 @@ class WorkloadServiceComponentTest {
         assertThatThrownBy(() -> service.start("nope", writer)).isInstanceOf(IllegalArgumentException.class)
                 .hasMessageContaining("nope");
 
-        while (a.writes() < 500) Thread.sleep(2);
+        Await.until("500 writes", Duration.ofSeconds(10), () -> a.writes() >= 500);
         // verify pauses the running writer for the check, then lets it go on
         assertThat(service.verify("a").ok()).isTrue();
         assertThat(a.isPaused()).isFalse();
         long w = a.writes();
-        while (a.writes() == w) Thread.sleep(2);
+        Await.until("a write after verify", Duration.ofSeconds(10), () -> a.writes() != w);
 
         assertThat(service.stop("a")).isTrue();
         assertThat(a.isRunning()).isFalse();
@@ -61,7 +63,7 @@ class WorkloadServiceComponentTest {
     void removingABlockIsRefusedWhileItsWorkloadRunsAndStopsItWhenForced() throws Exception {
         registry.create("gone", 256 * 4096, RamBlock.Backing.ANONYMOUS);
         Workload w = service.start("gone", writer);
-        while (w.writes() < 100) Thread.sleep(2);
+        Await.until("100 writes", Duration.ofSeconds(10), () -> w.writes() >= 100);
         org.assertj.core.api.Assertions.assertThatThrownBy(() -> registry.remove("gone"))
                 .isInstanceOf(io.postcopy.ramblock.RamBlockInUseException.class)
                 .hasMessage("RAM block \"gone\" is in use by workload on gone");

@@ -1,31 +1,36 @@
-package io.postcopy.backend.anon;
+package io.postcopy.fault;
 
-import static io.postcopy.backend.anon.Guest.PAGE;
+import static io.postcopy.testkit.SourceImage.PAGE;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import io.postcopy.backend.anon.internal.AnonPlacementBackend;
-import io.postcopy.fault.FaultService;
-import io.postcopy.fault.IncomingPostcopy;
-import io.postcopy.fault.IncomingState;
-import io.postcopy.fault.MissingPages;
-import io.postcopy.fault.PostcopyException;
+import io.postcopy.fault.test.RecordingRequester;
+import io.postcopy.fault.test.TestFaultServices;
+import io.postcopy.fault.test.TestPlacementBackend;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.ramblock.RamBlockInUseException;
 import io.postcopy.ramblock.RamBlockRegistry;
-import io.postcopy.uffd.Mapping;
+import io.postcopy.ramblock.RamBlocks;
+import io.postcopy.testkit.Await;
+import io.postcopy.testkit.SourceImage;
+import io.postcopy.testkit.VcpuReader;
 import io.postcopy.uffd.NativeMemory;
 import io.postcopy.uffd.PageMap;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.Timeout;
 
-/** The incoming state machine, discard validation and cleanup, on the real kernel with the anon backend. */
+/**
+ * The fault service's incoming state machine, discard and placement validation, block ownership and cleanup,
+ * on the real kernel with a placement backend that really places pages ({@link TestPlacementBackend}).
+ */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class IncomingLifecycleTest {
     RamBlockRegistry registry;
@@ -35,12 +40,12 @@ class IncomingLifecycleTest {
 
     @BeforeEach
     void setUp() {
-        registry = Guest.registry();
-        service = Guest.service(registry);
-        service.addBackend(new AnonPlacementBackend(), 0);
+        registry = RamBlocks.newRegistry();
+        service = TestFaultServices.newService(registry);
+        service.addBackend(new TestPlacementBackend(), 0);
         a = registry.create("a", 64 * PAGE, RamBlock.Backing.ANONYMOUS);
         b = registry.create("b", 64 * PAGE, RamBlock.Backing.ANONYMOUS);
-        image = Guest.image(64, 9);
+        image = SourceImage.create(64 * PAGE, 9);
     }
 
     @AfterEach
@@ -52,7 +57,7 @@ class IncomingLifecycleTest {
 
     @Test
     void callsOutOfOrderAreRefusedAndChangeNothing() {
-        IncomingPostcopy in = service.create("m", List.of(a), new Guest.Requests(64));
+        IncomingPostcopy in = service.create("m", List.of(a), new RecordingRequester(PAGE));
         assertThatThrownBy(in::listen).isInstanceOf(PostcopyException.class).hasMessageContaining("listen")
                 .hasMessageContaining("NONE");
         assertThatThrownBy(in::run).isInstanceOf(PostcopyException.class);
@@ -86,14 +91,14 @@ class IncomingLifecycleTest {
      */
     @Test
     void theFaultThreadRunsFromAdviseUntilCleanup() {
-        IncomingPostcopy in = service.create("early", List.of(a), new Guest.Requests(64));
+        IncomingPostcopy in = service.create("early", List.of(a), new RecordingRequester(PAGE));
         assertThat(faultThreadAlive("early")).isFalse();
         in.advise();
         assertThat(faultThreadAlive("early")).as("started at ADVISE").isTrue();
         in.cleanup();
         assertThat(faultThreadAlive("early")).as("stopped at cleanup without LISTEN").isFalse();
 
-        IncomingPostcopy again = service.create("late", List.of(a), new Guest.Requests(64));
+        IncomingPostcopy again = service.create("late", List.of(a), new RecordingRequester(PAGE));
         again.advise();
         again.listen();
         again.run();
@@ -104,10 +109,10 @@ class IncomingLifecycleTest {
 
     @Test
     void aBlockBelongsToOneMigrationAtATime() {
-        service.create("m1", List.of(a), new Guest.Requests(64));
-        assertThatThrownBy(() -> service.create("m2", List.of(a, b), new Guest.Requests(64)))
+        service.create("m1", List.of(a), new RecordingRequester(PAGE));
+        assertThatThrownBy(() -> service.create("m2", List.of(a, b), new RecordingRequester(PAGE)))
                 .isInstanceOf(PostcopyException.class).hasMessageContaining("already belongs to migration m1");
-        assertThat(service.create("m3", List.of(b), new Guest.Requests(64)).blocks()).containsExactly(b);
+        assertThat(service.create("m3", List.of(b), new RecordingRequester(PAGE)).blocks()).containsExactly(b);
     }
 
     @Test
@@ -115,7 +120,7 @@ class IncomingLifecycleTest {
         // b is mapped right after a or elsewhere: either way, a refused discard of a must leave both intact
         NativeMemory.copy(image, a.hostAddress(), a.usedLength());
         NativeMemory.copy(image, b.hostAddress(), b.usedLength());
-        IncomingPostcopy in = service.create("m", List.of(a), new Guest.Requests(64));
+        IncomingPostcopy in = service.create("m", List.of(a), new RecordingRequester(PAGE));
         in.advise();
         // advise empties the block: reload it as precopy would
         in.loadPrecopyPages(a, 0, image, a.usedLength());
@@ -164,7 +169,7 @@ class IncomingLifecycleTest {
 
     @Test
     void placementsOutsideTheBlockAreRefused() {
-        IncomingPostcopy in = service.create("m", List.of(a), new Guest.Requests(64));
+        IncomingPostcopy in = service.create("m", List.of(a), new RecordingRequester(PAGE));
         in.advise();
         in.listen();
         assertThatThrownBy(() -> in.placePages(a, 64 * PAGE, image, PAGE)).isInstanceOf(PostcopyException.class)
@@ -177,35 +182,25 @@ class IncomingLifecycleTest {
 
     @Test
     void cleanupWhileThreadsAreBlockedDoesNotHangAndReportsMissingPages() throws Exception {
-        Guest.Requests requests = new Guest.Requests(64);
+        RecordingRequester requests = new RecordingRequester(PAGE);
         IncomingPostcopy in = service.create("m", List.of(a), requests);
         in.advise();
         in.listen();
         in.run();
         in.placePages(a, 0, image, 16 * PAGE);
         AtomicLong mismatches = new AtomicLong();
-        List<Thread> readers = new ArrayList<>();
+        List<VcpuReader> readers = new ArrayList<>();
         for (int i = 0; i < 4; i++) {
-            long page = 20 + i;
-            Thread t = new Thread(() -> {
-                long buf = NativeMemory.allocate(PAGE);
-                NativeMemory.nativeCopy(a.hostAddress() + page * PAGE, buf, PAGE);
-                if (!NativeMemory.isZero(buf, PAGE)) mismatches.incrementAndGet();
-            });
-            t.setDaemon(true);
+            VcpuReader t = VcpuReader.range(a.hostAddress() + (20 + i) * PAGE, PAGE).expectZero().countInto(mismatches);
             readers.add(t);
             t.start();
         }
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (in.statistics().requests() < 4 && System.nanoTime() < deadline) Thread.sleep(10);
+        Await.until("4 requests", Duration.ofSeconds(10), () -> in.statistics().requests() >= 4);
         assertThat(in.statistics().requests()).isEqualTo(4);
         for (Thread t : readers) assertThat(t.isAlive()).as("blocked on its fault").isTrue();
 
         MissingPages missing = in.cleanup();
-        for (Thread t : readers) {
-            t.join(5000);
-            assertThat(t.isAlive()).as("cleanup woke the thread").isFalse();
-        }
+        for (VcpuReader t : readers) assertThat(t.awaitDone(Duration.ofSeconds(5))).as("cleanup woke the thread").isTrue();
         // cancelled postcopy cannot roll back: the unplaced pages read as fresh zero pages
         assertThat(mismatches.get()).isZero();
         assertThat(missing.ranges()).containsExactly(new MissingPages.Range("a", 16 * PAGE, 48 * PAGE));
@@ -215,7 +210,7 @@ class IncomingLifecycleTest {
 
     @Test
     void aBlockInUseIsNotRemovedAndAForcedRemovalFailsTheMigrationBeforeUnmapping() throws Exception {
-        Guest.Requests requests = new Guest.Requests(16);
+        RecordingRequester requests = new RecordingRequester(PAGE);
         IncomingPostcopy in = service.create("m", List.of(a), requests);
         in.advise();
         in.listen();
@@ -223,18 +218,16 @@ class IncomingLifecycleTest {
         assertThatThrownBy(() -> registry.remove("a")).isInstanceOf(RamBlockInUseException.class)
                 .hasMessage("RAM block \"a\" is in use by migration m");
         in.placePages(a, 0, image, PAGE);
-        java.util.concurrent.atomic.AtomicReference<Object> removed = new java.util.concurrent.atomic.AtomicReference<>();
+        AtomicReference<Object> removed = new AtomicReference<>();
         Thread remover = new Thread(() -> {
             try {
-                removed.set(registry.remove("a", java.time.Duration.ofSeconds(20)));
+                removed.set(registry.remove("a", Duration.ofSeconds(20)));
             } catch (RuntimeException e) {
                 removed.set(e);
             }
         });
         remover.start();
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        while (requests.failed == null && System.nanoTime() < deadline) Thread.sleep(5);
-        assertThat(requests.failed).as("the requester is told").isNotNull();
+        Await.until("the requester is told", Duration.ofSeconds(10), () -> requests.failure() != null);
         assertThat(in.failure()).get().asString().contains("RAM block a is being removed by force");
         // the holder has been asked, not yet let go: the memory is still there
         Thread.sleep(100);
@@ -249,7 +242,7 @@ class IncomingLifecycleTest {
 
     @Test
     void aPlacementAfterCleanupHasBegunNeverTouchesTheBlock() throws Exception {
-        Guest.Requests requests = new Guest.Requests(16);
+        RecordingRequester requests = new RecordingRequester(PAGE);
         IncomingPostcopy in = service.create("m", List.of(a), requests);
         in.advise();
         in.listen();
@@ -266,68 +259,12 @@ class IncomingLifecycleTest {
             }
         });
         placer.start();
-        while (placed.get() < 8 * PAGE) Thread.sleep(1);
+        Await.until("8 pages placed", Duration.ofSeconds(30), () -> placed.get() >= 8 * PAGE);
         in.cleanup();
         // the block is no longer leased the moment cleanup returns: removing it must be safe at once
         registry.remove("a");
         placer.join(10_000);
         assertThat(placer.isAlive()).isFalse();
         assertThat(refused.get()).isEqualTo(1);
-    }
-
-    @Test
-    void pagesAlreadyPresentNeverReachTheRequester() throws Exception {
-        Guest.Requests requests = new Guest.Requests(64);
-        IncomingPostcopy in = service.create("m", List.of(a), requests);
-        in.advise();
-        in.listen();
-        in.run();
-        in.placePages(a, 0, image, 64 * PAGE);
-        assertThat(in.placePages(a, 0, image, 64 * PAGE)).as("a second placement places nothing").isZero();
-        assertThat(in.statistics().raced()).isEqualTo(64);
-        AtomicLong mismatches = new AtomicLong();
-        Guest.Reader r = new Guest.Reader(a, image, 2000, 1, mismatches);
-        r.start();
-        r.join(10_000);
-        assertThat(mismatches.get()).isZero();
-        assertThat(in.statistics().faults()).isZero();
-        assertThat(requests.count.get()).isZero();
-        assertThat(in.complete()).isTrue();
-        assertThat(in.cleanup().totalBytes()).isZero();
-    }
-
-    @Test
-    void precopyPagesThenDiscardsThenPostcopyEndsWithTheRightContent() throws Exception {
-        Guest.Requests requests = new Guest.Requests(64);
-        IncomingPostcopy in = service.create("m", List.of(a), requests);
-        in.advise();
-        in.loadPrecopyPages(a, 0, image, 64 * PAGE);
-        // the source re-dirtied pages 5..9 after sending them: their old content must go
-        long newer = Guest.image(64, 10);
-        try {
-            in.discard("a", 5 * PAGE, 5 * PAGE);
-            in.listen();
-            in.run();
-            AtomicLong mismatches = new AtomicLong();
-            Thread t = new Thread(() -> {
-                long buf = NativeMemory.allocate(PAGE);
-                NativeMemory.nativeCopy(a.hostAddress() + 7 * PAGE, buf, PAGE);
-                if (NativeMemory.nativeCompare(buf, newer + 7 * PAGE, PAGE) != 0) mismatches.incrementAndGet();
-            });
-            t.start();
-            Long req = requests.queue.poll(10, TimeUnit.SECONDS);
-            assertThat(req).isEqualTo(7 * PAGE);
-            in.placePages(a, 7 * PAGE, newer + 7 * PAGE, PAGE);
-            t.join(5000);
-            assertThat(mismatches.get()).isZero();
-            assertThat(in.complete()).isFalse();
-            for (long p = 5; p < 10; p++) if (p != 7) in.placePages(a, p * PAGE, newer + p * PAGE, PAGE);
-            assertThat(in.complete()).isTrue();
-            assertThat(NativeMemory.nativeCompare(a.hostAddress(), image, 5 * PAGE)).isZero();
-            assertThat(NativeMemory.nativeCompare(a.hostAddress() + 5 * PAGE, newer + 5 * PAGE, 5 * PAGE)).isZero();
-            assertThat(in.statistics().requests()).isEqualTo(1);
-        } finally {
-            NativeMemory.free(newer);
-        }
     }
 }

@@ -1,18 +1,18 @@
-package io.postcopy.backend.anon;
+package io.postcopy.fault;
 
-import static io.postcopy.backend.anon.Guest.PAGE;
+import static io.postcopy.testkit.SourceImage.PAGE;
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.postcopy.backend.anon.internal.AnonPlacementBackend;
-import io.postcopy.fault.FaultService;
-import io.postcopy.fault.FaultStatistics;
-import io.postcopy.fault.IncomingPostcopy;
-import io.postcopy.fault.IncomingState;
-import io.postcopy.fault.MissingPages;
-import io.postcopy.fault.PlacementBackend;
-import io.postcopy.fault.PlacementContext;
+import io.postcopy.fault.test.CountingBackend;
+import io.postcopy.fault.test.RecordingRequester;
+import io.postcopy.fault.test.TestFaultServices;
+import io.postcopy.fault.test.TestPlacementBackend;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.ramblock.RamBlockRegistry;
+import io.postcopy.ramblock.RamBlocks;
+import io.postcopy.testkit.RequestLog;
+import io.postcopy.testkit.SourceImage;
+import io.postcopy.testkit.VcpuReader;
 import io.postcopy.uffd.NativeMemory;
 import java.util.ArrayList;
 import java.util.List;
@@ -24,36 +24,22 @@ import org.junit.jupiter.api.Timeout;
 
 /**
  * Many threads fault on random pages while a feeder streams pages in the background and a "source" serves
- * requests first: the destination's whole postcopy path on the real kernel.
+ * requests first: the destination's whole postcopy path on the real kernel, through a backend that really
+ * places pages; with hot swaps of a higher-ranked backend in the middle.
  */
 @Timeout(value = 120, unit = TimeUnit.SECONDS)
 class FaultStormTest {
     static final long PAGES = 16384;   // 64 MiB
 
-    /** A real backend that counts its placements, to see hot swaps happen. */
-    static final class Counting implements PlacementBackend {
-        final AnonPlacementBackend real = new AnonPlacementBackend();
-        final AtomicLong calls = new AtomicLong();
-        final String name;
-
-        Counting(String name) { this.name = name; }
-
-        @Override public String name() { return name; }
-        @Override public boolean supports(RamBlock b) { return real.supports(b); }
-        @Override public String supportedKinds() { return real.supportedKinds(); }
-        @Override public long place(PlacementContext c, long o, long s, long l) { calls.incrementAndGet(); return real.place(c, o, s, l); }
-        @Override public long placeZero(PlacementContext c, long o, long l) { calls.incrementAndGet(); return real.placeZero(c, o, l); }
-        @Override public void discard(PlacementContext c, long o, long l) { real.discard(c, o, l); }
-    }
-
     void storm(boolean hotSwap) throws Exception {
-        RamBlockRegistry registry = Guest.registry();
-        FaultService service = Guest.service(registry);
-        Counting low = new Counting("anon"), high = new Counting("anon-high");
+        RamBlockRegistry registry = RamBlocks.newRegistry();
+        FaultService service = TestFaultServices.newService(registry);
+        CountingBackend low = new CountingBackend(new TestPlacementBackend(), "test"),
+                high = new CountingBackend(new TestPlacementBackend(), "test-high");
         service.addBackend(low, 0);
         RamBlock ram = registry.create("pc.ram", PAGES * PAGE, RamBlock.Backing.ANONYMOUS);
-        long image = Guest.image(PAGES, 42);
-        Guest.Requests requests = new Guest.Requests(PAGES);
+        long image = SourceImage.create(PAGES * PAGE, 42);
+        RecordingRequester requests = new RecordingRequester(PAGE);
         IncomingPostcopy in = service.create("storm", List.of(ram), requests);
         try {
             in.advise();
@@ -62,8 +48,8 @@ class FaultStormTest {
             assertThat(in.state()).isEqualTo(IncomingState.RUNNING);
 
             AtomicLong mismatches = new AtomicLong();
-            List<Guest.Reader> readers = new ArrayList<>();
-            for (int t = 0; t < 8; t++) readers.add(new Guest.Reader(ram, image, 400, t, mismatches));
+            List<VcpuReader> readers = new ArrayList<>();
+            for (int t = 0; t < 8; t++) readers.add(VcpuReader.randomPages(ram, 400, t).expect(image).countInto(mismatches));
             readers.forEach(Thread::start);
 
             AtomicBoolean stop = new AtomicBoolean();
@@ -71,8 +57,8 @@ class FaultStormTest {
             Thread source = new Thread(() -> {
                 try {
                     while (!stop.get()) {
-                        Long off = requests.queue.poll(10, TimeUnit.MILLISECONDS);
-                        if (off != null) place(in, ram, image, off, PAGE);
+                        RequestLog.Request r = requests.queue.poll(10, TimeUnit.MILLISECONDS);
+                        if (r != null) place(in, ram, image, r.offset(), PAGE);
                     }
                 } catch (InterruptedException ignored) {
                     // done
@@ -88,7 +74,7 @@ class FaultStormTest {
                     if (hotSwap && p % 4096 == 2048) service.removeBackend(high);
                 }
             }
-            for (Guest.Reader r : readers) r.join(30_000);
+            for (VcpuReader r : readers) r.join(30_000);
             stop.set(true);
             source.join();
 
@@ -102,6 +88,7 @@ class FaultStormTest {
             assertThat(st.faults()).isPositive();
             assertThat(st.requests()).isPositive().isEqualTo(requests.count.get());
             assertThat(st.faults()).isEqualTo(st.requests() + st.dedupReceived() + st.dedupRequested());
+            assertThat(requests.badLength.get()).as("requests that were not one whole aligned page").isZero();
             assertThat(requests.maxPerPage()).as("each page requested at most once").isEqualTo(1);
             assertThat(requests.withName.get()).as("the block is named once, then REQ_PAGES").isEqualTo(1);
             assertThat(st.bytesPlaced()).isEqualTo(PAGES * PAGE);
@@ -113,7 +100,7 @@ class FaultStormTest {
             assertThat(st.blocks()).singleElement().satisfies(b -> assertThat(b.receivedPercent()).isEqualTo(100.0));
             if (hotSwap) assertThat(high.calls.get()).as("the higher-ranked backend took over while bound").isPositive();
             assertThat(low.calls.get()).isPositive();
-            assertThat(requests.failed).isNull();
+            assertThat(requests.failure()).isNull();
             MissingPages missing = in.cleanup();
             assertThat(missing.totalBytes()).isZero();
             assertThat(in.state()).isEqualTo(IncomingState.END);
@@ -127,19 +114,10 @@ class FaultStormTest {
 
     /** Places a run split into data and zero pieces, as the stream would carry them. */
     static void place(IncomingPostcopy in, RamBlock ram, long image, long offset, long length) {
-        for (long o = offset; o < offset + length; o += PAGE) {
-            if ((o / PAGE) % 7 == 3) in.placeZeroPages(ram, o, PAGE);
-        }
-        // data pages in contiguous runs between the zero pages
-        long runStart = -1;
-        for (long o = offset; o <= offset + length; o += PAGE) {
-            boolean data = o < offset + length && (o / PAGE) % 7 != 3;
-            if (data && runStart < 0) runStart = o;
-            if (!data && runStart >= 0) {
-                in.placePages(ram, runStart, image + runStart, o - runStart);
-                runStart = -1;
-            }
-        }
+        SourceImage.forEachRun(offset, length, 0, (o, l, zero) -> {
+            if (zero) in.placeZeroPages(ram, o, l);
+            else in.placePages(ram, o, image + o, l);
+        });
     }
 
     @Test

@@ -1,0 +1,103 @@
+package io.postcopy.backend.anon;
+
+import static io.postcopy.testkit.SourceImage.PAGE;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.postcopy.backend.anon.internal.AnonPlacementBackend;
+import io.postcopy.fault.FaultService;
+import io.postcopy.fault.IncomingPostcopy;
+import io.postcopy.fault.test.RecordingRequester;
+import io.postcopy.fault.test.TestFaultServices;
+import io.postcopy.ramblock.RamBlock;
+import io.postcopy.ramblock.RamBlockRegistry;
+import io.postcopy.ramblock.RamBlocks;
+import io.postcopy.testkit.RequestLog;
+import io.postcopy.testkit.SourceImage;
+import io.postcopy.testkit.VcpuReader;
+import io.postcopy.uffd.NativeMemory;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+
+/**
+ * What the anon backend does to guest memory, through the fault service on the real kernel: a page already
+ * present is an EEXIST race (counted, nothing overwritten, never requested); a discard drops precopy content
+ * so that the page placed in postcopy is the one read. The fault service's own lifecycle is tested in the
+ * fault bundle (IncomingLifecycleTest, FaultStormTest).
+ */
+@Timeout(value = 60, unit = TimeUnit.SECONDS)
+class AnonPlacementBackendTest {
+    RamBlockRegistry registry;
+    FaultService service;
+    RamBlock a;
+    long image;
+
+    @BeforeEach
+    void setUp() {
+        registry = RamBlocks.newRegistry();
+        service = TestFaultServices.newService(registry);
+        service.addBackend(new AnonPlacementBackend(), 0);
+        a = registry.create("a", 64 * PAGE, RamBlock.Backing.ANONYMOUS);
+        image = SourceImage.create(64 * PAGE, 9);
+    }
+
+    @AfterEach
+    void tearDown() {
+        for (IncomingPostcopy in : service.incoming()) in.cleanup();
+        registry.removeAll();
+        NativeMemory.free(image);
+    }
+
+    @Test
+    void pagesAlreadyPresentNeverReachTheRequester() throws Exception {
+        RecordingRequester requests = new RecordingRequester(PAGE);
+        IncomingPostcopy in = service.create("m", List.of(a), requests);
+        in.advise();
+        in.listen();
+        in.run();
+        in.placePages(a, 0, image, 64 * PAGE);
+        assertThat(in.placePages(a, 0, image, 64 * PAGE)).as("a second placement places nothing").isZero();
+        assertThat(in.statistics().raced()).isEqualTo(64);
+        VcpuReader r = VcpuReader.randomPages(a, 2000, 1).expect(image);
+        r.start();
+        r.join(10_000);
+        assertThat(r.mismatches()).isZero();
+        assertThat(in.statistics().faults()).isZero();
+        assertThat(requests.count.get()).isZero();
+        assertThat(in.complete()).isTrue();
+        assertThat(in.cleanup().totalBytes()).isZero();
+    }
+
+    @Test
+    void precopyPagesThenDiscardsThenPostcopyEndsWithTheRightContent() throws Exception {
+        RecordingRequester requests = new RecordingRequester(PAGE);
+        IncomingPostcopy in = service.create("m", List.of(a), requests);
+        in.advise();
+        in.loadPrecopyPages(a, 0, image, 64 * PAGE);
+        // the source re-dirtied pages 5..9 after sending them: their old content must go
+        long newer = SourceImage.create(64 * PAGE, 10);
+        try {
+            in.discard("a", 5 * PAGE, 5 * PAGE);
+            in.listen();
+            in.run();
+            VcpuReader t = VcpuReader.range(a.hostAddress() + 7 * PAGE, PAGE).expect(newer + 7 * PAGE);
+            t.start();
+            RequestLog.Request req = requests.queue.poll(10, TimeUnit.SECONDS);
+            assertThat(req).isEqualTo(new RequestLog.Request("a", 7 * PAGE, PAGE));
+            in.placePages(a, 7 * PAGE, newer + 7 * PAGE, PAGE);
+            t.join(5000);
+            assertThat(t.mismatches()).isZero();
+            assertThat(in.complete()).isFalse();
+            for (long p = 5; p < 10; p++) if (p != 7) in.placePages(a, p * PAGE, newer + p * PAGE, PAGE);
+            assertThat(in.complete()).isTrue();
+            assertThat(NativeMemory.nativeCompare(a.hostAddress(), image, 5 * PAGE)).isZero();
+            assertThat(NativeMemory.nativeCompare(a.hostAddress() + 5 * PAGE, newer + 5 * PAGE, 5 * PAGE)).isZero();
+            assertThat(in.statistics().requests()).isEqualTo(1);
+        } finally {
+            NativeMemory.free(newer);
+        }
+    }
+}
