@@ -100,4 +100,39 @@ class AnonPlacementBackendTest {
             NativeMemory.free(newer);
         }
     }
+
+    /**
+     * A batch of discards (every other page: 32 ranges in one call) drops exactly those pages' precopy content; a
+     * batch with one range outside the block is refused before anything is dropped.
+     */
+    @Test
+    void aBatchOfDiscardsDropsExactlyItsRangesAndABadOneDropsNothing() throws Exception {
+        RecordingRequester requests = new RecordingRequester(PAGE);
+        IncomingPostcopy in = service.create("m", List.of(a), requests);
+        in.advise();
+        in.loadPrecopyPages(a, 0, image, 64 * PAGE);
+        long[] offsets = new long[33], lengths = new long[33];
+        for (int i = 0; i < 32; i++) {
+            offsets[i] = 2L * i * PAGE;
+            lengths[i] = PAGE;
+        }
+        offsets[32] = 64 * PAGE;                                     // one page past the block
+        lengths[32] = PAGE;
+        org.assertj.core.api.Assertions.assertThatThrownBy(() -> in.discard("a", offsets, lengths, 33))
+                .isInstanceOf(io.postcopy.fault.PostcopyException.class).hasMessageContaining("offset " + 64 * PAGE);
+        assertThat(NativeMemory.nativeCompare(a.hostAddress(), image, 64 * PAGE)).as("nothing dropped").isZero();
+        in.discard("a", offsets, lengths, 32);
+        assertThat(in.statistics().discards()).isEqualTo(32);
+        in.listen();
+        in.run();
+        // the odd pages kept their precopy content and are never requested; every even page is
+        VcpuReader odd = VcpuReader.range(a.hostAddress() + PAGE, PAGE).expect(image + PAGE);
+        odd.start();
+        odd.join(5000);
+        assertThat(odd.mismatches()).isZero();
+        for (int i = 0; i < 32; i++) in.placePages(a, 2L * i * PAGE, image + 2L * i * PAGE, PAGE);
+        assertThat(in.complete()).isTrue();
+        assertThat(requests.count.get()).isZero();
+        assertThat(NativeMemory.nativeCompare(a.hostAddress(), image, 64 * PAGE)).isZero();
+    }
 }
