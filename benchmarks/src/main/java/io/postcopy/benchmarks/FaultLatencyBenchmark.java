@@ -41,7 +41,7 @@ public class FaultLatencyBenchmark {
 
     final Histogram faultToRequest = new Histogram(1, TimeUnit.SECONDS.toNanos(10), 3);
     RamBlockRegistry registry;
-    FaultService service;
+    io.postcopy.fault.standalone.StandaloneFaultService service;
     RamBlock ram;
     IncomingPostcopy in;
     Mapping src;

@@ -59,7 +59,7 @@ public class PlacementBenchmark {
         @Setup(Level.Trial)
         public void setup() {
             registry = RamBlocks.newRegistry();
-            FaultService service = FaultHandlers.newService(registry, Policies.newBalloonInhibitor(),
+            io.postcopy.fault.standalone.StandaloneFaultService service = FaultHandlers.newService(registry, Policies.newBalloonInhibitor(),
                     Policies.newMemoryLockPolicy(false), Policies.newHugePagePolicy(true));
             service.addBackend(AnonBackends.newBackend(), 0);
             ram = registry.create("bench.ram", RUNS * runBytes, RamBlock.Backing.ANONYMOUS);

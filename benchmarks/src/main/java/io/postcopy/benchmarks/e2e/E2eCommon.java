@@ -40,7 +40,7 @@ final class E2eCommon {
         /** -De2e.fifo=N (set by --realtime N): the threads on a request's way run SCHED_FIFO N within the
          *  real-time budget (-De2e.rtpercent, --realtime-percent; the service defaults 1 and 50); 0 = nice -5. */
         final int fifo = Integer.getInteger("e2e.fifo", 1);
-        final FaultService faults = FaultHandlers.newService(registry, Policies.newBalloonInhibitor(),
+        final io.postcopy.fault.standalone.StandaloneFaultService faults = FaultHandlers.newService(registry, Policies.newBalloonInhibitor(),
                 Policies.newMemoryLockPolicy(false), Policies.newHugePagePolicy(true), -5, fifo);
         final MigrationService service;
 

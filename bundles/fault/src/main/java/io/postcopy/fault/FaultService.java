@@ -4,7 +4,11 @@ import io.postcopy.ramblock.RamBlock;
 import java.util.List;
 import org.osgi.annotation.versioning.ProviderType;
 
-/** Creates incoming postcopy states and keeps the placement backends. */
+/**
+ * Creates incoming postcopy states over the placement backends it has. In OSGi the backends are the
+ * {@link PlacementBackend} services (a whiteboard: register one to add it); without a framework,
+ * {@code io.postcopy.fault.standalone.FaultHandlers} makes a service that takes them by hand.
+ */
 @ProviderType
 public interface FaultService {
     /**
@@ -20,10 +24,4 @@ public interface FaultService {
 
     /** Bound backends, highest ranking first. */
     List<BackendInfo> backends();
-
-    /** Adds a backend (OSGi does this from the service registry; plain-Java users call it directly). */
-    void addBackend(PlacementBackend backend, int ranking);
-
-    /** Removes a backend; blocks using it switch to the next one after their in-flight placement. */
-    void removeBackend(PlacementBackend backend);
 }

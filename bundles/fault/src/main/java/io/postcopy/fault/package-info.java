@@ -5,7 +5,7 @@
  * {@link io.postcopy.fault.PlacementBackend}s.
  */
 @Export
-@Version("2.1.0")
+@Version("3.0.0")
 package io.postcopy.fault;
 
 import org.osgi.annotation.bundle.Export;

@@ -33,7 +33,7 @@ class FaultStormTest {
 
     void storm(boolean hotSwap) throws Exception {
         RamBlockRegistry registry = RamBlocks.newRegistry();
-        FaultService service = TestFaultServices.newService(registry);
+        io.postcopy.fault.standalone.StandaloneFaultService service = TestFaultServices.newService(registry);
         CountingBackend low = new CountingBackend(new TestPlacementBackend(), "test"),
                 high = new CountingBackend(new TestPlacementBackend(), "test-high");
         service.addBackend(low, 0);

@@ -34,7 +34,7 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class IncomingLifecycleTest {
     RamBlockRegistry registry;
-    FaultService service;
+    io.postcopy.fault.standalone.StandaloneFaultService service;
     RamBlock a, b;
     long image;
 

@@ -7,7 +7,9 @@ import org.osgi.annotation.versioning.ProviderType;
 
 /**
  * Starts migrations of the RAM blocks of one {@link io.postcopy.ramblock.RamBlockRegistry}. In OSGi a DS
- * component (PID {@code io.postcopy.migration}); without a framework, {@code io.postcopy.migration.standalone.Migrations.newService}.
+ * component (PID {@code io.postcopy.migration}) that takes {@link DeviceStateHandler} and {@link MigrationListener}
+ * services as a whiteboard (register one to add it); without a framework,
+ * {@code io.postcopy.migration.standalone.Migrations.newService}, which takes them by hand.
  */
 @ProviderType
 public interface MigrationService {
@@ -38,9 +40,4 @@ public interface MigrationService {
      * @since 1.5
      */
     String tlsEngine();
-
-    /** Plain-Java equivalent of registering a {@link DeviceStateHandler} service. */
-    void addDeviceStateHandler(DeviceStateHandler handler);
-
-    void removeDeviceStateHandler(DeviceStateHandler handler);
 }

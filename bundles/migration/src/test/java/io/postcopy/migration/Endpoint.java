@@ -18,9 +18,9 @@ final class Endpoint implements AutoCloseable {
     static final long PAGE = 4096;
 
     final RamBlockRegistry registry = RamBlocks.newRegistry();
-    final FaultService faults = FaultHandlers.newService(registry, Policies.newBalloonInhibitor(),
+    final io.postcopy.fault.standalone.StandaloneFaultService faults = FaultHandlers.newService(registry, Policies.newBalloonInhibitor(),
             Policies.newMemoryLockPolicy(false), Policies.newHugePagePolicy(true));
-    final MigrationService service;
+    final io.postcopy.migration.standalone.StandaloneMigrationService service;
 
     Endpoint() {
         this(Integer.getInteger("sndbuf", 128 * 1024), Integer.getInteger("rcvbuf", 128 * 1024), 64 * 1024);

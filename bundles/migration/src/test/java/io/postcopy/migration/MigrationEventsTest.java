@@ -2,7 +2,6 @@ package io.postcopy.migration;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.postcopy.migration.internal.MigrationServiceImpl;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.testkit.Await;
 import io.postcopy.workload.Workload;
@@ -52,10 +51,10 @@ class MigrationEventsTest {
                 Thread.currentThread().interrupt();
             }
         };
-        for (MigrationService s : List.of(src.service, dst.service)) {
-            ((MigrationServiceImpl) s).addMigrationListener(throwing);
-            ((MigrationServiceImpl) s).addMigrationListener(slow);
-            ((MigrationServiceImpl) s).addMigrationListener(record);
+        for (io.postcopy.migration.standalone.StandaloneMigrationService s : List.of(src.service, dst.service)) {
+            s.addMigrationListener(throwing);
+            s.addMigrationListener(slow);
+            s.addMigrationListener(record);
         }
         RamBlock ram = src.registry.create("pc.ram", 16L << 20, RamBlock.Backing.ANONYMOUS);
         Workload.fill(ram, 5);

@@ -41,7 +41,7 @@ public final class JavaDestination implements MigrationDestination {
     private final String name;
     private final WorkloadOptions workloadOptions;
     private final RamBlockRegistry registry = RamBlocks.newRegistry();
-    private final FaultService faults = FaultHandlers.newService(registry, Policies.newBalloonInhibitor(),
+    private final io.postcopy.fault.standalone.StandaloneFaultService faults = FaultHandlers.newService(registry, Policies.newBalloonInhibitor(),
             Policies.newMemoryLockPolicy(false), Policies.newHugePagePolicy(true));
     private final MigrationService service;
     private final IncomingListener listener;

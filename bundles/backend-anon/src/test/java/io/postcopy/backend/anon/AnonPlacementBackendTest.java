@@ -31,7 +31,7 @@ import org.junit.jupiter.api.Timeout;
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class AnonPlacementBackendTest {
     RamBlockRegistry registry;
-    FaultService service;
+    io.postcopy.fault.standalone.StandaloneFaultService service;
     RamBlock a;
     long image;
 

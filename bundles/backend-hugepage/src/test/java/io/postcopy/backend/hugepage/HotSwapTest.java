@@ -52,7 +52,7 @@ class HotSwapTest {
     @Test
     void hugepageBackendRemovedAndReaddedMidStreamLosesNothing() throws Exception {
         RamBlockRegistry registry = RamBlocks.newRegistry();
-        FaultService service = TestFaultServices.newService(registry);
+        io.postcopy.fault.standalone.StandaloneFaultService service = TestFaultServices.newService(registry);
         CountingBackend anon = new CountingBackend(AnonBackends.newBackend());
         List<CountingBackend> hugeInstances = new CopyOnWriteArrayList<>(List.of(new CountingBackend(new HugePagePlacementBackend())));
         service.addBackend(anon, 0);
@@ -136,7 +136,7 @@ class HotSwapTest {
     }
 
     /** Removes the current hugepage backend now and adds a fresh instance 300 ms later from another thread. */
-    private static void swap(FaultService service, List<CountingBackend> instances, List<String> whileRemoved) {
+    private static void swap(io.postcopy.fault.standalone.StandaloneFaultService service, List<CountingBackend> instances, List<String> whileRemoved) {
         service.removeBackend(instances.get(instances.size() - 1));
         for (BackendInfo i : service.backends()) whileRemoved.add(i.name() + ":" + i.ranking() + ":" + i.blocksInUse());
         CountingBackend next = new CountingBackend(new HugePagePlacementBackend());

@@ -56,7 +56,7 @@ class HugePageBackendTest {
             assertThat(b.supports(a)).isFalse();
             assertThat(b.supports(m)).isFalse();
             assertThat(AnonBackends.newBackend().supports(h)).isFalse();
-            FaultService service = TestFaultServices.newService(registry);
+            io.postcopy.fault.standalone.StandaloneFaultService service = TestFaultServices.newService(registry);
             service.addBackend(AnonBackends.newBackend(), 0);
             service.addBackend(b, 100);
             IncomingPostcopy in = service.create("kinds", List.of(h, a), new RecordingRequester(n -> n.equals("h") ? huge : PAGE));
@@ -74,7 +74,7 @@ class HugePageBackendTest {
     @Test
     void hugetlbBlockMigratesUnderAFaultStormInWholeHugePages() throws Exception {
         RamBlockRegistry registry = RamBlocks.newRegistry();
-        FaultService service = TestFaultServices.newService(registry);
+        io.postcopy.fault.standalone.StandaloneFaultService service = TestFaultServices.newService(registry);
         service.addBackend(AnonBackends.newBackend(), 0);
         service.addBackend(new HugePagePlacementBackend(), 100);
         RamBlock ram = registry.create("pc.ram", BLOCK, RamBlock.Backing.HUGETLB);
@@ -127,7 +127,7 @@ class HugePageBackendTest {
     @Test
     void targetPagesMustArriveInOrderAndAHugePageAppearsOnlyWhenComplete() throws Exception {
         RamBlockRegistry registry = RamBlocks.newRegistry();
-        FaultService service = TestFaultServices.newService(registry);
+        io.postcopy.fault.standalone.StandaloneFaultService service = TestFaultServices.newService(registry);
         service.addBackend(new HugePagePlacementBackend(), 100);
         RamBlock ram = registry.create("small", 3 * huge, RamBlock.Backing.HUGETLB);
         long image = SourceImage.create(3 * huge, huge, 11);

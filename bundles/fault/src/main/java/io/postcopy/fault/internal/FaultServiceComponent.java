@@ -96,14 +96,4 @@ public class FaultServiceComponent implements FaultService {
     public List<BackendInfo> backends() {
         return impl.backends();
     }
-
-    @Override
-    public void addBackend(PlacementBackend backend, int ranking) {
-        impl.addBackend(backend, ranking);
-    }
-
-    @Override
-    public void removeBackend(PlacementBackend backend) {
-        impl.removeBackend(backend);
-    }
 }

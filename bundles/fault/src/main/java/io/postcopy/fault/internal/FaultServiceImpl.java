@@ -19,7 +19,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 
 /** The fault service without OSGi: the DS component and plain-Java users share it. */
-public final class FaultServiceImpl implements FaultService {
+public final class FaultServiceImpl implements io.postcopy.fault.standalone.StandaloneFaultService {
     /** A backend with its service ranking; ties keep the order of arrival. */
     record Ranked(PlacementBackend backend, int ranking) {}
 

@@ -3,7 +3,7 @@
  * is apart from the API package so that the API holds no implementation.
  */
 @Export
-@Version("1.0.0")
+@Version("1.1.0")
 package io.postcopy.fault.standalone;
 
 import org.osgi.annotation.bundle.Export;

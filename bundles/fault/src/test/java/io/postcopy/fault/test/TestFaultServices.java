@@ -10,7 +10,7 @@ public final class TestFaultServices {
     private TestFaultServices() {}
 
     /** A fault service over {@code registry} without backends: the test adds the ones it wants. */
-    public static FaultService newService(RamBlockRegistry registry) {
+    public static io.postcopy.fault.standalone.StandaloneFaultService newService(RamBlockRegistry registry) {
         return FaultHandlers.newService(registry, Policies.newBalloonInhibitor(), Policies.newMemoryLockPolicy(false),
                 Policies.newHugePagePolicy(true));
     }

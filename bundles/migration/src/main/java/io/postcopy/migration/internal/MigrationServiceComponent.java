@@ -113,14 +113,4 @@ public class MigrationServiceComponent implements MigrationService {
     public String tlsEngine() {
         return impl.tlsEngine();
     }
-
-    @Override
-    public void addDeviceStateHandler(DeviceStateHandler handler) {
-        impl.addDeviceStateHandler(handler);
-    }
-
-    @Override
-    public void removeDeviceStateHandler(DeviceStateHandler handler) {
-        impl.removeDeviceStateHandler(handler);
-    }
 }

@@ -27,7 +27,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /** The migration service: owns the listeners and the migrations of one registry. */
-public final class MigrationServiceImpl implements MigrationService {
+public final class MigrationServiceImpl implements io.postcopy.migration.standalone.StandaloneMigrationService {
     private final RamBlockRegistry registry;
     private final FaultService faultService;
     private volatile Settings settings;
@@ -258,10 +258,12 @@ public final class MigrationServiceImpl implements MigrationService {
     }
 
     /** Whiteboard (and plain Java): {@code l} is told of every state change from now on. */
+    @Override
     public void addMigrationListener(MigrationListener l) {
         migrationListeners.add(l);
     }
 
+    @Override
     public void removeMigrationListener(MigrationListener l) {
         migrationListeners.remove(l);
     }

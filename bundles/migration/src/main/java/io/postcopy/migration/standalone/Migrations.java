@@ -16,7 +16,7 @@ public final class Migrations {
      * @param registry     the blocks to migrate from, and where incoming blocks are created
      * @param faultService a fault service over the same registry (destination placement)
      */
-    public static MigrationService newService(RamBlockRegistry registry, FaultService faultService) {
+    public static StandaloneMigrationService newService(RamBlockRegistry registry, FaultService faultService) {
         return new MigrationServiceImpl(registry, faultService, Settings.DEFAULTS);
     }
 
@@ -27,7 +27,7 @@ public final class Migrations {
      * their defaults. {@code realtimeCpuPercent}, if given, sets the JVM-wide real-time budget. An unknown key or
      * a bad value throws IllegalArgumentException naming it.
      */
-    public static MigrationService newService(RamBlockRegistry registry, FaultService faultService,
+    public static StandaloneMigrationService newService(RamBlockRegistry registry, FaultService faultService,
                                               java.util.Map<String, ?> config) {
         io.postcopy.migration.internal.MigrationConfig c = Settings.config(config);
         Settings s = Settings.of(c);
@@ -41,7 +41,7 @@ public final class Migrations {
      * As {@link #newService(RamBlockRegistry, FaultService)}, with service defaults (the configuration's
      * attributes): socket buffer sizes (0 = kernel default), the staging batch size, the package cap.
      */
-    public static MigrationService newService(RamBlockRegistry registry, FaultService faultService,
+    public static StandaloneMigrationService newService(RamBlockRegistry registry, FaultService faultService,
                                               int sendBufferSize, int receiveBufferSize, int stagingBatchSize,
                                               int maxPackageSize) {
         return newService(registry, faultService, java.util.Map.of("sendBufferSize", sendBufferSize,
@@ -52,7 +52,7 @@ public final class Migrations {
      * As above, with the scheduling of the threads a requested page passes (the configuration's
      * {@code urgentThreadNice} and {@code urgentThreadFifoPriority}: 0 = the nice value applies, 1..99 = SCHED_FIFO).
      */
-    public static MigrationService newService(RamBlockRegistry registry, FaultService faultService,
+    public static StandaloneMigrationService newService(RamBlockRegistry registry, FaultService faultService,
                                               int sendBufferSize, int receiveBufferSize, int stagingBatchSize,
                                               int maxPackageSize, int urgentThreadNice, int urgentThreadFifoPriority) {
         return newService(registry, faultService, java.util.Map.of("sendBufferSize", sendBufferSize,
