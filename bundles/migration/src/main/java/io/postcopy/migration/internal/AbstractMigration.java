@@ -11,22 +11,22 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /** State, failure and completion shared by both directions. One INFO line per state change. */
-abstract class AbstractMigration implements Migration {
-    static final Logger LOG = LoggerFactory.getLogger("io.postcopy.migration");
-    static final int TARGET_PAGE = 4096;
+public abstract class AbstractMigration implements Migration {
+    public static final Logger LOG = LoggerFactory.getLogger("io.postcopy.migration");
+    public static final int TARGET_PAGE = 4096;
     static final int TARGET_SHIFT = 12;
 
     final String id;
-    volatile String peer = "?";
+    protected volatile String peer = "?";
     private volatile MigrationState state = MigrationState.SETUP;
     private volatile String failure;
     /** The reason given with the last state change, if any. */
     private volatile String reason;
     private final CountDownLatch done = new CountDownLatch(1);
-    final long startNanos = System.nanoTime();
+    public final long startNanos = System.nanoTime();
     volatile long postcopyStartNanos, endNanos;
 
-    AbstractMigration(String id) {
+    protected AbstractMigration(String id) {
         this.id = id;
     }
 
@@ -35,7 +35,7 @@ abstract class AbstractMigration implements Migration {
     @Override public String peer() { return peer; }
 
     /** The peer's id for this migration, once it said it (only a peer of ours does). */
-    volatile String peerId;
+    protected volatile String peerId;
 
     @Override public java.util.Optional<String> peerId() { return java.util.Optional.ofNullable(peerId); }
 
@@ -48,7 +48,7 @@ abstract class AbstractMigration implements Migration {
     @Override public Optional<FaultStatistics> statistics() { return Optional.empty(); }
 
     /** Moves to {@code next} unless already final; false when it was final. */
-    synchronized boolean enter(MigrationState next, String reason) {
+    public synchronized boolean enter(MigrationState next, String reason) {
         MigrationState s = state;
         if (s.isFinal()) return false;
         if (s == next) return true;
@@ -70,13 +70,13 @@ abstract class AbstractMigration implements Migration {
     }
 
     /** Under the state lock, after {@code next} was entered: tell the service's listeners. */
-    abstract void stateChanged(MigrationState previous, MigrationState next, String reason);
+    protected abstract void stateChanged(MigrationState previous, MigrationState next, String reason);
 
     /** The RAM blocks this migration moves, by name (an incoming one's once its block list arrived). */
-    abstract java.util.List<String> blockNames();
+    protected abstract java.util.List<String> blockNames();
 
     /** {@code blocks}' names; empty for null (not known yet). */
-    static java.util.List<String> idstrs(java.util.List<io.postcopy.ramblock.RamBlock> blocks) {
+    protected static java.util.List<String> idstrs(java.util.List<io.postcopy.ramblock.RamBlock> blocks) {
         if (blocks == null) return java.util.List.of();
         return java.util.List.copyOf(blocks).stream().map(io.postcopy.ramblock.RamBlock::idstr).toList();
     }
@@ -102,14 +102,14 @@ abstract class AbstractMigration implements Migration {
         return state;
     }
 
-    long postcopyNanos() {
+    public long postcopyNanos() {
         long s = postcopyStartNanos;
         if (s == 0) return 0;
         long e = endNanos;
         return (e != 0 ? e : System.nanoTime()) - s;
     }
 
-    double throughput(long postcopyPageBytes, long allPageBytes) {
+    protected double throughput(long postcopyPageBytes, long allPageBytes) {
         long pn = postcopyNanos();
         // a postcopy phase that moved no page (precopy had sent everything) says nothing: the whole migration's rate
         if (pn > 0 && postcopyPageBytes > 0) return postcopyPageBytes * 1e9 / pn;
@@ -119,7 +119,7 @@ abstract class AbstractMigration implements Migration {
     }
 
     /** The message a failure is reported with. */
-    static String describe(Throwable t) {
+    public static String describe(Throwable t) {
         String m = t.getMessage();
         if (t instanceof io.postcopy.codec.CodecException) return m;
         if (m == null || m.isEmpty()) return t.getClass().getSimpleName();

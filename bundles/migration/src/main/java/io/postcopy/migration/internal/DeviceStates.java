@@ -20,7 +20,7 @@ import java.util.List;
  * its device sections. A section's body is our handler's bytes behind a be32 length: device sections carry
  * no length on the wire, so the receiver checks the codec's footer-based split against it.
  */
-final class DeviceStates {
+public final class DeviceStates {
     /** QEMU numbers "ram" 2 on x86 machines; device sections follow in registration order. */
     static final int RAM_SECTION_ID = 2;
     static final int FIRST_DEVICE_SECTION_ID = 3;
@@ -57,7 +57,7 @@ final class DeviceStates {
     }
 
     /** The section's bytes from header through footer. */
-    static byte[] sectionBytes(PackageContents pkg, DeviceSection s) {
+    public static byte[] sectionBytes(PackageContents pkg, DeviceSection s) {
         byte[] b = new byte[s.length()];
         pkg.bytes().duplicate().position(s.offset()).get(b);
         return b;
@@ -69,7 +69,7 @@ final class DeviceStates {
      * @throws IOException when the body does not hold exactly one length-prefixed state (a split the codec got
      *                     wrong, or a section not written by a {@link DeviceStateHandler})
      */
-    static void load(PackageContents pkg, DeviceSection s, DeviceStateHandler h) throws IOException {
+    public static void load(PackageContents pkg, DeviceSection s, DeviceStateHandler h) throws IOException {
         int header = 1 + 4 + 1 + s.idstr().length() + 4 + 4;
         int bodyStart = s.offset() + header;
         int bodyLen = s.length() - header - 5;

@@ -4,6 +4,8 @@ import io.postcopy.codec.Wire;
 import io.postcopy.migration.IncomingListener;
 import io.postcopy.migration.IncomingMigration;
 import io.postcopy.migration.IncomingOptions;
+import io.postcopy.migration.internal.destination.Destination;
+import io.postcopy.migration.internal.destination.RoutingListener;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
@@ -34,7 +36,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * At most {@code maxConnectionsPerListener} connections are routed or run at once; an accept that fails (too many
  * open files) is retried after a pause, logged once per run of failures.
  */
-final class Listener implements IncomingListener {
+final class Listener implements IncomingListener, RoutingListener {
 
     private final MigrationServiceImpl service;
     private final ServerSocketChannel server;
@@ -323,7 +325,8 @@ final class Listener implements IncomingListener {
      * Whether a multifd channel from {@code host} was refused since {@code sinceNanos}: QEMU closes its main stream
      * when one of its multifd channels is closed, which is the reason its migration ended.
      */
-    boolean multifdRefusedFrom(java.net.InetAddress host, long sinceNanos) {
+    @Override
+    public boolean multifdRefusedFrom(java.net.InetAddress host, long sinceNanos) {
         return host != null && host.equals(multifdHost) && multifdNanos - sinceNanos >= 0;
     }
 
@@ -360,7 +363,8 @@ final class Listener implements IncomingListener {
     private final java.util.Map<Destination, ServerSocketChannel> recovering = new java.util.HashMap<>();
 
     /** {@link IncomingMigration#recover}: a port of its own where {@code d}'s QEMU source resumes. */
-    InetSocketAddress recover(Destination d, InetSocketAddress bind) {
+    @Override
+    public InetSocketAddress recover(Destination d, InetSocketAddress bind) {
         InetSocketAddress at = bind != null ? bind : new InetSocketAddress(java.net.InetAddress.getLoopbackAddress(), 0);
         if (!at.getAddress().isLoopbackAddress() && tls == null && !options.insecure())
             throw new io.postcopy.migration.MigrationException("recovering migration " + d.id() + " on " + at
@@ -552,7 +556,8 @@ final class Listener implements IncomingListener {
     }
 
     /** From a migration's stream thread: its CHANNEL_TOKEN. A token may serve one migration only. */
-    synchronized void announce(byte[] token, Destination d) throws Refused {
+    @Override
+    public synchronized void announce(byte[] token, Destination d) throws Refused {
         for (Announced a : tokens) {
             if (a.migration == d) throw new Refused("CHANNEL_TOKEN announced twice");
             if (MessageDigest.isEqual(a.token, token)) throw new Refused("CHANNEL_TOKEN already announced by another migration");
@@ -562,7 +567,8 @@ final class Listener implements IncomingListener {
     }
 
     /** A paused migration's token is good for one more channel (the resumed source opens it again). */
-    synchronized void reannounce(byte[] token, Destination d) {
+    @Override
+    public synchronized void reannounce(byte[] token, Destination d) {
         tokens.removeIf(a -> a.migration == d);
         tokens.add(new Announced(token, d));
         notifyAll();
@@ -591,7 +597,8 @@ final class Listener implements IncomingListener {
     }
 
     /** From a migration that has ended: its token is no longer good. */
-    synchronized void ended(Destination d) {
+    @Override
+    public synchronized void ended(Destination d) {
         tokens.removeIf(a -> a.migration == d);
     }
 

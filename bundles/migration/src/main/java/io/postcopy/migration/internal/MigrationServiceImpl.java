@@ -12,6 +12,7 @@ import io.postcopy.migration.MigrationState;
 import io.postcopy.migration.MigrationService;
 import io.postcopy.migration.OutgoingMigration;
 import io.postcopy.migration.OutgoingOptions;
+import io.postcopy.migration.internal.destination.Destination;
 import io.postcopy.ramblock.RamBlockRegistry;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -46,11 +47,11 @@ public final class MigrationServiceImpl implements MigrationService {
         this.settings = settings;
     }
 
-    RamBlockRegistry registry() { return registry; }
+    public RamBlockRegistry registry() { return registry; }
 
-    FaultService faultService() { return faultService; }
+    public FaultService faultService() { return faultService; }
 
-    Settings settings() { return settings; }
+    public Settings settings() { return settings; }
 
     public void configure(Settings s) {
         settings = s;
@@ -109,7 +110,7 @@ public final class MigrationServiceImpl implements MigrationService {
     }
 
     /** Runs {@code task} once after {@code millis} (deadlines); on one daemon thread of the service. */
-    void after(long millis, Runnable task) {
+    public void after(long millis, Runnable task) {
         try {
             timer.schedule(() -> {
                 try {
@@ -135,7 +136,7 @@ public final class MigrationServiceImpl implements MigrationService {
      * bytes of 4 KiB-page RAM against the per-migration limit and, with what the other live incoming migrations
      * still need, against the total; {@code huge} bytes of blocks with their own page size against free huge pages.
      */
-    synchronized void admit(Destination d, long normal, long huge) throws Refused {
+    public synchronized void admit(Destination d, long normal, long huge) throws Refused {
         Settings.Limits l = settings.limits();
         long avail = HostMemory.available();
         long reserve = (long) l.ramReserveMiB() << 20;
@@ -229,7 +230,7 @@ public final class MigrationServiceImpl implements MigrationService {
         handlers.remove(handler);
     }
 
-    DeviceStateHandler handler(String idstr, int instanceId) {
+    public DeviceStateHandler handler(String idstr, int instanceId) {
         for (DeviceStateHandler h : handlers) if (h.idstr().equals(idstr) && h.instanceId() == instanceId) return h;
         return null;
     }
@@ -267,7 +268,7 @@ public final class MigrationServiceImpl implements MigrationService {
      * {@code m} entered {@code next}: queued for the listeners, in order. Called with the migration's state lock
      * held, so that two changes are queued as they happened; the event itself is built on the event thread.
      */
-    void changed(AbstractMigration m, MigrationState previous, MigrationState next, String reason) {
+    public void changed(AbstractMigration m, MigrationState previous, MigrationState next, String reason) {
         if (migrationListeners.isEmpty()) return;
         long at = System.currentTimeMillis();
         try {

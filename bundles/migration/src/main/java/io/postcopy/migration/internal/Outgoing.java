@@ -902,12 +902,12 @@ final class Outgoing extends AbstractMigration implements OutgoingMigration {
     }
 
     @Override
-    void stateChanged(MigrationState previous, MigrationState next, String reason) {
+    protected void stateChanged(MigrationState previous, MigrationState next, String reason) {
         service.changed(this, previous, next, reason);
     }
 
     @Override
-    List<String> blockNames() {
+    protected List<String> blockNames() {
         return idstrs(blocks);
     }
 

@@ -7,10 +7,10 @@ import java.io.IOException;
  * have, a command it does not implement, a block that already exists). The migration fails with exactly this
  * message, not as a broken connection.
  */
-final class Refused extends IOException {
+public final class Refused extends IOException {
     private static final long serialVersionUID = 1L;
 
-    Refused(String message) {
+    public Refused(String message) {
         super(message);
     }
 }

@@ -22,7 +22,7 @@ import javax.net.ssl.SSLException;
  * reader that must answer (a TLS 1.3 key update) writes under the same lock. Engines synchronise wrap against unwrap.
  * No close_notify is sent: our streams end by their own EOS, and QEMU sends none either.
  */
-final class TlsWire implements ByteChannel {
+public final class TlsWire implements ByteChannel {
     /** Bytes per socket call; the stream's own buffers are of this order. */
     static final int CHUNK = 256 * 1024;
     private static final ByteBuffer EMPTY = ByteBuffer.allocate(0);
@@ -152,7 +152,7 @@ final class TlsWire implements ByteChannel {
      * {@code postcopy.tls.readAhead} = {@code on}, {@code off}, or {@code auto} (the default: on with 4 CPUs or more,
      * where one is free for it; with 2, source and destination on one host, it only competes for them).
      */
-    static final boolean READ_AHEAD = switch (System.getProperty("postcopy.tls.readAhead", "auto")) {
+    public static final boolean READ_AHEAD = switch (System.getProperty("postcopy.tls.readAhead", "auto")) {
         case "on" -> true;
         case "off" -> false;
         default -> Runtime.getRuntime().availableProcessors() >= 4;
@@ -165,7 +165,7 @@ final class TlsWire implements ByteChannel {
      * From now on, decrypt on a thread of its own ahead of the reader: decryption then overlaps the placement of the
      * pages before, on a second CPU where one is free. Called by the only reader, between two reads.
      */
-    void readAhead(String name) {
+    public void readAhead(String name) {
         if (ahead == null) ahead = new ReadAhead(name);
     }
 

@@ -6,13 +6,13 @@ import io.postcopy.uffd.UrgentThread;
  * Sets the calling thread's priority by what it carries: requested pages, for which a guest is waiting, go
  * first; background pages, once a guest runs on them, go after the guest's own threads.
  */
-final class Urgent {
+public final class Urgent {
     private static volatile boolean refused;
 
     private Urgent() {}
 
     /** The calling thread's scheduling handle; {@link UrgentThread#charge()} it after each piece of work. */
-    static UrgentThread thread(Settings s, String what) {
+    public static UrgentThread thread(Settings s, String what) {
         UrgentThread u = UrgentThread.enter(s.urgentThreadFifoPriority(), s.urgentThreadNice());
         if (u.refused() && !refused) {
             refused = true;
@@ -26,7 +26,7 @@ final class Urgent {
      * bulkThreadNice} if above 0 (raising nice needs no privilege). The threads are the migration's own, so
      * the value ends with them.
      */
-    static void bulk(Settings s, String what) {
+    public static void bulk(Settings s, String what) {
         int nice = s.bulkThreadNice();
         if (nice > 0 && !io.postcopy.uffd.NativeMemory.setThreadFair(nice)) {
             AbstractMigration.LOG.warn("{} keeps its priority: nice {} refused", what, nice);
