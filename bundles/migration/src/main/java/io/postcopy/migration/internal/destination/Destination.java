@@ -140,10 +140,10 @@ public final class Destination extends AbstractMigration implements IncomingMigr
             remaining = 0;
         }
         PreemptReceiver pc = preempt;
-        long chPages = pc == null ? 0 : pc.pages(), chZero = pc == null ? 0 : pc.zeroPages();
-        long pages = reader.pages() + chPages;
-        long bytes = reader.postcopyPageBytes() + chPages * TARGET_PAGE;
-        return new MigrationProgress(reader.offset(), pages, reader.zeroPages() + chZero, total, remaining, 0, 0,
+        long chPages = pc == null ? 0 : pc.pages, chZero = pc == null ? 0 : pc.zeroPages;
+        long pages = reader.pages + chPages;
+        long bytes = reader.postcopyPageBytes + chPages * TARGET_PAGE;
+        return new MigrationProgress(reader.offset(), pages, reader.zeroPages + chZero, total, remaining, 0, 0,
                 commands.discardRanges(), returnPath.requests(), 0, bytes, postcopyNanos(), throughput(bytes, pages * TARGET_PAGE),
                 commands.deviceSections(), opaque.size());
     }
@@ -151,7 +151,7 @@ public final class Destination extends AbstractMigration implements IncomingMigr
     @Override
     public Optional<String> postcopyChannel() {
         PreemptReceiver pc = preempt;
-        return pc == null ? Optional.empty() : Optional.of(pc.peer() + ", " + pc.pages() + " pages, " + pc.zeroPages() + " zero pages");
+        return pc == null ? Optional.empty() : Optional.of(pc.peer() + ", " + pc.pages + " pages, " + pc.zeroPages + " zero pages");
     }
 
     @Override

@@ -84,7 +84,7 @@ final class End {
         main.closeQuietly();
         StreamReader r = main.reader;
         LOG.info("migration {}: received {} pages + {} zero pages{}, {} discard ranges, {} requests, postcopy {} ms at {} GB/s",
-                main.id(), r.pages(), r.zeroPages(), pc == null ? "" : " (and " + pc.pages() + " + " + pc.zeroPages()
+                main.id(), r.pages, r.zeroPages, pc == null ? "" : " (and " + pc.pages + " + " + pc.zeroPages
                         + " on the postcopy-preempt channel)", main.commands.discardRanges(), main.returnPath.requests(),
                 main.postcopyNanos() / 1_000_000, String.format("%.2f", main.progress().throughputGBps()));
     }

@@ -49,7 +49,8 @@ public final class PreemptReceiver implements StreamHandler {
     private boolean closedBySource;
     /** Whether the channel's first bytes were looked at (a magic of ours or QEMU's multifd). */
     private boolean opened;
-    private volatile long pages, zeroPages;
+    /** Counted on this channel's thread, read by API callers. */
+    volatile long pages, zeroPages;
 
     private long bufAddr;
     private PageLoader loader;
@@ -63,14 +64,6 @@ public final class PreemptReceiver implements StreamHandler {
 
     String peer() {
         return peer;
-    }
-
-    long pages() {
-        return pages;
-    }
-
-    long zeroPages() {
-        return zeroPages;
     }
 
     /** From the routing thread attaching this channel: the main connection carries bulk pages only from now on. */

@@ -21,9 +21,9 @@ import jdk.net.ExtendedSocketOptions;
  * block, POSTCOPY_RESUME). Also how a lost connection is noticed: silence from our source (it PINGs), TCP keepalive
  * for QEMU's.
  *
- * <p>Threads: the stream thread pauses and answers the resume; {@link #watchSilence} runs on the service's deadline
- * thread; {@link #pauseAsked} comes from an API caller, {@link #channelLost} from the preempt channel's thread. The
- * fields they share are volatile.
+ * <p>Threads: the stream thread pauses, answers the resume and starts the watch at RUN; {@link #watchSilence} then
+ * runs on the service's deadline thread; {@link #pauseAsked} comes from an API caller, {@link #channelLost} from the
+ * preempt channel's thread. The fields they share are volatile.
  */
 final class Recovery {
     private final Destination main;
@@ -134,7 +134,7 @@ final class Recovery {
     /**
      * Our source PINGs at least every third of the silence timeout: nothing for the whole timeout while the guest
      * runs here means the connection is lost, even with no reset or FIN. Closing it pauses the migration. QEMU
-     * sources are not watched (they send nothing while throttled, and cannot resume here yet). On the deadline thread.
+     * sources are not watched (they send nothing while throttled, and cannot resume here yet).
      */
     void watchSilence() {
         if (main.state().isFinal()) return;

@@ -8,7 +8,8 @@ import java.net.InetSocketAddress;
  * The listener that routed a migration's main connection, as the migration sees it: where its channel token is
  * announced (extra channels prove with it which migration they belong to), a port to recover on (QEMU's
  * migrate-recover), and whether QEMU's multifd channel was refused (the reason QEMU then closes its stream).
- * Called from the migration's stream thread; {@link #recover} from an API caller's thread.
+ * Called from the migration's stream thread ({@link #ended} also from an API caller's thread that cancels a paused
+ * migration); {@link #recover} from an API caller's thread.
  */
 public interface RoutingListener {
     /** CHANNEL_TOKEN: {@code token} is {@code d}'s; a token may serve one migration only. */

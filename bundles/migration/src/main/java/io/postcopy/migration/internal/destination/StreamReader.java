@@ -46,7 +46,8 @@ final class StreamReader implements StreamHandler {
     private volatile StreamDecoder decoder;
     private PageLoader loader;
     private long bufAddr;
-    private volatile long pages, zeroPages, postcopyPageBytes;
+    /** Counted on this thread, read by API callers. */
+    volatile long pages, zeroPages, postcopyPageBytes;
 
     StreamReader(Destination main, int batch, int maxPackage) {
         this.main = main;
@@ -57,18 +58,6 @@ final class StreamReader implements StreamHandler {
     long offset() {
         StreamDecoder d = decoder;
         return d == null ? 0 : d.offset();
-    }
-
-    long pages() {
-        return pages;
-    }
-
-    long zeroPages() {
-        return zeroPages;
-    }
-
-    long postcopyPageBytes() {
-        return postcopyPageBytes;
     }
 
     /** A resumed connection: the stream goes on in the RAM section the lost one was in. */
