@@ -297,8 +297,12 @@ public final class Destination extends AbstractMigration implements IncomingMigr
     }
 
     void closeQuietly() {
+        closeQuietly(channel);
+    }
+
+    static void closeQuietly(java.nio.channels.Channel c) {
         try {
-            channel.close();
+            c.close();
         } catch (IOException ignored) {
             // closing
         }

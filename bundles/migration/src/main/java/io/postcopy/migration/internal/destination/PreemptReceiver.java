@@ -242,11 +242,7 @@ public final class PreemptReceiver implements StreamHandler {
     }
 
     void close() {
-        try {
-            channel.close();
-        } catch (IOException ignored) {
-            // closing
-        }
+        Destination.closeQuietly(channel);
     }
 
     @Override
