@@ -26,8 +26,12 @@ public abstract class AbstractMigration implements Migration {
     public final long startNanos = System.nanoTime();
     volatile long postcopyStartNanos, endNanos;
 
-    protected AbstractMigration(String id) {
+    /** The service that made this migration: its settings, its timers, and its listeners of state changes. */
+    public final MigrationServiceImpl service;
+
+    protected AbstractMigration(String id, MigrationServiceImpl service) {
         this.id = id;
+        this.service = service;
     }
 
     @Override public String id() { return id; }
@@ -64,13 +68,10 @@ public abstract class AbstractMigration implements Migration {
         } else {
             LOG.info("migration {} ({}): {} -> {}: {}", id, peer, s, next, reason);
         }
-        stateChanged(s, next, reason);
+        service.changed(this, s, next, reason);    // under the state lock: listeners see the changes in order
         if (next.isFinal()) done.countDown();
         return true;
     }
-
-    /** Under the state lock, after {@code next} was entered: tell the service's listeners. */
-    public abstract void stateChanged(MigrationState previous, MigrationState next, String reason);
 
     /** The RAM blocks this migration moves, by name (an incoming one's once its block list arrived). */
     public abstract java.util.List<String> blockNames();

@@ -57,7 +57,7 @@ public final class DeviceStates {
     }
 
     /** The section's bytes from header through footer. */
-    static byte[] sectionBytes(PackageContents pkg, DeviceSection s) {
+    public static byte[] sectionBytes(PackageContents pkg, DeviceSection s) {
         byte[] b = new byte[s.length()];
         pkg.bytes().duplicate().position(s.offset()).get(b);
         return b;
@@ -69,7 +69,7 @@ public final class DeviceStates {
      * @throws IOException when the body does not hold exactly one length-prefixed state (a split the codec got
      *                     wrong, or a section not written by a {@link DeviceStateHandler})
      */
-    static void load(PackageContents pkg, DeviceSection s, DeviceStateHandler h) throws IOException {
+    public static void load(PackageContents pkg, DeviceSection s, DeviceStateHandler h) throws IOException {
         int header = 1 + 4 + 1 + s.idstr().length() + 4 + 4;
         int bodyStart = s.offset() + header;
         int bodyLen = s.length() - header - 5;

@@ -15,6 +15,7 @@ import io.postcopy.migration.OutgoingOptions;
 import io.postcopy.migration.internal.channel.Listener;
 import io.postcopy.migration.internal.channel.Tls;
 import io.postcopy.migration.internal.source.Outgoing;
+import io.postcopy.migration.internal.destination.Destination;
 import io.postcopy.ramblock.RamBlockRegistry;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -51,7 +52,7 @@ public final class MigrationServiceImpl implements io.postcopy.migration.standal
 
     public RamBlockRegistry registry() { return registry; }
 
-    FaultService faultService() { return faultService; }
+    public FaultService faultService() { return faultService; }
 
     public Settings settings() { return settings; }
 
@@ -138,7 +139,7 @@ public final class MigrationServiceImpl implements io.postcopy.migration.standal
      * bytes of 4 KiB-page RAM against the per-migration limit and, with what the other live incoming migrations
      * still need, against the total; {@code huge} bytes of blocks with their own page size against free huge pages.
      */
-    synchronized void admit(Destination d, long normal, long huge) throws Refused {
+    public synchronized void admit(Destination d, long normal, long huge) throws Refused {
         Settings.Limits l = settings.limits();
         long avail = HostMemory.available();
         long reserve = (long) l.ramReserveMiB() << 20;
@@ -232,7 +233,7 @@ public final class MigrationServiceImpl implements io.postcopy.migration.standal
         handlers.remove(handler);
     }
 
-    DeviceStateHandler handler(String idstr, int instanceId) {
+    public DeviceStateHandler handler(String idstr, int instanceId) {
         for (DeviceStateHandler h : handlers) if (h.idstr().equals(idstr) && h.instanceId() == instanceId) return h;
         return null;
     }

@@ -1,6 +1,6 @@
 package io.postcopy.migration.internal.channel;
 
-import io.postcopy.migration.internal.Destination;
+import io.postcopy.migration.internal.destination.Destination;
 import io.postcopy.migration.internal.Refused;
 import java.security.MessageDigest;
 import java.util.ArrayList;

@@ -4,7 +4,7 @@ import io.postcopy.migration.IncomingListener;
 import io.postcopy.migration.IncomingMigration;
 import io.postcopy.migration.IncomingOptions;
 import io.postcopy.migration.internal.AbstractMigration;
-import io.postcopy.migration.internal.Destination;
+import io.postcopy.migration.internal.destination.Destination;
 import io.postcopy.migration.internal.MigrationServiceImpl;
 import io.postcopy.migration.internal.Refused;
 import java.io.IOException;
@@ -29,7 +29,7 @@ import java.util.concurrent.locks.LockSupport;
  * their own threads (channel tokens, the multifd note) and from the thread that asks one to recover; the API is for
  * any thread.
  */
-public final class Listener implements IncomingListener {
+public final class Listener implements IncomingListener, io.postcopy.migration.internal.destination.RoutingListener {
     private final MigrationServiceImpl service;
     private final ServerSocketChannel server;
     private final IncomingOptions options;
@@ -106,21 +106,25 @@ public final class Listener implements IncomingListener {
     // ---- for the migrations this listener routed (their stream threads) ----
 
     /** {@code d}'s CHANNEL_TOKEN, from its main stream. A token may serve one migration only. */
+    @Override
     public void announce(byte[] token, Destination d) throws Refused {
         tokens.announce(token, d);
     }
 
     /** A paused migration's token is good for one more channel (the resumed source opens it again). */
+    @Override
     public void reannounce(byte[] token, Destination d) {
         tokens.reannounce(token, d);
     }
 
     /** From a migration that has ended: its token is no longer good. */
+    @Override
     public void ended(Destination d) {
         tokens.ended(d);
     }
 
     /** {@link IncomingMigration#recover}: a port of its own where {@code d}'s QEMU source resumes. */
+    @Override
     public InetSocketAddress recover(Destination d, InetSocketAddress bind) {
         return recovery.recover(d, bind);
     }
@@ -129,6 +133,7 @@ public final class Listener implements IncomingListener {
      * Whether a multifd channel from {@code host} was refused since {@code sinceNanos}: QEMU closes its main stream
      * when one of its multifd channels is closed, which is the reason its migration ended.
      */
+    @Override
     public boolean multifdRefusedFrom(InetAddress host, long sinceNanos) {
         return router.multifdRefusedFrom(host, sinceNanos);
     }

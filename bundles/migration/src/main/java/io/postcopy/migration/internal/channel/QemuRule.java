@@ -3,7 +3,7 @@ package io.postcopy.migration.internal.channel;
 import io.postcopy.codec.Wire;
 import io.postcopy.migration.IncomingOptions;
 import io.postcopy.migration.internal.AbstractMigration;
-import io.postcopy.migration.internal.Destination;
+import io.postcopy.migration.internal.destination.Destination;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ByteChannel;

@@ -5,7 +5,7 @@ import io.postcopy.migration.IncomingOptions;
 import io.postcopy.migration.MigrationException;
 import io.postcopy.migration.MigrationState;
 import io.postcopy.migration.internal.AbstractMigration;
-import io.postcopy.migration.internal.Destination;
+import io.postcopy.migration.internal.destination.Destination;
 import io.postcopy.migration.internal.Refused;
 import java.io.IOException;
 import java.net.InetAddress;

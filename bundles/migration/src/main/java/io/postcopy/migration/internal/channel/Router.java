@@ -4,7 +4,7 @@ import io.postcopy.codec.Wire;
 import io.postcopy.migration.IncomingMigration;
 import io.postcopy.migration.IncomingOptions;
 import io.postcopy.migration.internal.AbstractMigration;
-import io.postcopy.migration.internal.Destination;
+import io.postcopy.migration.internal.destination.Destination;
 import io.postcopy.migration.internal.MigrationServiceImpl;
 import io.postcopy.migration.internal.Refused;
 import io.postcopy.migration.internal.Settings;

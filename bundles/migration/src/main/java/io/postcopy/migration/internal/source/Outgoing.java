@@ -34,7 +34,6 @@ import java.util.Optional;
  * whoever sees COMPLETED, FAILED or CANCELLED may remove them. {@link #cancel} and a failing reader only ask.
  */
 public final class Outgoing extends AbstractMigration implements OutgoingMigration {
-    final MigrationServiceImpl service;
     final InetSocketAddress target;
     final OutgoingOptions options;
     final List<DeviceStateHandler> handlers;
@@ -61,8 +60,7 @@ public final class Outgoing extends AbstractMigration implements OutgoingMigrati
 
     public Outgoing(String id, MigrationServiceImpl service, InetSocketAddress target, OutgoingOptions options,
                     List<DeviceStateHandler> handlers, Tls tls) {
-        super(id);
-        this.service = service;
+        super(id, service);
         this.target = target;
         this.options = options;
         this.handlers = handlers;
@@ -162,11 +160,6 @@ public final class Outgoing extends AbstractMigration implements OutgoingMigrati
             return "connection to " + peer + " failed in " + state() + ": " + m;
         }
         return m;
-    }
-
-    @Override
-    public void stateChanged(MigrationState previous, MigrationState next, String reason) {
-        service.changed(this, previous, next, reason);
     }
 
     @Override

@@ -1,4 +1,4 @@
-package io.postcopy.migration.internal;
+package io.postcopy.migration.internal.destination;
 
 import io.postcopy.codec.RamBlockInfo;
 import java.nio.ByteBuffer;
@@ -16,6 +16,8 @@ import java.util.List;
  * byte), the record after MEM_SIZE (a header with flag bits below 4 KiB), or a page size (a power of two
  * above 4 KiB whose top byte is zero). The codec then decodes the list with these blocks as its validator,
  * so it still checks every field itself. Anything unexpected gives up and lets the codec report it.
+ *
+ * <p>Stateless: called by the stream thread ({@link StreamReader}) until its decoder exists.
  */
 final class MemSizeProbe {
     /** More bytes are needed. */
