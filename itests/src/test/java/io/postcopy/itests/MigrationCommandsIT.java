@@ -134,8 +134,14 @@ public class MigrationCommandsIT {
     public void demoVerifiesEveryPageAndFaults() throws Exception {
         String out = ok("postcopy:demo 256M");
         assertTrue(out, out.contains("Pages verified  65536, 0 mismatched"));
-        long faults = Long.parseLong(group("\\n  Faults +(\\d+) ", out));
-        assertTrue("faults > 0:\n" + out, faults > 0);
+        // Whether the reader faults at all depends on the race between it and the bulk stream, which re-sends the
+        // discarded hot set first (a quiet host once finished postcopy in 30 ms): what holds is that every fault was
+        // requested or found its page arriving, and that the destination's requests are the faults it requested.
+        java.util.regex.Matcher f = java.util.regex.Pattern.compile("\\n  Faults +(\\d+) \\((\\d+) requested, (\\d+) de-duplicated\\)").matcher(out);
+        assertTrue(out, f.find());
+        long faults = Long.parseLong(f.group(1)), requested = Long.parseLong(f.group(2)), dedup = Long.parseLong(f.group(3));
+        assertEquals(out, faults, requested + dedup);
+        assertTrue(out, out.contains("\n  Requests        " + requested + " sent by the destination"));
         assertTrue(out, out.contains("Result          COMPLETED"));
         assertTrue(out, out.matches("(?s).*\\n  Downtime        [0-9.]+ (ms|us) \\(the source's guest paused until the.*"));
         assertTrue(out, out.matches("(?s).*Fault latency   p50 .*, p99 .*, max .*"));

@@ -147,6 +147,9 @@ class RecoveryTest {
             Await.until("the incoming migration", Duration.ofSeconds(30), () -> !l.migrations().isEmpty());
             IncomingMigration in = l.migrations().get(0);
             awaitState(in, MigrationState.POSTCOPY);
+            // POSTCOPY begins at LISTEN; the guest (and its reader) only at RUN, which a loaded host may take longer
+            // to reach than the first cut's 150 ms
+            Await.until("the destination's guest resumed at RUN", Duration.ofSeconds(20), () -> reader.get() != null);
             assertThatThrownBy(() -> out.resume(proxy.address())).isInstanceOf(IllegalStateException.class);
             for (int cycle = 1; cycle <= 5; cycle++) {
                 Thread.sleep(150);

@@ -193,9 +193,11 @@ public class DemoCommand extends MigrationCommandSupport {
             }
             if (dl != null) {
                 LatencySummary l = dl.latency();
+                // two lines: with a slow read (hundreds of ms) and millions of reads one line passed 100 columns
                 out.println("  Reader latency  p50 " + MigrationReport.ms(l.p50Us()) + ", p99 "
-                        + MigrationReport.ms(l.p99Us()) + ", max " + MigrationReport.ms(l.maxUs()) + " ("
-                        + Text.count(l.count(), "read") + " on the destination, " + dl.readMismatches() + " inconsistent)");
+                        + MigrationReport.ms(l.p99Us()) + ", max " + MigrationReport.ms(l.maxUs()));
+                out.println("  Reader reads    " + Text.count(l.count(), "read") + " on the destination, "
+                        + dl.readMismatches() + " inconsistent");
             }
             if (!cmp.equal()) throw new IllegalStateException(cmp.mismatched() + " pages differ between source and destination");
             return null;

@@ -80,6 +80,9 @@ final class End {
         if (!listening && !main.guestResumed) main.commands.resumeGuest(false);
         main.returnPath.sendShut(0);
         if (main.listener != null) main.listener.ended(main);
+        // RUN resumed the guest on a thread of its own; COMPLETED promises it has resumed (DeviceStateAndPrecopyTest
+        // once saw COMPLETED before the guest's resume callback had run)
+        main.commands.joinResume();
         main.enter(MigrationState.COMPLETED, null);
         main.closeQuietly();
         StreamReader r = main.reader;
