@@ -37,6 +37,8 @@ final class Commands {
     private long advisedSummary, probedSummary;
     private long deviceStateBytes;
     private volatile long discardRanges;
+    /** Ranges of the discard commands in a row, dropped together before anything else takes effect. */
+    final DiscardBatch discards = new DiscardBatch();
     private volatile int deviceSections;
     /** The thread that resumes the guest at RUN. */
     private volatile Thread resumeThread;
@@ -54,6 +56,7 @@ final class Commands {
     }
 
     void command(Command c, boolean inPackage) throws IOException {
+        if (!(c instanceof Command.PostcopyRamDiscard)) discards.flush();
         if (c instanceof Command.OpenReturnPath) {
             returnPath = true;
             // QEMU's loadvm_process_command: with switchover-ack, the ACK right away when no device holds it back
@@ -68,7 +71,7 @@ final class Commands {
             IncomingPostcopy p = requireBlocks(c);
             String name = main.options.blockPrefix() + d.block();
             for (DiscardRange r : d.ranges()) {
-                p.discard(name, r.start(), r.length());
+                discards.add(p, name, r.start(), r.length());
                 discardRanges++;
             }
         } else if (c instanceof Command.PostcopyListen) {
@@ -121,6 +124,7 @@ final class Commands {
 
     /** PACKAGED: LISTEN, the device sections (to their handlers, or kept opaque), PING, RUN; within the device-state limit. */
     void onPackage(PackageContents pkg) throws IOException {
+        discards.flush();
         long cap = (long) main.settings().limits().maxDeviceStateMiB() << 20;
         for (DeviceSection s : pkg.sections()) deviceStateBytes += s.length();
         if (deviceStateBytes > cap) {

@@ -189,6 +189,7 @@ final class StreamReader implements StreamHandler {
     @Override
     public void onPage(RamBlockInfo block, long offset, ByteBuffer src, int position, int length) throws IOException {
         if (!main.listening && main.state() == MigrationState.SETUP) main.enter(MigrationState.PRECOPY, null);
+        if (!main.commands.discards.isEmpty()) main.commands.discards.flush();
         pages++;
         if (main.listening) postcopyPageBytes += length;
         loader.page(block.index(), offset, bufAddr + position, length);
@@ -197,6 +198,7 @@ final class StreamReader implements StreamHandler {
     @Override
     public void onZero(RamBlockInfo block, long offset, int fill, int length) throws IOException {
         if (!main.listening && main.state() == MigrationState.SETUP) main.enter(MigrationState.PRECOPY, null);
+        if (!main.commands.discards.isEmpty()) main.commands.discards.flush();
         zeroPages++;
         loader.zero(block.index(), offset, fill, length);
     }
@@ -214,6 +216,7 @@ final class StreamReader implements StreamHandler {
 
     @Override
     public void onEof() {
+        main.commands.discards.flush();
         loader.flush();
     }
 }
