@@ -1,6 +1,5 @@
 package io.postcopy.itests;
 
-import static org.ops4j.pax.exam.CoreOptions.mavenBundle;
 import static org.ops4j.pax.exam.CoreOptions.options;
 import static org.ops4j.pax.exam.karaf.options.KarafDistributionOption.configureConsole;
 import static org.ops4j.pax.exam.karaf.options.KarafDistributionOption.editConfigurationFilePut;
@@ -59,8 +58,16 @@ public final class PostcopyKaraf {
      * {@link #distribution()} plus the test kit bundle (io.postcopy.testkit: Await, SourceImage, VcpuReader,
      * RequestLog) from the local Maven repository, for tests that use it inside the container.
      */
+    /**
+     * The distribution with the test kit bundle, installed from the reactor's build of it: {@code mvn verify} installs
+     * nothing into the local Maven repository, so an {@code mvn:} URL of it does not resolve on a fresh machine.
+     */
     public static Option[] withTestKit() {
-        return OptionUtils.combine(distribution(), mavenBundle("io.postcopy", "postcopy-test-kit").versionAsInProject());
+        String version = org.ops4j.pax.exam.MavenUtils.getArtifactVersion("io.postcopy", "postcopy-test-kit");
+        File jar = new File("../bundles/test-kit/target/postcopy-test-kit-" + version + ".jar").getAbsoluteFile();
+        if (!jar.isFile()) throw new IllegalStateException(jar + " is missing: build bundles/test-kit first (mvn -B verify "
+                + "from the repository's root does)");
+        return OptionUtils.combine(distribution(), org.ops4j.pax.exam.CoreOptions.bundle(jar.toURI().toString()));
     }
 
     private static String freePort() {
