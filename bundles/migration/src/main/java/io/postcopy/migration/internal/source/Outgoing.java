@@ -103,12 +103,20 @@ public final class Outgoing extends AbstractMigration implements OutgoingMigrati
         recovery.resumeTo(to);
     }
 
+    /**
+     * The preempt channel's pages that {@link PageBook#unsentPages} already leaves out: none until a resume recounts it
+     * from the destination's received bitmaps (the sender alone keeps that count; pages the return-path thread sends
+     * on the channel are taken off in {@link #progress}).
+     */
+    volatile long preemptPagesCounted;
+
     @Override
     public MigrationProgress progress() {
         long bytes = writer.bytes() + preempt.position();
         long pp = preempt.pages, pz = preempt.zeroPages;
         long p = writer.pages + pp, postcopyBytes = writer.postcopyPageBytes + pp * TARGET_PAGE;
-        return new MigrationProgress(bytes, p, writer.zeroPages + pz, book.totalPages, book.unsentPages - pp - pz,
+        return new MigrationProgress(bytes, p, writer.zeroPages + pz, book.totalPages,
+                book.unsentPages - (pp + pz - preemptPagesCounted),
                 iterations, dirtyPages, discardRanges, requests, requestedPages + preempt.requestedPages, postcopyBytes,
                 postcopyNanos(), throughput(postcopyBytes, p * TARGET_PAGE), deviceSections, 0);
     }

@@ -9,6 +9,8 @@ import java.util.concurrent.locks.LockSupport;
 final class Pacing {
     private final Outgoing o;
     private long fromNanos, fromBytes = -1;
+    /** The encoder the count started on: a resumed migration writes through a new one, counting from its own start. */
+    private StreamEncoder counted;
 
     Pacing(Outgoing o) {
         this.o = o;
@@ -24,7 +26,8 @@ final class Pacing {
         if (rate <= 0 || (o.downtime.guestPaused() && o.state() != MigrationState.POSTCOPY)) return false;   // never stretch downtime
         StreamEncoder enc = o.writer.enc();
         long now = System.nanoTime(), pos = enc.position();
-        if (fromBytes < 0) {
+        if (fromBytes < 0 || enc != counted) {
+            counted = enc;
             fromBytes = pos;
             fromNanos = now;
             return false;

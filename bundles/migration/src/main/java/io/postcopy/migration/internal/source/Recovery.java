@@ -119,6 +119,8 @@ final class Recovery {
             LockSupport.parkNanos(1_000_000);
         }
         long unsent = o.book.retainReceived(reader.recvBitmaps);
+        // the recount leaves out the preempt channel's pages so far; progress subtracts only those sent after it
+        o.preemptPagesCounted = o.preempt.pages + o.preempt.zeroPages;
         if (o.options.postcopyPreempt()) o.preempt.attach(o.connections.openPreempt(to));   // before RESUME: requests come right after the ACK
         enc.writeCommand(new Command.PostcopyResume());
         enc.flush();
