@@ -36,7 +36,8 @@ final class ReturnPathReader {
     /** Counted down when the return path ends: SHUT, or the thread's end. */
     final CountDownLatch end = new CountDownLatch(1);
     /** The PONGs to {@link SourceRun#FIRST_PING} and {@link SourceRun#READY_PING}; a resumed destination's RESUME_ACK. */
-    final CountDownLatch firstPong = new CountDownLatch(1), readyPong = new CountDownLatch(1), resumeAck = new CountDownLatch(1);
+    final CountDownLatch firstPong = new CountDownLatch(1), readyPong = new CountDownLatch(1), resumeAck = new CountDownLatch(1),
+            discardedPong = new CountDownLatch(1);
     /** The received bitmaps a resumed destination sends, by block. */
     final Map<String, ByteBuffer> recvBitmaps = new ConcurrentHashMap<>();
     volatile Integer shutStatus;
@@ -113,6 +114,7 @@ final class ReturnPathReader {
         } else if (m instanceof ReturnPathMessage.Pong p) {
             if (p.value() == SourceRun.POST_PACKAGE_PING) o.downtime.end();
             if (p.value() == SourceRun.READY_PING) readyPong.countDown();
+            if (p.value() == SourceRun.PRE_DISCARD_PING) discardedPong.countDown();
             if (p.value() == SourceRun.FIRST_PING) firstPong.countDown();
             LOG.debug("migration {}: PONG {}", o.id(), p.value());
         } else if (m instanceof ReturnPathMessage.PeerId p) {

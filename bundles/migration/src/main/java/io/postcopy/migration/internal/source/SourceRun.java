@@ -35,6 +35,8 @@ final class SourceRun {
     static final int POST_PACKAGE_PING = 4;
     /** Our PING after the block list in pure postcopy (QEMU uses 1..4 around the switch; any value is valid). */
     static final int READY_PING = 5;
+    /** Our PING after the discards sent before a hybrid switch's pause: its PONG means the destination dropped them. */
+    static final int PRE_DISCARD_PING = 6;
     private static final long READY_WAIT_NANOS = 2_000_000_000L;
     private static final int PONG = 0, ENDED = 1, TIMEOUT = 2;
 
@@ -61,6 +63,7 @@ final class SourceRun {
                 precopy.startTracking();
                 o.enter(MigrationState.PRECOPY, null);
                 precopy.run(mode);
+                if (mode == MigrationMode.HYBRID) discardBeforePause();
             }
             if (mode == MigrationMode.POSTCOPY) awaitDestinationReady();
             if (mode != MigrationMode.PRECOPY_ONLY) {
@@ -195,6 +198,30 @@ final class SourceRun {
         }
     }
 
+    /**
+     * Hybrid, before the pause: the pages the last precopy scan found re-dirtied are discarded while the guest still
+     * runs, and the destination's PONG says it has dropped them. The downtime then carries only the discards of pages
+     * written since that scan: dropping tens of thousands of ranges costs the destination's kernel ~100 ms here
+     * (docs/performance.md, "Batched discards"). Our destination takes discards at any time before LISTEN; QEMU's
+     * source never does this (we never migrate to QEMU). A destination that does not answer within
+     * {@link #READY_WAIT_NANOS} is not waited for longer.
+     */
+    private void discardBeforePause() throws IOException {
+        o.writer.endPart();
+        StreamEncoder enc = o.writer.enc();
+        DiscardBatcher batcher = new DiscardBatcher(enc::writeCommand, Wire.DEFAULT_TARGET_PAGE_SIZE);
+        o.book.discardStale(batcher);
+        o.discardRanges += batcher.rangeCount();
+        if (batcher.rangeCount() == 0) return;
+        enc.writeCommand(new Command.Ping(PRE_DISCARD_PING));
+        enc.flush();
+        if (awaitPong(reader.discardedPong, PRE_DISCARD_PING, 5) == TIMEOUT) {
+            LOG.info("migration {}: no PONG {} from the destination within {} ms; pausing the guest anyway",
+                    o.id(), PRE_DISCARD_PING, READY_WAIT_NANOS / 1_000_000);
+        }
+        LOG.debug("migration {}: {} discard ranges before the pause", o.id(), batcher.rangeCount());
+    }
+
     /** The seed's {@code postcopy_start}: the guest paused, stale pages discarded, the package with RUN. */
     private void switchToPostcopy() throws IOException {
         o.downtime.pauseGuest(o.options.guest());
@@ -207,7 +234,7 @@ final class SourceRun {
         StreamEncoder enc = o.writer.enc();
         DiscardBatcher batcher = new DiscardBatcher(enc::writeCommand, Wire.DEFAULT_TARGET_PAGE_SIZE);
         o.book.discardStale(batcher);
-        o.discardRanges = batcher.rangeCount();
+        o.discardRanges += batcher.rangeCount();
         enc.writeCommand(new Command.Ping(2));
         enc.writePackaged(DeviceStates.buildPackage(o.handlers, true));
         o.deviceSections = o.handlers.size();
