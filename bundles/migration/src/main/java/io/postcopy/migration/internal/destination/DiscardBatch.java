@@ -28,11 +28,10 @@ final class DiscardBatch {
         n++;
     }
 
-    boolean isEmpty() {
-        return n == 0;
-    }
-
-    /** Drops the gathered ranges (checked against their block first: a bad one fails the migration, dropping none). */
+    /**
+     * Drops the gathered ranges (checked against their block first: a bad one fails the migration, dropping none);
+     * nothing when none are gathered, the usual case on a page's way.
+     */
     void flush() {
         if (n == 0) return;
         int k = n;

@@ -189,7 +189,7 @@ final class StreamReader implements StreamHandler {
     @Override
     public void onPage(RamBlockInfo block, long offset, ByteBuffer src, int position, int length) throws IOException {
         if (!main.listening && main.state() == MigrationState.SETUP) main.enter(MigrationState.PRECOPY, null);
-        if (!main.commands.discards.isEmpty()) main.commands.discards.flush();
+        main.commands.discards.flush();      // gathered discards take effect before any page after them
         pages++;
         if (main.listening) postcopyPageBytes += length;
         loader.page(block.index(), offset, bufAddr + position, length);
@@ -198,7 +198,7 @@ final class StreamReader implements StreamHandler {
     @Override
     public void onZero(RamBlockInfo block, long offset, int fill, int length) throws IOException {
         if (!main.listening && main.state() == MigrationState.SETUP) main.enter(MigrationState.PRECOPY, null);
-        if (!main.commands.discards.isEmpty()) main.commands.discards.flush();
+        main.commands.discards.flush();      // gathered discards take effect before any page after them
         zeroPages++;
         loader.zero(block.index(), offset, fill, length);
     }
