@@ -38,6 +38,8 @@ import org.ops4j.pax.exam.spi.reactors.ExamReactorStrategy;
 import org.ops4j.pax.exam.spi.reactors.PerClass;
 import org.osgi.framework.Bundle;
 import org.osgi.framework.BundleContext;
+import org.osgi.framework.wiring.BundleWire;
+import org.osgi.framework.wiring.BundleWiring;
 import org.osgi.framework.ServiceRegistration;
 import org.osgi.framework.wiring.BundleRevision;
 import org.osgi.service.component.runtime.ServiceComponentRuntime;
@@ -110,6 +112,19 @@ public class CoreFeatureIT {
         assertNotNull("jffi native fragment present", natives);
         assertEquals(Bundle.RESOLVED, natives.getState());
         assertEquals(Bundle.ACTIVE, jffi.getState());
+    }
+
+    /** The uffd bundle's osgi.native requirement is wired to the framework's own description of this host. */
+    @Test
+    public void theUffdBundleRequiresLinuxOnX8664AndTheFrameworkProvidesIt() {
+        Bundle uffd = bySymbolicName("io.postcopy.uffd");
+        assertNotNull("uffd bundle present", uffd);
+        List<BundleWire> wires = uffd.adapt(BundleWiring.class).getRequiredWires("osgi.native");
+        assertEquals("one osgi.native wire: " + wires, 1, wires.size());
+        BundleWire w = wires.get(0);
+        assertTrue(w.getRequirement().getDirectives().get("filter"),
+                w.getRequirement().getDirectives().get("filter").contains("osgi.native.processor~=x86-64"));
+        assertEquals("wired to the system bundle", 0L, w.getProvider().getBundle().getBundleId());
     }
 
     @Test
