@@ -4,15 +4,13 @@ import static io.postcopy.testkit.SourceImage.PAGE;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import io.postcopy.fault.test.PlacementRig;
 import io.postcopy.fault.test.RecordingRequester;
-import io.postcopy.fault.test.TestFaultServices;
 import io.postcopy.fault.test.TestPlacementBackend;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.ramblock.RamBlockInUseException;
 import io.postcopy.ramblock.RamBlockRegistry;
-import io.postcopy.ramblock.RamBlocks;
 import io.postcopy.testkit.Await;
-import io.postcopy.testkit.SourceImage;
 import io.postcopy.testkit.VcpuReader;
 import io.postcopy.uffd.NativeMemory;
 import io.postcopy.uffd.PageMap;
@@ -33,6 +31,7 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class IncomingLifecycleTest {
+    PlacementRig rig;
     RamBlockRegistry registry;
     io.postcopy.fault.standalone.StandaloneFaultService service;
     RamBlock a, b;
@@ -40,19 +39,17 @@ class IncomingLifecycleTest {
 
     @BeforeEach
     void setUp() {
-        registry = RamBlocks.newRegistry();
-        service = TestFaultServices.newService(registry);
-        service.addBackend(new TestPlacementBackend(), 0);
-        a = registry.create("a", 64 * PAGE, RamBlock.Backing.ANONYMOUS);
-        b = registry.create("b", 64 * PAGE, RamBlock.Backing.ANONYMOUS);
-        image = SourceImage.create(64 * PAGE, 9);
+        rig = new PlacementRig(new TestPlacementBackend(), 64 * PAGE, 9);
+        registry = rig.registry;
+        service = rig.service;
+        image = rig.image;
+        a = rig.anonymousBlock("a", 64 * PAGE);
+        b = rig.anonymousBlock("b", 64 * PAGE);
     }
 
     @AfterEach
     void tearDown() {
-        for (IncomingPostcopy in : service.incoming()) in.cleanup();
-        registry.removeAll();
-        NativeMemory.free(image);
+        rig.close();
     }
 
     @Test

@@ -4,13 +4,11 @@ import static io.postcopy.testkit.SourceImage.PAGE;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.postcopy.backend.anon.internal.AnonPlacementBackend;
-import io.postcopy.fault.FaultService;
 import io.postcopy.fault.IncomingPostcopy;
+import io.postcopy.fault.test.PlacementRig;
 import io.postcopy.fault.test.RecordingRequester;
-import io.postcopy.fault.test.TestFaultServices;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.ramblock.RamBlockRegistry;
-import io.postcopy.ramblock.RamBlocks;
 import io.postcopy.testkit.RequestLog;
 import io.postcopy.testkit.SourceImage;
 import io.postcopy.testkit.VcpuReader;
@@ -30,6 +28,7 @@ import org.junit.jupiter.api.Timeout;
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class AnonPlacementBackendTest {
+    PlacementRig rig;
     RamBlockRegistry registry;
     io.postcopy.fault.standalone.StandaloneFaultService service;
     RamBlock a;
@@ -37,18 +36,16 @@ class AnonPlacementBackendTest {
 
     @BeforeEach
     void setUp() {
-        registry = RamBlocks.newRegistry();
-        service = TestFaultServices.newService(registry);
-        service.addBackend(new AnonPlacementBackend(), 0);
-        a = registry.create("a", 64 * PAGE, RamBlock.Backing.ANONYMOUS);
-        image = SourceImage.create(64 * PAGE, 9);
+        rig = new PlacementRig(new AnonPlacementBackend(), 64 * PAGE, 9);
+        registry = rig.registry;
+        service = rig.service;
+        image = rig.image;
+        a = rig.anonymousBlock("a", 64 * PAGE);
     }
 
     @AfterEach
     void tearDown() {
-        for (IncomingPostcopy in : service.incoming()) in.cleanup();
-        registry.removeAll();
-        NativeMemory.free(image);
+        rig.close();
     }
 
     @Test
