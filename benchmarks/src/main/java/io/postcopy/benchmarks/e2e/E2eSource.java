@@ -180,6 +180,7 @@ public final class E2eSource {
             kv(j, "total_ms", E2eCommon.num(totalMs));
             kv(j, "postcopy_ms", E2eCommon.num(postcopyMs));
             kv(j, "downtime_ms", out.downtime().map(d -> E2eCommon.num(d.toNanos() / 1e6)).orElse("null"));
+            kv(j, "downtime_to_package_sent_ms", out.downtimeToPackageSent().map(d -> E2eCommon.num(d.toNanos() / 1e6)).orElse("null"));
             kv(j, "bytes_sent", Long.toString(p.bytes()));
             kv(j, "postcopy_page_bytes", Long.toString(p.postcopyPageBytes()));
             kv(j, "throughput_gbps", E2eCommon.num(gbps));

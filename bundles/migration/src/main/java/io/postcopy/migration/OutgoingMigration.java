@@ -21,6 +21,15 @@ public interface OutgoingMigration extends Migration {
     java.util.Optional<java.time.Duration> downtime();
 
     /**
+     * The downtime as QEMU reports it for a postcopy migration: from the pause of the source's guest until the package
+     * with RUN is on the wire (QEMU's {@code postcopy_start}); the destination's reading and resuming come after it.
+     * For a migration that completes in precopy, the same as {@link #downtime}. Empty before that point.
+     *
+     * @since 3.1
+     */
+    java.util.Optional<java.time.Duration> downtimeToPackageSent();
+
+    /**
      * Resumes a migration in {@link MigrationState#POSTCOPY_PAUSED} over a new connection to {@code target}
      * (QEMU's {@code migrate} with {@code resume}): the destination answers with what it has received, the rest is
      * sent again. Returns at once; a failed attempt leaves the migration paused, to be retried.

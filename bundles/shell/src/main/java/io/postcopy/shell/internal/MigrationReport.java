@@ -141,6 +141,8 @@ final class MigrationReport {
             if (o.maxBandwidth() > 0) out.println("Bandwidth  at most " + Sizes.human(o.maxBandwidth()) + "/s (background pages)");
             ((io.postcopy.migration.OutgoingMigration) m).downtime().ifPresent(d -> out.println("Downtime   "
                     + ms(d.toNanos() / 1000.0) + " (guest paused on the source until the destination ran its own)"));
+            ((io.postcopy.migration.OutgoingMigration) m).downtimeToPackageSent().ifPresent(d -> out.println("           "
+                    + ms(d.toNanos() / 1000.0) + " until the package was sent (QEMU's measure)"));
         }
         m.failure().ifPresent(f -> CheckCommand.wrap(out, "Failure    ", f));
         if (!m.state().isFinal()) m.reason().ifPresent(r -> CheckCommand.wrap(out, "Why        ", r));

@@ -125,6 +125,8 @@ final class End {
             } catch (RuntimeException e) {
                 LOG.warn("migration {}: asking the guest to pause failed", main.id(), e);
             }
+        } else {
+            main.commands.joinResume();     // lets a resume thread waiting for RUN go
         }
         if (pc != null && !pc.awaitEnded(10_000)) LOG.warn("migration {}: the postcopy-preempt channel's thread goes on", main.id());
         IncomingPostcopy p = main.postcopy;

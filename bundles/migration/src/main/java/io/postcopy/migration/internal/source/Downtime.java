@@ -12,7 +12,7 @@ import java.util.Optional;
  * reads it.
  */
 final class Downtime {
-    private volatile long pausedAtNanos, downtimeNanos = -1;
+    private volatile long pausedAtNanos, downtimeNanos = -1, toPackageSentNanos = -1;
     private volatile boolean paused, packageSent;
 
     /** Downtime starts as the guest is asked to stop, as QEMU's does. */
@@ -29,6 +29,11 @@ final class Downtime {
     /** The device state (and, in postcopy, RUN) is on the stream: the destination may run the guest from now on. */
     void packageSent() {
         packageSent = true;
+    }
+
+    /** The package and the PING after it left our buffer: the end of the downtime as QEMU reports it. */
+    void packageFlushed() {
+        if (toPackageSentNanos < 0) toPackageSentNanos = System.nanoTime() - pausedAtNanos;
     }
 
     boolean isPackageSent() {
@@ -48,5 +53,11 @@ final class Downtime {
     Optional<Duration> get() {
         long d = downtimeNanos;
         return d < 0 ? Optional.empty() : Optional.of(Duration.ofNanos(d));
+    }
+
+    /** {@link #packageFlushed}'s figure; a migration that ended in precopy has only the whole downtime. */
+    Optional<Duration> toPackageSent() {
+        long d = toPackageSentNanos;
+        return d < 0 ? get() : Optional.of(Duration.ofNanos(d));
     }
 }

@@ -76,6 +76,11 @@ public final class Outgoing extends AbstractMigration implements OutgoingMigrati
     }
 
     @Override
+    public Optional<Duration> downtimeToPackageSent() {
+        return downtime.toPackageSent();
+    }
+
+    @Override
     public void startPostcopy() {
         switchRequested = true;
     }
