@@ -172,7 +172,8 @@ public final class E2eSource {
             kv(j, "realtime", a.getOrDefault("realtime", "1"));
             kv(j, "realtime_percent", a.getOrDefault("realtime-percent", "50"));
             kv(j, "realtime_demotions", Long.toString(io.postcopy.uffd.UrgentThread.demotions()));
-            kv(j, "bulk_nice", a.getOrDefault("bulk-nice", "0"));
+            kv(j, "bulk_nice", a.getOrDefault("bulk-nice", "-1"));
+            if (a.containsKey("bulk-yield-nice")) kv(j, "bulk_yield_nice", a.get("bulk-yield-nice"));
             if (mode.equals("hybrid")) kv(j, "precopy_seconds", E2eCommon.num(precopySeconds));
             kv(j, "dest_heap", E2eCommon.str(destHeap));
             kv(j, "warmup", E2eCommon.str(warmup));
