@@ -10,7 +10,7 @@ import java.util.function.LongSupplier;
  * sees, its normal weight again once none came for {@link #QUIET_NANOS}, so that a stream no guest waits on keeps the
  * whole CPU. It yields only while it carries background pages alone (requested pages take a postcopy-preempt channel):
  * a stream that carries them too is on the waiting guest's way. One setpriority per transition; a check between pieces
- * of work is one volatile read (and a clock read while it yields).
+ * of work is one volatile read (and a clock read when new requests came, or while it yields).
  *
  * <p>Its own thread only: nice is per thread, so {@link #check} must come from the thread that made it.
  */
