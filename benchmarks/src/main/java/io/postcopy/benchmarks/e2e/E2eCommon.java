@@ -48,14 +48,17 @@ final class E2eCommon {
             faults.addBackend(AnonBackends.newBackend(), 0);
             if (hugepage) faults.addBackend(HugePageBackends.newBackend(), 10);
             // the service's configuration as an administrator sets it (PID io.postcopy.migration)
-            service = Migrations.newService(registry, faults, java.util.Map.of(
+            java.util.Map<String, Object> config = new HashMap<>(java.util.Map.of(
                     "sendBufferSize", Integer.getInteger("e2e.sndbuf", 128 * 1024),
                     "receiveBufferSize", Integer.getInteger("e2e.rcvbuf", 128 * 1024),
                     "stagingBatchSize", Integer.getInteger("e2e.staging", 64 * 1024),
                     "urgentThreadNice", -5,
                     "urgentThreadFifoPriority", fifo,
-                    "realtimeCpuPercent", Integer.getInteger("e2e.rtpercent", 50),
-                    "bulkThreadNice", Integer.getInteger("e2e.bulknice", 0)));
+                    "realtimeCpuPercent", Integer.getInteger("e2e.rtpercent", 50)));
+            // absent: the service's default (yield while the guest faults)
+            if (Integer.getInteger("e2e.bulknice") != null) config.put("bulkThreadNice", Integer.getInteger("e2e.bulknice"));
+            if (Integer.getInteger("e2e.bulkyield") != null) config.put("bulkThreadYieldNice", Integer.getInteger("e2e.bulkyield"));
+            service = Migrations.newService(registry, faults, config);
         }
 
         @Override

@@ -63,12 +63,18 @@ public @interface MigrationConfig {
     /**
      * On a host where the stream and a busy guest share CPUs, equal weights let a guest woken from a fault wait
      * milliseconds behind the stream threads (measured on 2 CPUs: 0 -> 10 took the guest's access p99 from ~1.5
-     * to ~0.9 ms and the stream from ~0.6 to ~0.45 GB/s). Unlike a bandwidth cap it leaves no CPU idle.
+     * to ~0.9 ms and the stream from ~0.6 to ~0.45 GB/s). Unlike a bandwidth cap it leaves no CPU idle. The
+     * default yields only while the guest faults, so a stream no guest waits on keeps its full speed.
      */
     @AttributeDefinition(description = "Nice value (0..19) of the threads that move background pages while a guest may "
             + "wait on them (destination stream thread from RUN, source sender in postcopy): above 0 guests win the "
-            + "CPU from the stream; 0 = unchanged")
-    int bulkThreadNice() default 0;
+            + "CPU from the stream; 0 = unchanged; -1 = bulkThreadYieldNice while the guest faults (page requests in "
+            + "the last 50 ms, with a postcopy-preempt channel), unchanged otherwise")
+    int bulkThreadNice() default -1;
+
+    @AttributeDefinition(description = "With bulkThreadNice -1: the nice value (1..19) of the threads that move "
+            + "background pages while the guest faults")
+    int bulkThreadYieldNice() default 5;
 
     @AttributeDefinition(description = "Bytes of contiguous pages gathered before one placement; 4096 = one UFFDIO_COPY per page")
     int stagingBatchSize() default 65536;

@@ -20,11 +20,17 @@ package io.postcopy.migration.internal;
  *                         them: the destination's stream thread from RUN, the source's sender in postcopy. Above
  *                         0 a guest's threads are entitled to more CPU than the stream (EEVDF places a waking
  *                         thread by its lag: with equal weights a busy guest woken from a fault often waits
- *                         milliseconds behind the stream); 0 = unchanged
+ *                         milliseconds behind the stream); 0 = unchanged; {@link #BULK_ADAPTIVE} (the default):
+ *                         {@code bulkThreadYieldNice} while the guest faults, unchanged otherwise ({@link BulkThread})
+ * @param bulkThreadYieldNice nice value (1..19) of those threads while the guest faults, with {@code bulkThreadNice} -1
  */
 public record Settings(String listenAddress, int sendBufferSize, int stagingBatchSize, int maxPackageSize,
                        int receiveBufferSize, int urgentThreadNice, int urgentThreadFifoPriority,
-                       int preemptReceiveBufferSize, int retainEndedMigrations, int bulkThreadNice, Limits limits) {
+                       int preemptReceiveBufferSize, int retainEndedMigrations, int bulkThreadNice, int bulkThreadYieldNice,
+                       Limits limits) {
+    /** {@code bulkThreadNice} -1: the threads moving background pages yield while the guest faults. */
+    public static final int BULK_ADAPTIVE = -1;
+
     /** {@link MigrationConfig}'s defaults, the only place they are written. */
     public static final Settings DEFAULTS;
 
@@ -80,8 +86,10 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
             throw new IllegalArgumentException("urgentThreadNice " + urgentThreadNice + " not in -20..19");
         if (urgentThreadFifoPriority < 0 || urgentThreadFifoPriority > 99)
             throw new IllegalArgumentException("urgentThreadFifoPriority " + urgentThreadFifoPriority + " not in 0..99");
-        if (bulkThreadNice < 0 || bulkThreadNice > 19)
-            throw new IllegalArgumentException("bulkThreadNice " + bulkThreadNice + " not in 0..19");
+        if (bulkThreadNice < BULK_ADAPTIVE || bulkThreadNice > 19)
+            throw new IllegalArgumentException("bulkThreadNice " + bulkThreadNice + " not in 0..19 (or -1: yield while the guest faults)");
+        if (bulkThreadYieldNice < 1 || bulkThreadYieldNice > 19)
+            throw new IllegalArgumentException("bulkThreadYieldNice " + bulkThreadYieldNice + " not in 1..19");
     }
 
     /** The attributes of {@link MigrationConfig} that are settings: all but the listener opened at activation. */
@@ -101,7 +109,7 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
     public static Settings of(MigrationConfig c) {
         return new Settings(c.listenAddress().trim(), c.sendBufferSize(), c.stagingBatchSize(), c.maxPackageSize(),
                 c.receiveBufferSize(), c.urgentThreadNice(), c.urgentThreadFifoPriority(), c.preemptReceiveBufferSize(),
-                c.retainEndedMigrations(), c.bulkThreadNice(), new Limits(c.maxMigrationRamMiB(), c.maxIncomingRamMiB(),
+                c.retainEndedMigrations(), c.bulkThreadNice(), c.bulkThreadYieldNice(), new Limits(c.maxMigrationRamMiB(), c.maxIncomingRamMiB(),
                 c.ramReserveMiB(), c.maxConnectionsPerListener(), c.firstBytesTimeoutMillis(), c.handshakeTimeoutMillis(),
                 c.maxDeviceStateMiB(), c.tlsCredentialsDir().trim(), c.tlsAuthorizedSubjects().trim(), c.silenceTimeoutMillis()));
     }

@@ -4,7 +4,7 @@ import io.postcopy.uffd.UrgentThread;
 
 /**
  * Sets the calling thread's priority by what it carries: requested pages, for which a guest is waiting, go
- * first; background pages, once a guest runs on them, go after the guest's own threads.
+ * first; background pages, once a guest runs on them, go after the guest's own threads while it faults.
  */
 public final class Urgent {
     private static volatile boolean refused;
@@ -22,14 +22,12 @@ public final class Urgent {
     }
 
     /**
-     * The calling thread moves background pages from now on while a guest may wait: nice {@code
-     * bulkThreadNice} if above 0 (raising nice needs no privilege). The threads are the migration's own, so
-     * the value ends with them.
+     * The calling thread moves background pages from now on while a guest may wait ({@link BulkThread}): nice
+     * {@code bulkThreadNice} if above 0 (raising nice needs no privilege), or, by default, yielding while the guest
+     * faults ({@code requests} counts its page requests). The threads are the migration's own, so the value ends with
+     * them.
      */
-    public static void bulk(Settings s, String what) {
-        int nice = s.bulkThreadNice();
-        if (nice > 0 && !io.postcopy.uffd.NativeMemory.setThreadFair(nice)) {
-            AbstractMigration.LOG.warn("{} keeps its priority: nice {} refused", what, nice);
-        }
+    public static BulkThread bulk(Settings s, String what, java.util.function.LongSupplier requests) {
+        return BulkThread.enter(s, what, requests);
     }
 }

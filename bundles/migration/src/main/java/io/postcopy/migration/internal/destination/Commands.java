@@ -94,7 +94,8 @@ final class Commands {
             main.recovery.heard();
             main.recovery.watchSilence();
             main.recovery.keepAlive();
-            Urgent.bulk(main.settings(), "stream thread of " + main.id());   // the guest runs: its faults come first
+            // the guest runs: its faults come first
+            main.reader.bulk = Urgent.bulk(main.settings(), "stream thread of " + main.id(), main.returnPath::requests);
         } else if (c instanceof Command.ChannelToken t) {
             // our source's extra channel will present this; QEMU never sends it
             if (inPackage || main.listener == null) throw new Refused("CHANNEL_TOKEN " + (inPackage ? "in a package" : "on a lone connection"));

@@ -14,6 +14,7 @@ import io.postcopy.codec.StreamDecoder;
 import io.postcopy.codec.StreamHandler;
 import io.postcopy.fault.IncomingPostcopy;
 import io.postcopy.migration.MigrationState;
+import io.postcopy.migration.internal.BulkThread;
 import io.postcopy.migration.internal.Refused;
 import io.postcopy.migration.internal.channel.TlsWire;
 import io.postcopy.ramblock.RamBlock;
@@ -46,6 +47,8 @@ final class StreamReader implements StreamHandler {
     private volatile StreamDecoder decoder;
     private PageLoader loader;
     private long bufAddr;
+    /** This run's thread as a mover of background pages, from RUN ({@link Commands}); null before, and in a resumed run. */
+    BulkThread bulk;
     /** Counted on this thread, read by API callers. */
     volatile long pages, zeroPages, postcopyPageBytes;
 
@@ -74,6 +77,7 @@ final class StreamReader implements StreamHandler {
      */
     void stream(ByteBuffer buf) {
         bufAddr = PageBuffers.address(buf);
+        bulk = null;      // another thread's: nice is per thread
         PageLoader staged = null;
         try {
             SocketChannel channel = main.channel;
@@ -100,6 +104,8 @@ final class StreamReader implements StreamHandler {
                 }
                 boolean done = decoder.decode(buf);
                 staged.flush();
+                // with a preempt channel requested pages never wait for this thread: it may yield to a faulting guest
+                if (bulk != null) bulk.check(main.preempt != null);
                 buf.compact();
                 if (done) break;
                 if (n < 0) decoder.finish();

@@ -1,5 +1,6 @@
 package io.postcopy.migration.internal.source;
 
+import io.postcopy.migration.internal.BulkThread;
 import io.postcopy.migration.internal.Urgent;
 import java.io.IOException;
 
@@ -11,6 +12,8 @@ import java.io.IOException;
  */
 final class PostcopyPass {
     private final Outgoing o;
+    /** The sender as a mover of background pages, from its first run on (the same thread runs it again after a pause). */
+    private BulkThread bulk;
 
     PostcopyPass(Outgoing o) {
         this.o = o;
@@ -18,7 +21,7 @@ final class PostcopyPass {
 
     /** Until every page is sent; a lost connection throws (the caller pauses, then runs this again). */
     void run() throws IOException {
-        Urgent.bulk(o.service.settings(), "sender of " + o.id());
+        if (bulk == null) bulk = Urgent.bulk(o.service.settings(), "sender of " + o.id(), () -> o.requests);
         PageBook book = o.book;
         long seenOnChannel = PageRef.NONE;
         int bi = 0;
@@ -60,6 +63,7 @@ final class PostcopyPass {
             }
             cursor = p + 1;
             if (book.claim(bi, p)) continue;      // a request took it for the preempt channel just now
+            bulk.check(o.preempt.open());         // with the channel, requested pages never wait for this thread
             o.writer.sendPage(bi, p, true);
         }
     }
