@@ -55,9 +55,13 @@ final class Downtime {
         return d < 0 ? Optional.empty() : Optional.of(Duration.ofNanos(d));
     }
 
-    /** {@link #packageFlushed}'s figure; a migration that ended in precopy has only the whole downtime. */
+    /**
+     * {@link #packageFlushed}'s figure; a migration that ended in precopy has only the whole downtime. Never more than
+     * the whole: the sender may lose its CPU between the last write and taking the time, while the PONG comes back.
+     */
     Optional<Duration> toPackageSent() {
-        long d = toPackageSentNanos;
-        return d < 0 ? get() : Optional.of(Duration.ofNanos(d));
+        long d = toPackageSentNanos, whole = downtimeNanos;
+        if (d < 0) return get();
+        return Optional.of(Duration.ofNanos(whole >= 0 ? Math.min(d, whole) : d));
     }
 }
