@@ -43,6 +43,9 @@ public interface MigrationStatsMBean {
 
     long getRequests();
 
+    /** Pages the source pushed right after requested ones (prefetch); 0 on a destination. */
+    long getPrefetchedPages();
+
     long getDiscards();
 
     double getLatencyP50Micros();

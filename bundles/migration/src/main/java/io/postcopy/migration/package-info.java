@@ -7,7 +7,7 @@
  * {@link io.postcopy.migration.DeviceStateHandler}s travels in the {@code PACKAGED} blob.
  */
 @Export
-@Version("3.0.0")
+@Version("3.1.0")
 package io.postcopy.migration;
 
 import org.osgi.annotation.bundle.Export;

@@ -21,10 +21,14 @@ package io.postcopy.migration.internal;
  *                         0 a guest's threads are entitled to more CPU than the stream (EEVDF places a waking
  *                         thread by its lag: with equal weights a busy guest woken from a fault often waits
  *                         milliseconds behind the stream); 0 = unchanged
+ * @param prefetchMaxPages the largest window of target pages the source pushes after a requested page in postcopy,
+ *                         learned per block from the requests (source.PrefetchWindow); 0 = off; a migration's
+ *                         {@link io.postcopy.migration.OutgoingOptions#prefetchMaxPages} overrides it
  */
 public record Settings(String listenAddress, int sendBufferSize, int stagingBatchSize, int maxPackageSize,
                        int receiveBufferSize, int urgentThreadNice, int urgentThreadFifoPriority,
-                       int preemptReceiveBufferSize, int retainEndedMigrations, int bulkThreadNice, Limits limits) {
+                       int preemptReceiveBufferSize, int retainEndedMigrations, int bulkThreadNice, int prefetchMaxPages,
+                       Limits limits) {
     /** {@link MigrationConfig}'s defaults, the only place they are written. */
     public static final Settings DEFAULTS;
 
@@ -82,6 +86,9 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
             throw new IllegalArgumentException("urgentThreadFifoPriority " + urgentThreadFifoPriority + " not in 0..99");
         if (bulkThreadNice < 0 || bulkThreadNice > 19)
             throw new IllegalArgumentException("bulkThreadNice " + bulkThreadNice + " not in 0..19");
+        if (prefetchMaxPages < 0 || prefetchMaxPages > io.postcopy.migration.OutgoingOptions.MAX_PREFETCH_PAGES)
+            throw new IllegalArgumentException("prefetchMaxPages " + prefetchMaxPages + " not in 0.."
+                    + io.postcopy.migration.OutgoingOptions.MAX_PREFETCH_PAGES);
     }
 
     /** The attributes of {@link MigrationConfig} that are settings: all but the listener opened at activation. */
@@ -101,7 +108,7 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
     public static Settings of(MigrationConfig c) {
         return new Settings(c.listenAddress().trim(), c.sendBufferSize(), c.stagingBatchSize(), c.maxPackageSize(),
                 c.receiveBufferSize(), c.urgentThreadNice(), c.urgentThreadFifoPriority(), c.preemptReceiveBufferSize(),
-                c.retainEndedMigrations(), c.bulkThreadNice(), new Limits(c.maxMigrationRamMiB(), c.maxIncomingRamMiB(),
+                c.retainEndedMigrations(), c.bulkThreadNice(), c.prefetchMaxPages(), new Limits(c.maxMigrationRamMiB(), c.maxIncomingRamMiB(),
                 c.ramReserveMiB(), c.maxConnectionsPerListener(), c.firstBytesTimeoutMillis(), c.handshakeTimeoutMillis(),
                 c.maxDeviceStateMiB(), c.tlsCredentialsDir().trim(), c.tlsAuthorizedSubjects().trim(), c.silenceTimeoutMillis()));
     }

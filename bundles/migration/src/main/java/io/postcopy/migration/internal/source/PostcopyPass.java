@@ -6,11 +6,14 @@ import java.io.IOException;
 /**
  * Postcopy on the main stream (the seed's {@code ram_find_and_save_block} after the switch): the background pages the
  * destination lacks, block after block, and without a preempt channel the queued requested pages first, flushed at
- * once. Either way the background scan goes on right after the last requested page (locality). Sender only; the
+ * once, each followed by the pages prefetch pushes ({@link PrefetchWindow}). Either way the background scan goes on
+ * right after the last page served out of order (locality). Sender only; the
  * return-path reader claims pages in the same {@link PageBook}, so each page is sent once here.
  */
 final class PostcopyPass {
     private final Outgoing o;
+    /** What to push after a requested page on the main stream; made at the first run (the blocks are known then). */
+    private PrefetchWindow prefetch;
 
     PostcopyPass(Outgoing o) {
         this.o = o;
@@ -20,6 +23,7 @@ final class PostcopyPass {
     void run() throws IOException {
         Urgent.bulk(o.service.settings(), "sender of " + o.id());
         PageBook book = o.book;
+        if (prefetch == null) prefetch = PrefetchWindow.of(book, o.prefetchMaxPages);
         long seenOnChannel = PageRef.NONE;
         int bi = 0;
         long cursor = 0;
@@ -64,16 +68,28 @@ final class PostcopyPass {
         }
     }
 
-    /** Sends every queued requested page not yet sent, then flushes. Returns the last one sent, or {@link PageRef#NONE}. */
+    /**
+     * Sends every queued requested page not yet sent, each followed by the pages its block's {@link PrefetchWindow}
+     * pushes (those not sent yet), then flushes. Returns the last page sent, or {@link PageRef#NONE}.
+     */
     private long serveRequests() throws IOException {
         long last = PageRef.NONE;
         for (long r = o.book.pollRequest(); r != PageRef.NONE; r = o.book.pollRequest()) {
             int bi = PageRef.block(r);
             long p = PageRef.page(r);
-            if (o.book.claim(bi, p)) continue;     // already on its way: never send a page twice
-            o.writer.sendPage(bi, p, true);
-            o.requestedPages++;
-            last = r;
+            if (!o.book.claim(bi, p)) {     // else already on its way: never send a page twice (prefetch still learns)
+                o.writer.sendPage(bi, p, true);
+                o.requestedPages++;
+                last = r;
+            }
+            int ahead = prefetch.request(bi, p);
+            for (long q = o.book.nextUnsent(bi, p + 1); q >= 0 && q <= p + ahead; q = o.book.nextUnsent(bi, q + 1)) {
+                if (o.book.claim(bi, q)) continue;
+                o.writer.sendPage(bi, q, true);
+                o.requestedPages++;
+                o.prefetchedPages += o.book.targets(bi);
+                last = PageRef.of(bi, q);
+            }
         }
         if (last != PageRef.NONE) o.writer.enc().flush();
         return last;
