@@ -14,6 +14,9 @@ final class PostcopyPass {
     private final Outgoing o;
     /** What to push after a requested page on the main stream; made at the first run (the blocks are known then). */
     private PrefetchWindow prefetch;
+    /** The pushes a batch of requests asked for ({@link PageRef}s and page counts), sent after the requested pages. */
+    private final long[] pushFrom = new long[64];
+    private final int[] pushCount = new int[64];
 
     PostcopyPass(Outgoing o) {
         this.o = o;
@@ -69,11 +72,13 @@ final class PostcopyPass {
     }
 
     /**
-     * Sends every queued requested page not yet sent, each followed by the pages its block's {@link PrefetchWindow}
-     * pushes (those not sent yet), then flushes. Returns the last page sent, or {@link PageRef#NONE}.
+     * Sends every queued requested page not yet sent and flushes; then the pages each one's {@link PrefetchWindow}
+     * pushes (those not sent yet), flushed too, so that no requested page waits behind pushed ones. Returns the last
+     * page sent, or {@link PageRef#NONE}.
      */
     private long serveRequests() throws IOException {
         long last = PageRef.NONE;
+        int pushes = 0;
         for (long r = o.book.pollRequest(); r != PageRef.NONE; r = o.book.pollRequest()) {
             int bi = PageRef.block(r);
             long p = PageRef.page(r);
@@ -83,15 +88,26 @@ final class PostcopyPass {
                 last = r;
             }
             int ahead = prefetch.request(bi, p);
-            for (long q = o.book.nextUnsent(bi, p + 1); q >= 0 && q <= p + ahead; q = o.book.nextUnsent(bi, q + 1)) {
+            if (ahead > 0 && pushes < pushFrom.length) {    // beyond that many requests at once, their pushes are left out
+                pushFrom[pushes] = r;
+                pushCount[pushes++] = ahead;
+            }
+        }
+        if (last != PageRef.NONE) o.writer.enc().flush();
+        boolean pushed = false;
+        for (int k = 0; k < pushes; k++) {
+            int bi = PageRef.block(pushFrom[k]);
+            long p = PageRef.page(pushFrom[k]);
+            for (long q = o.book.nextUnsent(bi, p + 1); q >= 0 && q <= p + pushCount[k]; q = o.book.nextUnsent(bi, q + 1)) {
                 if (o.book.claim(bi, q)) continue;
                 o.writer.sendPage(bi, q, true);
                 o.requestedPages++;
                 o.prefetchedPages += o.book.targets(bi);
                 last = PageRef.of(bi, q);
+                pushed = true;
             }
         }
-        if (last != PageRef.NONE) o.writer.enc().flush();
+        if (pushed) o.writer.enc().flush();
         return last;
     }
 }

@@ -66,17 +66,17 @@ final class PreemptSender {
     }
 
     /**
-     * The return-path reader: claims the requested page and writes it here at once, then the pages prefetch pushes
-     * after it; one flush for them all.
+     * The return-path reader: claims the requested page and writes it here at once (flushed on its own, so it never
+     * waits for the pushed pages), then the pages prefetch pushes after it.
      */
     synchronized void send(int bi, long page) throws IOException {
         if (ended) return;     // everything is sent
-        long lastWritten = -1;
         boolean inFlight = book.claim(bi, page);
         // already sent here: a repeated request gets nothing more (prefetch still learns from it)
         if (!inFlight || !book.claimOnChannel(bi, page)) {
             int targets = book.targets(bi);
             int zeros = writer.writeBlockPage(enc, bi, page);
+            enc.flush();
             if (inFlight) {
                 resent++;
             } else {
@@ -85,20 +85,17 @@ final class PreemptSender {
                 zeroPages += zeros;
             }
             requestedPages++;
-            lastWritten = page;
+            book.lastOnChannel = PageRef.of(bi, page);
         }
         int ahead = prefetch.request(bi, page);
-        if (ahead > 0) {
-            long pushed = push(bi, page + 1, page + 1 + ahead);
-            if (pushed >= 0) lastWritten = pushed;
-        }
-        if (lastWritten < 0) return;
-        enc.flush();
-        book.lastOnChannel = PageRef.of(bi, lastWritten);
+        if (ahead > 0 && push(bi, page + 1, page + 1 + ahead)) enc.flush();
     }
 
-    /** The pages of {@code [from, to)} of block {@code bi} not sent yet, claimed and written; returns the last, or -1. */
-    private long push(int bi, long from, long to) throws IOException {
+    /**
+     * The pages of {@code [from, to)} of block {@code bi} not sent yet, claimed and written (the main stream's scan
+     * goes on after the last); whether there were any.
+     */
+    private boolean push(int bi, long from, long to) throws IOException {
         int targets = book.targets(bi);
         long last = -1;
         for (long p = book.nextUnsent(bi, from); p >= 0 && p < to; p = book.nextUnsent(bi, p + 1)) {
@@ -111,7 +108,9 @@ final class PreemptSender {
             requestedPages++;
             last = p;
         }
-        return last;
+        if (last < 0) return false;
+        book.lastOnChannel = PageRef.of(bi, last);
+        return true;
     }
 
     /** The sender, after the main stream's EOF: the channel's EOS, after every page a request claimed. */
