@@ -6,7 +6,7 @@ import java.io.IOException;
 /**
  * Postcopy on the main stream (the seed's {@code ram_find_and_save_block} after the switch): the background pages the
  * destination lacks, block after block, and without a preempt channel the queued requested pages first, flushed at
- * once, each followed by the pages prefetch pushes ({@link PrefetchWindow}). Either way the background scan goes on
+ * once, then the pages prefetch pushes after them ({@link PrefetchWindow}). Either way the background scan goes on
  * right after the last page served out of order (locality). Sender only; the
  * return-path reader claims pages in the same {@link PageBook}, so each page is sent once here.
  */
@@ -98,8 +98,8 @@ final class PostcopyPass {
         for (int k = 0; k < pushes; k++) {
             int bi = PageRef.block(pushFrom[k]);
             long p = PageRef.page(pushFrom[k]);
-            for (long q = o.book.nextUnsent(bi, p + 1); q >= 0 && q <= p + pushCount[k]; q = o.book.nextUnsent(bi, q + 1)) {
-                if (o.book.claim(bi, q)) continue;
+            long to = p + 1 + pushCount[k];
+            for (long q = o.book.claimNextUnsent(bi, p + 1, to); q >= 0; q = o.book.claimNextUnsent(bi, q + 1, to)) {
                 o.writer.sendPage(bi, q, true);
                 o.requestedPages++;
                 o.prefetchedPages += o.book.targets(bi);

@@ -98,8 +98,7 @@ final class PreemptSender {
     private boolean push(int bi, long from, long to) throws IOException {
         int targets = book.targets(bi);
         long last = -1;
-        for (long p = book.nextUnsent(bi, from); p >= 0 && p < to; p = book.nextUnsent(bi, p + 1)) {
-            if (book.claim(bi, p)) continue;         // the main stream took it just now
+        for (long p = book.claimNextUnsent(bi, from, to); p >= 0; p = book.claimNextUnsent(bi, p + 1, to)) {
             book.markOnChannel(bi, p);
             int zeros = writer.writeBlockPage(enc, bi, p);
             pages += targets - zeros;
