@@ -7,15 +7,16 @@ package io.postcopy.migration.internal.source;
  * <p>A request that follows the last one of its block is sequential: after its page, and either at most
  * {@link #GAP} pages beyond the window pushed after it (the guest reads on, or caught up with pages still on their
  * way) or with every page between them sent already (the guest read on over pages the main stream brought). Then
- * the window doubles, from 1 up to the block's maximum. Any other request (backwards, or further ahead) is random: the window collapses
- * to 0 at once, so a random guest costs one pushed page at most per accidental neighbour, and its next request never
- * waits behind pushed pages. The same page again (a second vCPU, a repeated request) teaches nothing. A hot set read
+ * the window doubles, from 1 up to the block's maximum. Any other request (backwards, or further ahead) is random:
+ * the window collapses to 0 at once, so a random guest gets a page pushed only now and then (after an accidental
+ * neighbour, or a jump over pages all sent already), and its next request never waits behind pushed pages. The same page again (a second vCPU, a repeated request) teaches nothing. A hot set read
  * at random inside a region is random here too, so its window stays at 0: its neighbours are touched, but only later
  * and in no predictable order, and pushing them would delay the next request behind pages the guest does not need
  * yet; the hot set is small and its pages are requested once. The window never reaches past the end of its block,
  * and a block's window is never used for another.
  *
- * <p>Pure arithmetic over primitive arrays, one slot per block, nothing allocated per request. Threads: the one
+ * <p>Arithmetic over primitive arrays, one slot per block, and a look at the page book's sent pages; nothing is
+ * allocated per request. Threads: the one
  * that serves requests, one at a time (the return-path reader under the {@link PreemptSender}'s lock, or the
  * sender when the main stream serves requests); each serving path has its own.
  */
