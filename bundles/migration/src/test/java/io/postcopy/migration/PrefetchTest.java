@@ -5,7 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.postcopy.fault.FaultStatistics;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.testkit.VcpuReader;
+import io.postcopy.workload.AccessPattern;
 import io.postcopy.workload.Workload;
+import io.postcopy.workload.WorkloadOptions;
+import io.postcopy.workload.Workloads;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.Map;
@@ -72,18 +75,25 @@ class PrefetchTest {
     }
 
     /**
-     * A pure postcopy migration of one {@link #SIZE} block, the main stream held to {@code bandwidth}; at RUN a vCPU
-     * stand-in on the destination reads it: front to back once ({@code randomReads} 0) or that many random pages.
+     * A pure postcopy migration of one {@link #SIZE} block, the main stream held to {@code bandwidth}; at RUN a guest
+     * on the destination reads it: front to back once, a page at a time in ascending order, each read checked
+     * ({@code randomReads} 0: a workload thread, not one {@code memcpy} of the block, which glibc may copy backwards),
+     * or that many random pages (a vCPU stand-in).
      */
     private static Run migrate(Map<String, ?> config, OutgoingOptions options, long bandwidth, int randomReads) throws Exception {
         try (Endpoint src = new Endpoint(config); Endpoint dst = new Endpoint(config)) {
             RamBlock ram = src.registry.create("pc.ram", SIZE, RamBlock.Backing.ANONYMOUS);
             Workload.fill(ram, 11);
             AtomicReference<VcpuReader> reader = new AtomicReference<>();
+            AtomicReference<Workload> sequential = new AtomicReference<>();
             IncomingListener listener = dst.service.listen(null, IncomingOptions.defaults().onRun(() -> {
                 RamBlock in = dst.registry.byName("pc.ram");
-                VcpuReader r = (randomReads == 0 ? VcpuReader.range(in.hostAddress(), SIZE)
-                        : VcpuReader.randomPages(in, randomReads, 3)).expect(ram.hostAddress()).named("vcpu-prefetch");
+                if (randomReads == 0) {
+                    sequential.set(Workloads.start(in, WorkloadOptions.builder().threads(1).pattern(AccessPattern.SEQUENTIAL)
+                            .accessesPerThread(PAGES).contentSeed(11).checkReads(true).build()));
+                    return;
+                }
+                VcpuReader r = VcpuReader.randomPages(in, randomReads, 3).expect(ram.hostAddress()).named("vcpu-prefetch");
                 reader.set(r);
                 r.start();
             }));
@@ -92,10 +102,18 @@ class PrefetchTest {
             assertThat(out.awaitCompletion(Duration.ofSeconds(120))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
             IncomingMigration in = listener.migrations().get(0);
             assertThat(in.awaitCompletion(Duration.ofSeconds(10))).as("%s", in.failure()).isEqualTo(MigrationState.COMPLETED);
-            VcpuReader r = io.postcopy.testkit.Await.until("the reader started at RUN", Duration.ofSeconds(10), reader::get,
-                    java.util.Objects::nonNull);
-            assertThat(r.awaitDone(Duration.ofSeconds(30))).as("the reader finished").isTrue();
-            assertThat(r.mismatches()).as("what the guest read").isZero();
+            if (randomReads == 0) {
+                Workload w = Endpoint.awaitGuest(sequential);
+                assertThat(w.awaitTermination(30, TimeUnit.SECONDS)).as("the reader finished its pass").isTrue();
+                assertThat(w.failure()).isNull();
+                assertThat(w.reads()).as("one pass over the block").isEqualTo(PAGES);
+                assertThat(w.readMismatches()).as("what the guest read").isZero();
+            } else {
+                VcpuReader r = io.postcopy.testkit.Await.until("the reader started at RUN", Duration.ofSeconds(10), reader::get,
+                        java.util.Objects::nonNull);
+                assertThat(r.awaitDone(Duration.ofSeconds(30))).as("the reader finished").isTrue();
+                assertThat(r.mismatches()).as("what the guest read").isZero();
+            }
             assertThat(Endpoint.mismatchedPages(ram, dst.registry.byName("pc.ram"))).as("every page").isZero();
             FaultStatistics st = in.statistics().orElseThrow();
             MigrationProgress p = out.progress();
