@@ -47,6 +47,8 @@ import java.util.regex.Pattern;
  * from them; 0 leaves them alone; -1 makes them yield (nice {@code --bulk-yield-nice}, default 5) only while the
  * guest faults.
  * {@code --max-bandwidth SIZE} (per second, binary units): pace the background pages (requested ones never wait).
+ * {@code --prefetch N}: the source pushes up to N pages after a requested one while the guest reads on (the
+ * migration's {@code prefetchMaxPages}; 0 = off; default: the service setting's default).
  * {@code --threads 0}: no guest on the destination, the stream alone (no faults, no latency figures).
  * {@code --source-guest-threads N} (default 1): writer threads on the source until the switch; 0 = none.
  * {@code --warmup}: each JVM first migrates a block of this size to itself (class loading, JNR stubs, JIT), as a
@@ -133,6 +135,7 @@ public final class E2eSource {
                             : GuestControl.of(guest::pause, () -> { /* the source guest never runs again */ }));
             if (mode.equals("hybrid")) oo = oo.withPostcopyAfter(Duration.ofMillis((long) (precopySeconds * 1000)));
             if (a.containsKey("max-bandwidth")) oo = oo.withMaxBandwidth(E2eCommon.parseSize(a.get("max-bandwidth")));
+            if (a.containsKey("prefetch")) oo = oo.withPrefetchMaxPages(Integer.parseInt(a.get("prefetch")));
             if (System.getProperty("e2e.tls") != null)
                 oo = oo.withTls(io.postcopy.migration.TlsOptions.of(Path.of(System.getProperty("e2e.tls"))));
             long t0 = System.nanoTime();
@@ -194,6 +197,9 @@ public final class E2eSource {
             kv(j, "dirty_pages_last_scan", Long.toString(p.dirtyPages()));
             kv(j, "source_guest_writes", Long.toString(guestWrites));
             kv(j, "faults", raw(dj, "faults"));
+            kv(j, "faults_per_gib", E2eCommon.num(parse(raw(dj, "faults")) / ((double) size / (1L << 30))));
+            kv(j, "prefetch_max_pages", Integer.toString(oo.prefetchMaxPages()));    // -1: the service's setting
+            kv(j, "prefetched_pages", Long.toString(p.prefetchedPages()));
             kv(j, "requests", raw(dj, "requests"));
             kv(j, "requests_served_by_source", Long.toString(p.requests()));
             kv(j, "requested_pages_out_of_order", Long.toString(p.requestedPages()));

@@ -1,11 +1,14 @@
 package io.postcopy.migration;
 
+import org.osgi.annotation.versioning.ProviderType;
+
 /**
  * JMX view of the fault service, {@code io.postcopy:type=FaultService}, published by the migration bundle
  * ({@code JMX.newMBeanProxy} with this interface reads it).
  *
  * @since 2.0 (in the API package; before, internal)
  */
+@ProviderType
 public interface FaultServiceStatsMBean {
     /** Live incoming postcopy migrations (registered with userfaultfd now). */
     int getLiveIncoming();

@@ -1,12 +1,17 @@
 package io.postcopy.migration;
 
+import org.osgi.annotation.versioning.ProviderType;
+
 /**
  * JMX view of one migration, {@code io.postcopy:type=Migration,id=ID}, published by the migration bundle
  * ({@code JMX.newMBeanProxy} with this interface reads it; its notifications are {@link MigrationEvent}s). Pages are
  * 4 KiB target pages; latencies are fault-to-placement in microseconds (destination only, 0 on the source).
  *
+ * <p>Only the migration bundle implements it (a provider type): a getter added for a new figure is a minor change.
+ *
  * @since 2.0 (in the API package; before, internal)
  */
+@ProviderType
 public interface MigrationStatsMBean {
     String getId();
 
@@ -42,6 +47,9 @@ public interface MigrationStatsMBean {
     long getFaults();
 
     long getRequests();
+
+    /** Pages the source pushed right after requested ones (prefetch); 0 on a destination. */
+    long getPrefetchedPages();
 
     long getDiscards();
 

@@ -25,10 +25,13 @@ import java.util.Objects;
  *                       migration
  * @param tls            both connections over TLS with these credentials, the destination authenticated by its
  *                       certificate (QEMU's tls-creds, tls-hostname); null: plain TCP
+ * @param prefetchMaxPages postcopy: the largest window of pages (target pages, 4 KiB) pushed right after a requested
+ *                       page when the guest is learned to read on; 0 = no prefetch, -1 = the service's
+ *                       {@code prefetchMaxPages} setting
  */
 public record OutgoingOptions(List<String> blocks, MigrationMode mode, Duration postcopyAfter, int maxIterations,
                               GuestControl guest, int sendBufferSize, String machineName, Duration shutTimeout,
-                              boolean postcopyPreempt, long maxBandwidth, TlsOptions tls) {
+                              boolean postcopyPreempt, long maxBandwidth, TlsOptions tls, int prefetchMaxPages) {
     public OutgoingOptions {
         blocks = List.copyOf(blocks);
         Objects.requireNonNull(mode, "mode");
@@ -37,6 +40,19 @@ public record OutgoingOptions(List<String> blocks, MigrationMode mode, Duration 
         if (maxIterations < 1) throw new IllegalArgumentException("maxIterations must be >= 1");
         if (sendBufferSize < 0) throw new IllegalArgumentException("sendBufferSize must be >= 0");
         if (maxBandwidth < 0) throw new IllegalArgumentException("maxBandwidth must be >= 0");
+        if (prefetchMaxPages < -1 || prefetchMaxPages > MAX_PREFETCH_PAGES)
+            throw new IllegalArgumentException("prefetchMaxPages " + prefetchMaxPages + " not in -1.." + MAX_PREFETCH_PAGES);
+    }
+
+    /** The largest prefetch window one may ask for: 16 MiB of target pages. */
+    public static final int MAX_PREFETCH_PAGES = 4096;
+
+    /** The 1.3 constructor, without {@code prefetchMaxPages} (the service's setting). */
+    public OutgoingOptions(List<String> blocks, MigrationMode mode, Duration postcopyAfter, int maxIterations,
+                           GuestControl guest, int sendBufferSize, String machineName, Duration shutTimeout,
+                           boolean postcopyPreempt, long maxBandwidth, TlsOptions tls) {
+        this(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt,
+                maxBandwidth, tls, -1);
     }
 
     /** The 1.2 constructor, without {@code tls} (plain TCP). */
@@ -56,49 +72,55 @@ public record OutgoingOptions(List<String> blocks, MigrationMode mode, Duration 
 
     public static OutgoingOptions defaults() {
         return new OutgoingOptions(List.of(), MigrationMode.POSTCOPY, null, 30, GuestControl.NONE, 0, "postcopy-osgi",
-                Duration.ofMinutes(5), true, 0, null);
+                Duration.ofMinutes(5), true, 0, null, -1);
     }
 
     public OutgoingOptions withBlocks(String... names) {
-        return new OutgoingOptions(List.of(names), mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth, tls);
+        return new OutgoingOptions(List.of(names), mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth, tls, prefetchMaxPages);
     }
 
     public OutgoingOptions withMode(MigrationMode m) {
-        return new OutgoingOptions(blocks, m, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth, tls);
+        return new OutgoingOptions(blocks, m, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth, tls, prefetchMaxPages);
     }
 
     public OutgoingOptions withPostcopyAfter(Duration d) {
-        return new OutgoingOptions(blocks, mode, d, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth, tls);
+        return new OutgoingOptions(blocks, mode, d, maxIterations, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth, tls, prefetchMaxPages);
     }
 
     public OutgoingOptions withMaxIterations(int n) {
-        return new OutgoingOptions(blocks, mode, postcopyAfter, n, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth, tls);
+        return new OutgoingOptions(blocks, mode, postcopyAfter, n, guest, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth, tls, prefetchMaxPages);
     }
 
     public OutgoingOptions withGuest(GuestControl g) {
-        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, g, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth, tls);
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, g, sendBufferSize, machineName, shutTimeout, postcopyPreempt, maxBandwidth, tls, prefetchMaxPages);
     }
 
     public OutgoingOptions withSendBufferSize(int bytes) {
-        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, bytes, machineName, shutTimeout, postcopyPreempt, maxBandwidth, tls);
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, bytes, machineName, shutTimeout, postcopyPreempt, maxBandwidth, tls, prefetchMaxPages);
     }
 
     public OutgoingOptions withShutTimeout(Duration d) {
-        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, d, postcopyPreempt, maxBandwidth, tls);
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, d, postcopyPreempt, maxBandwidth, tls, prefetchMaxPages);
     }
 
     public OutgoingOptions withPostcopyPreempt(boolean on) {
-        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, on, maxBandwidth, tls);
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout, on, maxBandwidth, tls, prefetchMaxPages);
     }
 
     public OutgoingOptions withMaxBandwidth(long bytesPerSecond) {
         return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout,
-                postcopyPreempt, bytesPerSecond, tls);
+                postcopyPreempt, bytesPerSecond, tls, prefetchMaxPages);
+    }
+
+    /** Postcopy: the largest prefetch window in target pages, 0 = none, -1 = the service's setting. */
+    public OutgoingOptions withPrefetchMaxPages(int pages) {
+        return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout,
+                postcopyPreempt, maxBandwidth, tls, pages);
     }
 
     /** Both connections over TLS with these credentials (null: plain TCP). */
     public OutgoingOptions withTls(TlsOptions t) {
         return new OutgoingOptions(blocks, mode, postcopyAfter, maxIterations, guest, sendBufferSize, machineName, shutTimeout,
-                postcopyPreempt, maxBandwidth, t);
+                postcopyPreempt, maxBandwidth, t, prefetchMaxPages);
     }
 }

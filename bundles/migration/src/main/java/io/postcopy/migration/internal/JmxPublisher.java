@@ -196,6 +196,8 @@ public class JmxPublisher implements MigrationListener {
 
         @Override public long getRequests() { return p().requests(); }
 
+        @Override public long getPrefetchedPages() { return p().prefetchedPages(); }
+
         @Override public long getDiscards() { return p().discardRanges(); }
 
         @Override public double getLatencyP50Micros() { return latency().p50(); }

@@ -76,6 +76,16 @@ public @interface MigrationConfig {
             + "background pages while the guest faults")
     int bulkThreadYieldNice() default 5;
 
+    /**
+     * Measured with benchmarks/e2e (docs/performance.md, "Prefetch that learns"): a sequential guest faults far
+     * less, a random one pushes next to nothing.
+     */
+    @AttributeDefinition(description = "Postcopy, source: the largest window of pages (4 KiB each) pushed right after a "
+            + "requested page on the channel that serves requests, learned per RAM block (it grows while the guest's "
+            + "requests follow each other and drops to nothing when they do not); 0 = off, at most 4096. A migration "
+            + "may set its own (postcopy:migrate --prefetch)")
+    int prefetchMaxPages() default 64;
+
     @AttributeDefinition(description = "Bytes of contiguous pages gathered before one placement; 4096 = one UFFDIO_COPY per page")
     int stagingBatchSize() default 65536;
 

@@ -37,12 +37,21 @@ public final class MigrationServiceImpl implements io.postcopy.migration.standal
     private final List<IncomingListener> listeners = new CopyOnWriteArrayList<>();
     private final AtomicInteger outIds = new AtomicInteger(), inIds = new AtomicInteger();
     private final List<MigrationListener> migrationListeners = new CopyOnWriteArrayList<>();
-    /** Delivers state changes in the order they happened, off the migrations' own threads. */
-    private final java.util.concurrent.ExecutorService events = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+    /**
+     * Delivers state changes in the order they happened, off the migrations' own threads: one thread, which ends
+     * after a second without events (a plain-Java service has no shutdown, and an idle thread would otherwise stay
+     * until the service is garbage-collected and finalized).
+     */
+    private final java.util.concurrent.ThreadPoolExecutor events = new java.util.concurrent.ThreadPoolExecutor(1, 1,
+            1, java.util.concurrent.TimeUnit.SECONDS, new java.util.concurrent.LinkedBlockingQueue<>(), r -> {
         Thread t = new Thread(r, "postcopy-events");
         t.setDaemon(true);
         return t;
     });
+
+    {
+        events.allowCoreThreadTimeOut(true);
+    }
 
     public MigrationServiceImpl(RamBlockRegistry registry, FaultService faultService, Settings settings) {
         this.registry = registry;

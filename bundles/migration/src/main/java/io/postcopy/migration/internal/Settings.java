@@ -23,10 +23,14 @@ package io.postcopy.migration.internal;
  *                         milliseconds behind the stream); 0 = unchanged; {@link #BULK_ADAPTIVE} (the default):
  *                         {@code bulkThreadYieldNice} while the guest faults, unchanged otherwise ({@link BulkThread})
  * @param bulkThreadYieldNice nice value (1..19) of those threads while the guest faults, with {@code bulkThreadNice} -1
+ * @param prefetchMaxPages the largest window of target pages the source pushes after a requested page in postcopy,
+ *                         learned per block from the requests (source.PrefetchWindow); 0 = off; a migration's
+ *                         {@link io.postcopy.migration.OutgoingOptions#prefetchMaxPages} overrides it
  */
 public record Settings(String listenAddress, int sendBufferSize, int stagingBatchSize, int maxPackageSize,
                        int receiveBufferSize, int urgentThreadNice, int urgentThreadFifoPriority,
                        int preemptReceiveBufferSize, int retainEndedMigrations, int bulkThreadNice, int bulkThreadYieldNice,
+                       int prefetchMaxPages,
                        Limits limits) {
     /** {@code bulkThreadNice} -1: the threads moving background pages yield while the guest faults. */
     public static final int BULK_ADAPTIVE = -1;
@@ -90,6 +94,9 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
             throw new IllegalArgumentException("bulkThreadNice " + bulkThreadNice + " not in 0..19 (or -1: yield while the guest faults)");
         if (bulkThreadYieldNice < 1 || bulkThreadYieldNice > 19)
             throw new IllegalArgumentException("bulkThreadYieldNice " + bulkThreadYieldNice + " not in 1..19");
+        if (prefetchMaxPages < 0 || prefetchMaxPages > io.postcopy.migration.OutgoingOptions.MAX_PREFETCH_PAGES)
+            throw new IllegalArgumentException("prefetchMaxPages " + prefetchMaxPages + " not in 0.."
+                    + io.postcopy.migration.OutgoingOptions.MAX_PREFETCH_PAGES);
     }
 
     /** The attributes of {@link MigrationConfig} that are settings: all but the listener opened at activation. */
@@ -109,7 +116,7 @@ public record Settings(String listenAddress, int sendBufferSize, int stagingBatc
     public static Settings of(MigrationConfig c) {
         return new Settings(c.listenAddress().trim(), c.sendBufferSize(), c.stagingBatchSize(), c.maxPackageSize(),
                 c.receiveBufferSize(), c.urgentThreadNice(), c.urgentThreadFifoPriority(), c.preemptReceiveBufferSize(),
-                c.retainEndedMigrations(), c.bulkThreadNice(), c.bulkThreadYieldNice(), new Limits(c.maxMigrationRamMiB(), c.maxIncomingRamMiB(),
+                c.retainEndedMigrations(), c.bulkThreadNice(), c.bulkThreadYieldNice(), c.prefetchMaxPages(), new Limits(c.maxMigrationRamMiB(), c.maxIncomingRamMiB(),
                 c.ramReserveMiB(), c.maxConnectionsPerListener(), c.firstBytesTimeoutMillis(), c.handshakeTimeoutMillis(),
                 c.maxDeviceStateMiB(), c.tlsCredentialsDir().trim(), c.tlsAuthorizedSubjects().trim(), c.silenceTimeoutMillis()));
     }

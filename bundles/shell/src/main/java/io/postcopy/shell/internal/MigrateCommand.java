@@ -69,6 +69,12 @@ public class MigrateCommand extends MigrationCommandSupport {
                     + "leaves CPU and network to the guest at the cost of a longer migration (default: no limit)")
     String maxBandwidth;
 
+    @Option(name = "--prefetch",
+            description = "Postcopy: after a requested page, push up to N pages (4 KiB) that follow it while the guest "
+                    + "is learned to read on (per RAM block; random reading pushes nothing); 0 = off (default: the "
+                    + "service's prefetchMaxPages)")
+    Integer prefetch;
+
     @Option(name = "--tls-creds",
             description = "TLS with this QEMU-style credentials directory (ca-cert.pem, client-cert.pem, client-key.pem): "
                     + "the destination must present a certificate from that CA naming HOST (or --tls-hostname)")
@@ -115,6 +121,11 @@ public class MigrateCommand extends MigrationCommandSupport {
             o = o.withTls(io.postcopy.migration.TlsOptions.of(resolve(tlsCreds)).withHostname(tlsHostname));
         }
         if (maxBandwidth != null) o = o.withMaxBandwidth(Sizes.parse("--max-bandwidth", maxBandwidth));
+        if (prefetch != null) {
+            if (prefetch < 0 || prefetch > OutgoingOptions.MAX_PREFETCH_PAGES)
+                throw new IllegalArgumentException("--prefetch " + prefetch + " not in 0.." + OutgoingOptions.MAX_PREFETCH_PAGES);
+            o = o.withPrefetchMaxPages(prefetch);
+        }
         String after = postcopyAfter != null ? postcopyAfter : DEFAULT_POSTCOPY_AFTER;
         if (precopyOnly) o = o.withMode(MigrationMode.PRECOPY_ONLY);
         else if (postcopyNow) o = o.withMode(MigrationMode.POSTCOPY);

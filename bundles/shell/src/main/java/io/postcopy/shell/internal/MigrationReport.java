@@ -115,7 +115,7 @@ final class MigrationReport {
         } else {
             out.println("Faults     " + (in ? "- (not listening yet)" : "- (the destination's)"));
             out.println("Requests   " + p.requests() + (in ? " sent" : " received, " + Text.count(p.requestedPages(), "page")
-                    + " served out of order"));
+                    + " served out of order" + (p.prefetchedPages() > 0 ? " (" + p.prefetchedPages() + " pushed by prefetch)" : "")));
             out.println("Discards   " + Text.count(p.discardRanges(), "range"));
             out.println("Latency    -");
             out.println("Blocktime  -");

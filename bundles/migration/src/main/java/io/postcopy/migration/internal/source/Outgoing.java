@@ -55,7 +55,9 @@ public final class Outgoing extends AbstractMigration implements OutgoingMigrati
     volatile String readerFailure;
 
     // counters, single writer each: the return-path reader for requests, the sender for the others
-    volatile long requests, requestedPages, dirtyPages, discardRanges;
+    volatile long requests, requestedPages, prefetchedPages, dirtyPages, discardRanges;
+    /** The largest prefetch window, in target pages (options, else the service's setting); 0: off. */
+    final int prefetchMaxPages;
     volatile int iterations, deviceSections;
 
     public Outgoing(String id, MigrationServiceImpl service, InetSocketAddress target, OutgoingOptions options,
@@ -66,6 +68,7 @@ public final class Outgoing extends AbstractMigration implements OutgoingMigrati
         this.handlers = handlers;
         this.connections = new Connections(this, tls);
         this.peer = target.getHostString() + ":" + target.getPort();
+        this.prefetchMaxPages = options.prefetchMaxPages() >= 0 ? options.prefetchMaxPages() : service.settings().prefetchMaxPages();
     }
 
     @Override public OutgoingOptions options() { return options; }
@@ -123,7 +126,8 @@ public final class Outgoing extends AbstractMigration implements OutgoingMigrati
         return new MigrationProgress(bytes, p, writer.zeroPages + pz, book.totalPages,
                 book.unsentPages - (pp + pz - preemptPagesCounted),
                 iterations, dirtyPages, discardRanges, requests, requestedPages + preempt.requestedPages, postcopyBytes,
-                postcopyNanos(), throughput(postcopyBytes, p * TARGET_PAGE), deviceSections, 0);
+                postcopyNanos(), throughput(postcopyBytes, p * TARGET_PAGE), deviceSections, 0,
+                prefetchedPages + preempt.prefetchedPages);
     }
 
     /** Selects and leases the blocks; called before the thread starts so that bad names fail {@code migrate} itself. */
@@ -147,7 +151,7 @@ public final class Outgoing extends AbstractMigration implements OutgoingMigrati
         }
         book = new PageBook(List.copyOf(l));
         writer = new RamWriter(book);
-        preempt = new PreemptSender(book, writer);
+        preempt = new PreemptSender(book, writer, PrefetchWindow.of(book, prefetchMaxPages));
     }
 
     /** The sender's thread: the whole migration. */

@@ -23,8 +23,8 @@ import java.util.concurrent.ConcurrentLinkedQueue;
  *
  * <p>Threads: the sender does everything to {@code sent} and {@code stale} and alone writes {@link #unsentPages}. In
  * postcopy the return-path reader also touches the book: without a preempt channel it only adds to the request queue;
- * with one it claims requested pages in {@code sent} and marks {@code onChannel}, under the {@link PreemptSender}'s
- * lock. A claim is {@link PageBitmap#testAndSet}, atomic, and the sender claims each postcopy page the same way, so
+ * with one it claims requested pages (and the pages prefetch pushes after them) in {@code sent} and marks
+ * {@code onChannel}, under the {@link PreemptSender}'s lock. A claim is {@link PageBitmap#testAndSet}, atomic, and the sender claims each postcopy page the same way, so
  * a page is claimed once. {@code onChannel} is otherwise touched only while resuming, when the reader refuses
  * requests (the state is POSTCOPY_RECOVER).
  */
@@ -103,6 +103,17 @@ final class PageBook {
     /** Claims a page for sending: false if it was unclaimed (the caller sends it), true if already sent or claimed. */
     boolean claim(int bi, long page) {
         return sent[bi].testAndSet(page);
+    }
+
+    /**
+     * Prefetch: claims the first page of {@code [from, to)} of block {@code bi} not sent yet (the caller sends it),
+     * skipping those another thread claims meanwhile; -1 if none is left.
+     */
+    long claimNextUnsent(int bi, long from, long to) {
+        for (long p = nextUnsent(bi, from); p >= 0 && p < to; p = nextUnsent(bi, p + 1)) {
+            if (!claim(bi, p)) return p;
+        }
+        return -1;
     }
 
     /** The sender wrote the page on the main stream. */

@@ -7,13 +7,19 @@ import java.io.IOException;
 /**
  * Postcopy on the main stream (the seed's {@code ram_find_and_save_block} after the switch): the background pages the
  * destination lacks, block after block, and without a preempt channel the queued requested pages first, flushed at
- * once. Either way the background scan goes on right after the last requested page (locality). Sender only; the
+ * once, then the pages prefetch pushes after them ({@link PrefetchWindow}). Either way the background scan goes on
+ * right after the last page served out of order (locality). Sender only; the
  * return-path reader claims pages in the same {@link PageBook}, so each page is sent once here.
  */
 final class PostcopyPass {
     private final Outgoing o;
     /** The sender as a mover of background pages, from its first run on (the same thread runs it again after a pause). */
     private BulkThread bulk;
+    /** What to push after a requested page on the main stream; made at the first run (the blocks are known then). */
+    private PrefetchWindow prefetch;
+    /** The pushes a batch of requests asked for ({@link PageRef}s and page counts), sent after the requested pages. */
+    private final long[] pushFrom = new long[64];
+    private final int[] pushCount = new int[64];
 
     PostcopyPass(Outgoing o) {
         this.o = o;
@@ -23,6 +29,7 @@ final class PostcopyPass {
     void run() throws IOException {
         if (bulk == null) bulk = Urgent.bulk(o.service.settings(), "sender of " + o.id(), () -> o.requests);
         PageBook book = o.book;
+        if (prefetch == null) prefetch = PrefetchWindow.of(book, o.prefetchMaxPages);
         long seenOnChannel = PageRef.NONE;
         int bi = 0;
         long cursor = 0;
@@ -68,18 +75,43 @@ final class PostcopyPass {
         }
     }
 
-    /** Sends every queued requested page not yet sent, then flushes. Returns the last one sent, or {@link PageRef#NONE}. */
+    /**
+     * Sends every queued requested page not yet sent and flushes; then the pages each one's {@link PrefetchWindow}
+     * pushes (those not sent yet), flushed too, so that no requested page waits behind pushed ones. Returns the last
+     * page sent, or {@link PageRef#NONE}.
+     */
     private long serveRequests() throws IOException {
         long last = PageRef.NONE;
+        int pushes = 0;
         for (long r = o.book.pollRequest(); r != PageRef.NONE; r = o.book.pollRequest()) {
             int bi = PageRef.block(r);
             long p = PageRef.page(r);
-            if (o.book.claim(bi, p)) continue;     // already on its way: never send a page twice
-            o.writer.sendPage(bi, p, true);
-            o.requestedPages++;
-            last = r;
+            if (!o.book.claim(bi, p)) {     // else already on its way: never send a page twice (prefetch still learns)
+                o.writer.sendPage(bi, p, true);
+                o.requestedPages++;
+                last = r;
+            }
+            int ahead = prefetch.request(bi, p);
+            if (ahead > 0 && pushes < pushFrom.length) {    // beyond that many requests at once, their pushes are left out
+                pushFrom[pushes] = r;
+                pushCount[pushes++] = ahead;
+            }
         }
         if (last != PageRef.NONE) o.writer.enc().flush();
+        boolean pushed = false;
+        for (int k = 0; k < pushes; k++) {
+            int bi = PageRef.block(pushFrom[k]);
+            long p = PageRef.page(pushFrom[k]);
+            long to = p + 1 + pushCount[k];
+            for (long q = o.book.claimNextUnsent(bi, p + 1, to); q >= 0; q = o.book.claimNextUnsent(bi, q + 1, to)) {
+                o.writer.sendPage(bi, q, true);
+                o.requestedPages++;
+                o.prefetchedPages += o.book.targets(bi);
+                last = PageRef.of(bi, q);
+                pushed = true;
+            }
+        }
+        if (pushed) o.writer.enc().flush();
         return last;
     }
 }
