@@ -332,7 +332,10 @@ class FakeDestinationTest {
             t.start();
             OutgoingMigration out = src.service.migrate(new InetSocketAddress("127.0.0.1",
                             ((InetSocketAddress) server.getLocalAddress()).getPort()),
-                    OutgoingOptions.defaults().withMode(MigrationMode.POSTCOPY).withShutTimeout(Duration.ofSeconds(20)));
+                    // paced: the last page must still be unsent when the requests come (unpaced, a busy host once
+                    // let the source send all 8 MiB and its EOF before this thread had decoded page 16)
+                    OutgoingOptions.defaults().withMode(MigrationMode.POSTCOPY).withShutTimeout(Duration.ofSeconds(20))
+                            .withMaxBandwidth(4L << 20));
             assertThat(out.awaitCompletion(Duration.ofSeconds(30))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
             t.join(10_000);
         }
