@@ -30,30 +30,42 @@ public final class DeviceStates {
     }
 
     /**
-     * @param postcopy with LISTEN, PING and RUN (the switch); without, the device sections alone (the end of a
-     *                 precopy-only stream)
+     * Builds packages for one migration. Made before the guest pauses: its encoder's 72 KiB direct buffer cost ~0.2 ms
+     * to allocate and touch here, and building the package is downtime. One package per migration (the switch, or
+     * the end of a precopy-only stream), so a failed build never leaves bytes behind for another. The sender's
+     * thread only.
      */
-    public static ByteBuffer buildPackage(List<DeviceStateHandler> handlers, boolean postcopy) throws IOException {
-        ByteArrayOutputStream bos = new ByteArrayOutputStream();
-        StreamEncoder e = new StreamEncoder(Channels.newChannel(bos), 72 * 1024, Wire.DEFAULT_TARGET_PAGE_SIZE);
-        if (postcopy) e.writeCommand(new Command.PostcopyListen());
-        int sid = FIRST_DEVICE_SECTION_ID;
-        for (DeviceStateHandler h : handlers) {
-            ByteArrayOutputStream body = new ByteArrayOutputStream();
-            h.save(body);
-            e.writeSectionStart(SectionType.FULL, sid, h.idstr(), h.instanceId(), h.versionId());
+    public static final class Packager {
+        private boolean built;
+        private final ByteArrayOutputStream bos = new ByteArrayOutputStream(256);
+        private final StreamEncoder e = new StreamEncoder(Channels.newChannel(bos), 72 * 1024, Wire.DEFAULT_TARGET_PAGE_SIZE);
+
+        /**
+         * @param postcopy with LISTEN, PING and RUN (the switch); without, the device sections alone (the end of a
+         *                 precopy-only stream)
+         */
+        public ByteBuffer build(List<DeviceStateHandler> handlers, boolean postcopy) throws IOException {
+            if (built) throw new IllegalStateException("one package per migration");
+            built = true;
+            if (postcopy) e.writeCommand(new Command.PostcopyListen());
+            int sid = FIRST_DEVICE_SECTION_ID;
+            for (DeviceStateHandler h : handlers) {
+                ByteArrayOutputStream body = new ByteArrayOutputStream();
+                h.save(body);
+                e.writeSectionStart(SectionType.FULL, sid, h.idstr(), h.instanceId(), h.versionId());
+                e.flush();
+                int n = body.size();
+                bos.write(new byte[] {(byte) (n >>> 24), (byte) (n >>> 16), (byte) (n >>> 8), (byte) n});
+                body.writeTo(bos);
+                e.writeFooter(sid++);
+            }
+            if (postcopy) {
+                e.writeCommand(new Command.Ping(SWITCH_PING));
+                e.writeCommand(new Command.PostcopyRun());
+            }
             e.flush();
-            int n = body.size();
-            bos.write(new byte[] {(byte) (n >>> 24), (byte) (n >>> 16), (byte) (n >>> 8), (byte) n});
-            body.writeTo(bos);
-            e.writeFooter(sid++);
+            return ByteBuffer.wrap(bos.toByteArray());
         }
-        if (postcopy) {
-            e.writeCommand(new Command.Ping(SWITCH_PING));
-            e.writeCommand(new Command.PostcopyRun());
-        }
-        e.flush();
-        return ByteBuffer.wrap(bos.toByteArray());
     }
 
     /** The section's bytes from header through footer. */

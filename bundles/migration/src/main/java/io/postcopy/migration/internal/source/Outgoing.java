@@ -8,6 +8,7 @@ import io.postcopy.migration.MigrationState;
 import io.postcopy.migration.OutgoingMigration;
 import io.postcopy.migration.OutgoingOptions;
 import io.postcopy.migration.internal.AbstractMigration;
+import io.postcopy.migration.internal.DeviceStates;
 import io.postcopy.migration.internal.MigrationServiceImpl;
 import io.postcopy.migration.internal.channel.Tls;
 import io.postcopy.ramblock.RamBlock;
@@ -37,6 +38,8 @@ public final class Outgoing extends AbstractMigration implements OutgoingMigrati
     final InetSocketAddress target;
     final OutgoingOptions options;
     final List<DeviceStateHandler> handlers;
+    /** Made with the migration, not in its downtime. */
+    final DeviceStates.Packager packager = new DeviceStates.Packager();
     final Connections connections;
     final Downtime downtime = new Downtime();
     final Silence silence = new Silence(this);

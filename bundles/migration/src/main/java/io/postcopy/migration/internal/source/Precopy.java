@@ -3,7 +3,6 @@ package io.postcopy.migration.internal.source;
 import static io.postcopy.migration.internal.AbstractMigration.LOG;
 
 import io.postcopy.migration.MigrationMode;
-import io.postcopy.migration.internal.DeviceStates;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.uffd.DirtyTracker;
 import java.io.IOException;
@@ -84,7 +83,7 @@ final class Precopy {
         sendUnsent(Long.MAX_VALUE);
         o.writer.endPart();
         if (!o.handlers.isEmpty()) {
-            o.writer.enc().writePackaged(DeviceStates.buildPackage(o.handlers, false));
+            o.writer.enc().writePackaged(o.packager.build(o.handlers, false));
             o.deviceSections = o.handlers.size();
         }
         o.downtime.packageSent();

@@ -234,7 +234,7 @@ final class SourceRun {
         o.book.discardStale(batcher);
         o.discardRanges += batcher.rangeCount();
         enc.writeCommand(new Command.Ping(2));
-        enc.writePackaged(DeviceStates.buildPackage(o.handlers, true));
+        enc.writePackaged(o.packager.build(o.handlers, true));
         o.deviceSections = o.handlers.size();
         o.downtime.packageSent();
         enc.writeCommand(new Command.Ping(POST_PACKAGE_PING));
