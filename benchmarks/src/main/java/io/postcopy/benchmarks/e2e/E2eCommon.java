@@ -42,7 +42,7 @@ final class E2eCommon {
         final int fifo = Integer.getInteger("e2e.fifo", 1);
         final io.postcopy.fault.standalone.StandaloneFaultService faults = FaultHandlers.newService(registry, Policies.newBalloonInhibitor(),
                 Policies.newMemoryLockPolicy(false), Policies.newHugePagePolicy(true), -5, fifo);
-        final MigrationService service;
+        final io.postcopy.migration.standalone.StandaloneMigrationService service;
 
         Side(boolean hugepage) {
             faults.addBackend(AnonBackends.newBackend(), 0);
@@ -63,8 +63,7 @@ final class E2eCommon {
 
         @Override
         public void close() {
-            service.listeners().forEach(l -> l.close());
-            service.migrations().forEach(m -> m.cancel());
+            service.close();
             registry.removeAll();
         }
     }
@@ -75,8 +74,18 @@ final class E2eCommon {
      * of the encode/decode/placement paths happen before the measured migration, as in a long-running
      * destination (a Karaf with the bundles active). Without it the destination's receive thread spends its
      * first seconds loading classes while the source waits on TCP. {@code bytes} 0 skips it.
+     *
+     * <p>{@code rounds} migrations, alternately with and without a reading guest: C2 compiles the hot loops from
+     * the profile of the first migration, in which the branches a migration takes once (its start and end, a
+     * guest or none) were not seen yet, so the second migration deoptimizes and recompiles them while it runs
+     * (-XX:+LogCompilation: unstable_if traps in StreamDecoder, BulkThread, PageBitmap, netty's engine). From the
+     * third on they are stable, as in a long-running destination (docs/performance.md, "Warm-up").
      */
-    static void warmUp(long bytes) throws Exception {
+    static void warmUp(long bytes, int rounds) throws Exception {
+        for (int i = 0; i < rounds; i++) warmUpOnce(bytes, i % 2 == 0);
+    }
+
+    private static void warmUpOnce(long bytes, boolean guest) throws Exception {
         if (bytes <= 0) return;
         long t0 = System.nanoTime();
         try (Side src = new Side(false); Side dst = new Side(false)) {
@@ -87,9 +96,10 @@ final class E2eCommon {
             io.postcopy.migration.TlsOptions tls = System.getProperty("e2e.tls") == null ? null
                     : io.postcopy.migration.TlsOptions.of(java.nio.file.Path.of(System.getProperty("e2e.tls")));
             io.postcopy.migration.IncomingListener l = dst.service.listen(null, io.postcopy.migration.IncomingOptions
-                    .defaults().withBlockPrefix("in-").withTls(tls).onRun(() -> reader.set(io.postcopy.workload.Workloads.start(
-                            dst.registry.byName("in-warmup"), io.postcopy.workload.WorkloadOptions.builder().threads(1)
-                                    .checkReads(true).build()))));
+                    .defaults().withBlockPrefix("in-").withTls(tls).onRun(() -> {
+                        if (guest) reader.set(io.postcopy.workload.Workloads.start(dst.registry.byName("in-warmup"),
+                                io.postcopy.workload.WorkloadOptions.builder().threads(1).checkReads(true).build()));
+                    }));
             io.postcopy.migration.OutgoingMigration out = src.service.migrate(
                     new java.net.InetSocketAddress("127.0.0.1", l.port()), io.postcopy.migration.OutgoingOptions.defaults().withTls(tls));
             io.postcopy.migration.MigrationState st = out.awaitCompletion(java.time.Duration.ofMinutes(2));
@@ -97,8 +107,8 @@ final class E2eCommon {
             Workload w = reader.get();
             if (w != null) w.stop();
             l.close();
-            System.err.printf(Locale.ROOT, "e2e: warm-up migration of %d MiB in this JVM: %s in %.0f ms%n", bytes >> 20,
-                    st, (System.nanoTime() - t0) / 1e6);
+            System.err.printf(Locale.ROOT, "e2e: warm-up migration of %d MiB in this JVM (%s guest): %s in %.0f ms%n",
+                    bytes >> 20, guest ? "a reading" : "no", st, (System.nanoTime() - t0) / 1e6);
         }
     }
 

@@ -27,7 +27,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * feels), and when the migration is complete stops it, writes the block's per-page digest and a flat JSON of
  * its side. Started by {@link E2eSource}.
  *
- * <pre>--result FILE --digest FILE --pattern random|sequential|hotset --threads N --backend anon|hugepage --warmup 64M</pre>
+ * <pre>--result FILE --digest FILE --pattern random|sequential|hotset --threads N --backend anon|hugepage --warmup 64M --warmup-rounds 1</pre>
  */
 public final class E2eDestination {
     private E2eDestination() {}
@@ -44,7 +44,8 @@ public final class E2eDestination {
         int threads = Integer.parseInt(a.getOrDefault("threads", "1"));
         boolean hugepage = "hugepage".equals(a.getOrDefault("backend", "anon"));
         int exit = 1;
-        E2eCommon.warmUp(E2eCommon.parseSize(a.getOrDefault("warmup", "64M")));
+        E2eCommon.warmUp(E2eCommon.parseSize(a.getOrDefault("warmup", "64M")),
+                Integer.parseInt(a.getOrDefault("warmup-rounds", "1")));
         System.gc();
         try (E2eCommon.Side side = new E2eCommon.Side(hugepage)) {
             AtomicReference<Workload> load = new AtomicReference<>();

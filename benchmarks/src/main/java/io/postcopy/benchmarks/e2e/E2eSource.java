@@ -37,7 +37,7 @@ import java.util.regex.Pattern;
  * SHA-256 digests of both sides and writes the JSON result.
  *
  * <pre>--size 1G --mode postcopy|hybrid --precopy-seconds 2 --pattern random|sequential|hotset --threads 1
- * --backend anon|hugepage --json FILE --dest-heap 64m [--warmup 64M] [--preempt on|off] [--dest-jvm-opts "..."]
+ * --backend anon|hugepage --json FILE --dest-heap 64m [--warmup 64M] [--warmup-rounds 3] [--preempt on|off] [--dest-jvm-opts "..."]
  * [--cpu-profile]</pre>
  * {@code --preempt} (default on): requested pages travel on a postcopy-preempt channel of their own.
  * {@code --realtime N} (default 1, the services' default): the threads on a request's way (fault, return path,
@@ -52,7 +52,8 @@ import java.util.regex.Pattern;
  * {@code --threads 0}: no guest on the destination, the stream alone (no faults, no latency figures).
  * {@code --source-guest-threads N} (default 1): writer threads on the source until the switch; 0 = none.
  * {@code --warmup}: each JVM first migrates a block of this size to itself (class loading, JNR stubs, JIT), as a
- * long-running source and destination would have done already; 0 measures cold JVMs.
+ * long-running source and destination would have done already; 0 measures cold JVMs. {@code --warmup-rounds N}
+ * (default 3) such migrations, alternately with and without a reading guest, so that C2's code is stable.
  * {@code --cpu-profile} samples both JVMs' per-thread CPU time from /proc every 100 ms (costs some CPU itself).
  */
 public final class E2eSource {
@@ -84,7 +85,8 @@ public final class E2eSource {
         String warmup = a.getOrDefault("warmup", "64M");
         int exit = 1;
         Process dest = null;
-        E2eCommon.warmUp(E2eCommon.parseSize(warmup));
+        String warmupRounds = a.getOrDefault("warmup-rounds", "3");
+        E2eCommon.warmUp(E2eCommon.parseSize(warmup), Integer.parseInt(warmupRounds));
         try (E2eCommon.Side side = new E2eCommon.Side(hugepage)) {
             RamBlock block = side.registry.create(E2eCommon.BLOCK, size,
                     hugepage ? RamBlock.Backing.HUGETLB : RamBlock.Backing.ANONYMOUS);
@@ -101,7 +103,7 @@ public final class E2eSource {
                 if (System.getProperty(p) != null) cmd.add("-D" + p + "=" + System.getProperty(p));
             cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), E2eDestination.class.getName(),
                     "--result", destJson.toString(), "--digest", destDigest.toString(), "--pattern", pattern,
-                    "--threads", Integer.toString(threads), "--backend", backend, "--warmup", warmup));
+                    "--threads", Integer.toString(threads), "--backend", backend, "--warmup", warmup, "--warmup-rounds", warmupRounds));
             dest = new ProcessBuilder(cmd).redirectError(ProcessBuilder.Redirect.INHERIT).start();
             BufferedReader dout = new BufferedReader(new InputStreamReader(dest.getInputStream(), StandardCharsets.UTF_8));
             int port = -1;
@@ -180,6 +182,7 @@ public final class E2eSource {
             if (mode.equals("hybrid")) kv(j, "precopy_seconds", E2eCommon.num(precopySeconds));
             kv(j, "dest_heap", E2eCommon.str(destHeap));
             kv(j, "warmup", E2eCommon.str(warmup));
+            kv(j, "warmup_rounds", warmupRounds);
             kv(j, "state", E2eCommon.str(st.name()));
             kv(j, "failure", E2eCommon.str(out.failure().orElse(null)));
             kv(j, "dest_state", raw(dj, "state"));

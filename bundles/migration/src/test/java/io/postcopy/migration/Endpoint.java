@@ -95,8 +95,7 @@ final class Endpoint implements AutoCloseable {
 
     @Override
     public void close() {
-        for (IncomingListener l : service.listeners()) l.close();
-        for (Migration m : service.migrations()) m.cancel();
+        service.close();
         registry.removeAll();
     }
 }

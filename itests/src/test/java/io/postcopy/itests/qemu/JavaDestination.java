@@ -43,7 +43,7 @@ public final class JavaDestination implements MigrationDestination {
     private final RamBlockRegistry registry = RamBlocks.newRegistry();
     private final io.postcopy.fault.standalone.StandaloneFaultService faults = FaultHandlers.newService(registry, Policies.newBalloonInhibitor(),
             Policies.newMemoryLockPolicy(false), Policies.newHugePagePolicy(true));
-    private final MigrationService service;
+    private final io.postcopy.migration.standalone.StandaloneMigrationService service;
     private final IncomingListener listener;
     private final AtomicReference<Workload> workload = new AtomicReference<>();
     private final AtomicReference<Throwable> workloadStartFailure = new AtomicReference<>();
@@ -265,6 +265,7 @@ public final class JavaDestination implements MigrationDestination {
                 Thread.currentThread().interrupt();
             }
         }
+        service.close();
         registry.removeAll();
     }
 }

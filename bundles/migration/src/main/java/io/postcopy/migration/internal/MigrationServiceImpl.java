@@ -267,6 +267,11 @@ public final class MigrationServiceImpl implements io.postcopy.migration.standal
         }
     }
 
+    @Override
+    public void close() {
+        shutdown();
+    }
+
     /** Whiteboard (and plain Java): {@code l} is told of every state change from now on. */
     @Override
     public void addMigrationListener(MigrationListener l) {

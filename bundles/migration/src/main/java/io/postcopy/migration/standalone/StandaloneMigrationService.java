@@ -10,7 +10,7 @@ import org.osgi.annotation.versioning.ProviderType;
  * registry. The OSGi service has no such methods: there a handler or a listener is a service, and nothing else.
  */
 @ProviderType
-public interface StandaloneMigrationService extends MigrationService {
+public interface StandaloneMigrationService extends MigrationService, AutoCloseable {
     /** As registering a {@link DeviceStateHandler} service: its section travels in the switch's package. */
     void addDeviceStateHandler(DeviceStateHandler handler);
 
@@ -20,4 +20,12 @@ public interface StandaloneMigrationService extends MigrationService {
     void addMigrationListener(MigrationListener listener);
 
     void removeMigrationListener(MigrationListener listener);
+
+    /**
+     * As stopping the OSGi component: closes the listeners, cancels the running migrations and waits (up to 30 s
+     * each) until their threads have let go of the blocks, and ends the service's own threads. Call it before
+     * closing the registry.
+     */
+    @Override
+    void close();
 }

@@ -3,7 +3,7 @@
  * is apart from the API package so that the API holds no implementation.
  */
 @Export
-@Version("1.1.0")
+@Version("1.2.0")
 package io.postcopy.migration.standalone;
 
 import org.osgi.annotation.bundle.Export;
