@@ -100,12 +100,17 @@ final class E2eCommon {
                         if (guest) reader.set(io.postcopy.workload.Workloads.start(dst.registry.byName("in-warmup"),
                                 io.postcopy.workload.WorkloadOptions.builder().threads(1).checkReads(true).build()));
                     }));
+            // a writing guest on the source until the switch, as in the measured run (its code is compiled here too)
+            Workload writer = io.postcopy.workload.Workloads.start(b, io.postcopy.workload.WorkloadOptions.builder()
+                    .threads(1).writeFraction(1.0).contentSeed(1).randomSeed(3).build());
             io.postcopy.migration.OutgoingMigration out = src.service.migrate(
-                    new java.net.InetSocketAddress("127.0.0.1", l.port()), io.postcopy.migration.OutgoingOptions.defaults().withTls(tls));
+                    new java.net.InetSocketAddress("127.0.0.1", l.port()), io.postcopy.migration.OutgoingOptions.defaults()
+                            .withTls(tls).withGuest(io.postcopy.migration.GuestControl.of(writer::pause, () -> { })));
             io.postcopy.migration.MigrationState st = out.awaitCompletion(java.time.Duration.ofMinutes(2));
             if (!l.migrations().isEmpty()) l.migrations().get(0).awaitCompletion(java.time.Duration.ofSeconds(30));
             Workload w = reader.get();
             if (w != null) w.stop();
+            writer.stop();
             l.close();
             System.err.printf(Locale.ROOT, "e2e: warm-up migration of %d MiB in this JVM (%s guest): %s in %.0f ms%n",
                     bytes >> 20, guest ? "a reading" : "no", st, (System.nanoTime() - t0) / 1e6);
