@@ -105,15 +105,18 @@ final class E2eCommon {
                     .threads(1).writeFraction(1.0).contentSeed(1).randomSeed(3).build());
             io.postcopy.migration.OutgoingMigration out = src.service.migrate(
                     new java.net.InetSocketAddress("127.0.0.1", l.port()), io.postcopy.migration.OutgoingOptions.defaults()
-                            .withTls(tls).withGuest(io.postcopy.migration.GuestControl.of(writer::pause, () -> { })));
+                            .withTls(tls).withGuest(io.postcopy.migration.GuestControl.of(writer::pause, () -> { }))
+                            // with a guest, paced to last ~3 s: the guest then faults ~10,000 times, so that the
+                            // request path reaches C2 too (unpaced, a small block is there before it faults much)
+                            .withMaxBandwidth(guest ? bytes / 3 : 0));
             io.postcopy.migration.MigrationState st = out.awaitCompletion(java.time.Duration.ofMinutes(2));
             if (!l.migrations().isEmpty()) l.migrations().get(0).awaitCompletion(java.time.Duration.ofSeconds(30));
             Workload w = reader.get();
             if (w != null) w.stop();
             writer.stop();
             l.close();
-            System.err.printf(Locale.ROOT, "e2e: warm-up migration of %d MiB in this JVM (%s guest): %s in %.0f ms%n",
-                    bytes >> 20, guest ? "a reading" : "no", st, (System.nanoTime() - t0) / 1e6);
+            System.err.printf(Locale.ROOT, "e2e: warm-up migration of %d MiB in this JVM (%s guest): %s in %.0f ms, %d requests%n",
+                    bytes >> 20, guest ? "a reading" : "no", st, (System.nanoTime() - t0) / 1e6, out.progress().requests());
         }
     }
 
