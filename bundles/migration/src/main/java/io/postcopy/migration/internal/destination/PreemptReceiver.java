@@ -91,7 +91,8 @@ public final class PreemptReceiver implements StreamHandler {
             UrgentThread urgent = Urgent.thread(main.settings(), "postcopy-preempt channel " + peer);
             channel.configureBlocking(true);
             boolean prefetched = buf.position() > 0;     // bytes the listener read after the token
-            boolean quickAck = QuickAck.supported(channel);
+            // our source's preempt socket has TCP_NODELAY, so no page waits for an ACK: no setsockopt per request
+            boolean quickAck = !main.fromOurSource() && QuickAck.supported(channel);
             if (quickAck) QuickAck.now(channel);
             for (;;) {
                 int n = prefetched ? 0 : wire.read(buf);

@@ -95,8 +95,8 @@ final class StreamReader implements StreamHandler {
                 // ACK at once only where a guest may wait for these bytes: requested pages come on the main stream
                 // in postcopy without a preempt channel, and a source without TCP_NODELAY (QEMU) holds a short
                 // write until our ACK. Bulk bytes need no quick ACK: each one costs a setsockopt and an ACK packet
-                // (measured: ~20 % of the receiving thread's CPU)
-                if (quickAck && n > 0 && main.listening && main.preempt == null) QuickAck.now(channel);
+                // (measured: ~20 % of the receiving thread's CPU). Our own source sets TCP_NODELAY: none needed
+                if (quickAck && n > 0 && main.listening && main.preempt == null && !main.fromOurSource()) QuickAck.now(channel);
                 buf.flip();
                 if (decoder == null && (decoder = decoderFor(buf, n < 0)) == null) {
                     buf.compact();       // the block list is not all here yet
