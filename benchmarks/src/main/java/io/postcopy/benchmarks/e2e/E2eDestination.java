@@ -27,7 +27,7 @@ import java.util.concurrent.atomic.AtomicReference;
  * feels), and when the migration is complete stops it, writes the block's per-page digest and a flat JSON of
  * its side. Started by {@link E2eSource}.
  *
- * <pre>--result FILE --digest FILE --pattern random|sequential|hotset --threads N --backend anon|hugepage --warmup 64M --warmup-rounds 1</pre>
+ * <pre>--result FILE --digest FILE --pattern random|sequential|hotset --threads N --backend anon|hugepage --warmup 64M --warmup-rounds 3</pre>
  */
 public final class E2eDestination {
     private E2eDestination() {}
@@ -45,7 +45,7 @@ public final class E2eDestination {
         boolean hugepage = "hugepage".equals(a.getOrDefault("backend", "anon"));
         int exit = 1;
         E2eCommon.warmUp(E2eCommon.parseSize(a.getOrDefault("warmup", "64M")),
-                Integer.parseInt(a.getOrDefault("warmup-rounds", "1")));
+                Integer.parseInt(a.getOrDefault("warmup-rounds", "3")));
         System.gc();
         try (E2eCommon.Side side = new E2eCommon.Side(hugepage)) {
             AtomicReference<Workload> load = new AtomicReference<>();

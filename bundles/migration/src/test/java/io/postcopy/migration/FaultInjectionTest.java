@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.fail;
 
 import io.postcopy.fault.MissingPages;
-import io.postcopy.migration.internal.MigrationServiceImpl;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.testkit.Await;
 import io.postcopy.workload.VerifyResult;
@@ -371,7 +370,7 @@ class FaultInjectionTest {
 
     static void closeEndpoint(Endpoint e) {
         e.close();
-        ((MigrationServiceImpl) e.service).shutdown();
+        e.service.close();
     }
 
     /** The source's guest: counts the pauses and resumes the migration asks for. */

@@ -1,6 +1,5 @@
 package io.postcopy.migration;
 
-import io.postcopy.migration.internal.MigrationServiceImpl;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.workload.VerifyResult;
 import io.postcopy.workload.Workload;
@@ -98,7 +97,7 @@ public final class FaultPeer {
                 Workload w = reader.get();
                 if (w != null) w.stop();
                 e.close();
-                ((MigrationServiceImpl) e.service).shutdown();
+                e.service.close();
                 out.println("@@ bye");
                 System.exit(0);
             }

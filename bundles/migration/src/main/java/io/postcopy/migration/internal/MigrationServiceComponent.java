@@ -60,7 +60,7 @@ public class MigrationServiceComponent implements MigrationService {
 
     @Deactivate
     void deactivate() {
-        impl.shutdown();
+        impl.close();
     }
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,

@@ -39,7 +39,7 @@ public final class MigrationServiceImpl implements io.postcopy.migration.standal
     private final List<MigrationListener> migrationListeners = new CopyOnWriteArrayList<>();
     /**
      * Delivers state changes in the order they happened, off the migrations' own threads: one thread, which ends
-     * after a second without events (a plain-Java service has no shutdown, and an idle thread would otherwise stay
+     * after a second without events (a plain-Java service may never be closed, and an idle thread would then stay
      * until the service is garbage-collected and finalized).
      */
     private final java.util.concurrent.ThreadPoolExecutor events = new java.util.concurrent.ThreadPoolExecutor(1, 1,
@@ -251,7 +251,8 @@ public final class MigrationServiceImpl implements io.postcopy.migration.standal
      * Closes the listeners, cancels every running migration and waits (up to 30 s each) until they have ended,
      * so that their threads have let go of the blocks before the registry goes (component deactivation).
      */
-    public void shutdown() {
+    @Override
+    public void close() {
         timer.shutdownNow();
         events.shutdown();      // what is queued is still told
         for (IncomingListener l : new ArrayList<>(listeners)) l.close();
@@ -265,11 +266,6 @@ public final class MigrationServiceImpl implements io.postcopy.migration.standal
                 return;
             }
         }
-    }
-
-    @Override
-    public void close() {
-        shutdown();
     }
 
     /** Whiteboard (and plain Java): {@code l} is told of every state change from now on. */

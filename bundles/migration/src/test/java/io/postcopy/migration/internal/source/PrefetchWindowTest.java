@@ -30,6 +30,13 @@ class PrefetchWindowTest {
         return n;
     }
 
+    /** Eight requests, each right after the pages pushed after the last, from {@code from}; returns the next page. */
+    private long readOn(int bi, long from) {
+        long page = from;
+        for (int i = 0; i < 8; i++) page += serve(bi, page) + 1;
+        return page;
+    }
+
     @Test
     void aSequentialReaderGrowsTheWindowByDoublingToTheMaximum() {
         assertThat(serve(0, 0)).as("the first request teaches nothing yet").isZero();
@@ -64,8 +71,7 @@ class PrefetchWindowTest {
 
     @Test
     void aRandomRequestCollapsesTheWindowAtOnce() {
-        long page = 0;
-        for (int i = 0; i < 8; i++) page += serve(0, page) + 1;
+        readOn(0, 0);
         assertThat(w.window(0)).isEqualTo(MAX);
         assertThat(serve(0, 900)).as("a jump over pages the destination lacks").isZero();
         assertThat(w.window(0)).isZero();
@@ -83,16 +89,15 @@ class PrefetchWindowTest {
 
     @Test
     void theWindowNeverReachesPastTheEndOfItsBlock() {
-        long page = 200;
-        for (int i = 0; i < 8; i++) page += serve(1, page) + 1;   // 200 + 1+1+2+4+8+16+32+... -> near 300
+        // 200, 201, 203, 206, 211, 220, 237, 270: the window after 270 would be 64, the block ends at 299
+        assertThat(readOn(1, 200)).as("the last push stopped at the block's last page").isEqualTo(300);
         assertThat(w.request(1, 299)).as("the last page: nothing after it").isZero();
         assertThat(w.request(1, 298) + 298L).isLessThanOrEqualTo(299);
     }
 
     @Test
     void blocksLearnApart() {
-        long page = 0;
-        for (int i = 0; i < 8; i++) page += serve(0, page) + 1;
+        long page = readOn(0, 0);
         assertThat(w.window(0)).isEqualTo(MAX);
         assertThat(serve(1, 150)).as("another block's first request").isZero();
         assertThat(w.window(0)).as("block 0 keeps its window").isEqualTo(MAX);
