@@ -98,9 +98,10 @@ public final class E2eSource {
             List<String> cmd = new ArrayList<>();
             cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
             cmd.add("-Xmx" + destHeap);
-            for (String o : a.getOrDefault("dest-jvm-opts", "").trim().split("\\s+")) if (!o.isEmpty()) cmd.add(o);
             for (String p : new String[] {"e2e.sndbuf", "e2e.rcvbuf", "e2e.staging", "e2e.fifo", "e2e.rtpercent", "e2e.bulknice", "e2e.bulkyield", "e2e.tls"})
                 if (System.getProperty(p) != null) cmd.add("-D" + p + "=" + System.getProperty(p));
+            // after the source's own settings: an explicit destination option wins
+            for (String o : a.getOrDefault("dest-jvm-opts", "").trim().split("\\s+")) if (!o.isEmpty()) cmd.add(o);
             cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), E2eDestination.class.getName(),
                     "--result", destJson.toString(), "--digest", destDigest.toString(), "--pattern", pattern,
                     "--threads", Integer.toString(threads), "--backend", backend, "--warmup", warmup, "--warmup-rounds", warmupRounds));
