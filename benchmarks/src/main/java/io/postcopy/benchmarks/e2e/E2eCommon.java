@@ -40,8 +40,10 @@ final class E2eCommon {
         /** -De2e.fifo=N (set by --realtime N): the threads on a request's way run SCHED_FIFO N within the
          *  real-time budget (-De2e.rtpercent, --realtime-percent; the service defaults 1 and 50); 0 = nice -5. */
         final int fifo = Integer.getInteger("e2e.fifo", 1);
+        /** -De2e.faultfifo=N (--fault-realtime N): the fault thread's apart; by default as the others'. */
+        final int faultFifo = Integer.getInteger("e2e.faultfifo", fifo);
         final io.postcopy.fault.standalone.StandaloneFaultService faults = FaultHandlers.newService(registry, Policies.newBalloonInhibitor(),
-                Policies.newMemoryLockPolicy(false), Policies.newHugePagePolicy(true), -5, fifo);
+                Policies.newMemoryLockPolicy(false), Policies.newHugePagePolicy(true), -5, faultFifo);
         final io.postcopy.migration.standalone.StandaloneMigrationService service;
 
         Side(boolean hugepage) {

@@ -40,8 +40,9 @@ import java.util.regex.Pattern;
  * --backend anon|hugepage --json FILE --dest-heap 64m [--warmup 64M] [--warmup-rounds 3] [--preempt on|off] [--dest-jvm-opts "..."]
  * [--cpu-profile]</pre>
  * {@code --preempt} (default on): requested pages travel on a postcopy-preempt channel of their own.
- * {@code --realtime N} (default 1, the services' default): the threads on a request's way (fault, return path,
- * preempt channel) run SCHED_FIFO N while within {@code --realtime-percent} (default 50) % of one CPU; 0 = nice -5.
+ * {@code --realtime N} (default 1, the services' default): the destination's fault and preempt-channel threads run
+ * SCHED_FIFO N while within {@code --realtime-percent} (default 50) % of one CPU; 0 = nice -5 (the source's
+ * return-path thread runs at nice -5 either way). {@code --fault-realtime N} sets the fault thread's apart.
  * {@code --bulk-nice N} (the service setting {@code bulkThreadNice} on both sides; default -1, the services'
  * default): the threads moving background pages in postcopy run at nice N, so the destination's guest wins the CPU
  * from them; 0 leaves them alone; -1 makes them yield (nice {@code --bulk-yield-nice}, default 5) only while the
@@ -62,6 +63,7 @@ public final class E2eSource {
     public static void main(String[] argv) throws Exception {
         Map<String, String> a = E2eCommon.args(argv);
         if (a.containsKey("realtime")) System.setProperty("e2e.fifo", a.get("realtime"));   // before any Side
+        if (a.containsKey("fault-realtime")) System.setProperty("e2e.faultfifo", a.get("fault-realtime"));
         if (a.containsKey("realtime-percent")) System.setProperty("e2e.rtpercent", a.get("realtime-percent"));
         if (a.containsKey("bulk-nice")) System.setProperty("e2e.bulknice", a.get("bulk-nice"));
         if (a.containsKey("bulk-yield-nice")) System.setProperty("e2e.bulkyield", a.get("bulk-yield-nice"));
@@ -98,7 +100,7 @@ public final class E2eSource {
             List<String> cmd = new ArrayList<>();
             cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
             cmd.add("-Xmx" + destHeap);
-            for (String p : new String[] {"e2e.sndbuf", "e2e.rcvbuf", "e2e.staging", "e2e.fifo", "e2e.rtpercent", "e2e.bulknice", "e2e.bulkyield", "e2e.tls"})
+            for (String p : new String[] {"e2e.sndbuf", "e2e.rcvbuf", "e2e.staging", "e2e.fifo", "e2e.faultfifo", "e2e.rtpercent", "e2e.bulknice", "e2e.bulkyield", "e2e.tls"})
                 if (System.getProperty(p) != null) cmd.add("-D" + p + "=" + System.getProperty(p));
             // after the source's own settings: an explicit destination option wins
             for (String o : a.getOrDefault("dest-jvm-opts", "").trim().split("\\s+")) if (!o.isEmpty()) cmd.add(o);
@@ -176,6 +178,7 @@ public final class E2eSource {
             kv(j, "tls", System.getProperty("e2e.tls") != null ? "true" : "false");
             kv(j, "max_bandwidth", a.containsKey("max-bandwidth") ? Long.toString(E2eCommon.parseSize(a.get("max-bandwidth"))) : "0");
             kv(j, "realtime", a.getOrDefault("realtime", "1"));
+            kv(j, "fault_realtime", a.getOrDefault("fault-realtime", a.getOrDefault("realtime", "1")));
             kv(j, "realtime_percent", a.getOrDefault("realtime-percent", "50"));
             kv(j, "realtime_demotions", Long.toString(io.postcopy.uffd.UrgentThread.demotions()));
             kv(j, "bulk_nice", a.getOrDefault("bulk-nice", "-1"));
