@@ -22,6 +22,7 @@ class Qmp:
         self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.s.connect(path)
         self.f = self.s.makefile("rw")
+        self.events = []      # asynchronous events read while waiting for a command's return
         json.loads(self.f.readline())
         self.cmd("qmp_capabilities")
 
@@ -30,6 +31,8 @@ class Qmp:
         self.f.flush()
         while True:
             m = json.loads(self.f.readline())
+            if "event" in m:
+                self.events.append(m)
             if "return" in m:
                 return m["return"]
             if "error" in m:
@@ -72,7 +75,14 @@ def run(size_mib, mode, precopy_seconds, port, work):
                 break
             time.sleep(0.01)
         t1 = time.monotonic()
+        d.cmd("query-status")     # reads the destination's events so far (RESUME at POSTCOPY_RUN)
         ram = q.get("ram", {})
+        # the guest's own downtime: STOP on the source to RESUME on the destination; QMP stamps both with the
+        # host's wall clock (one host, one clock), in microseconds
+        stamp = lambda e: e["timestamp"]["seconds"] + e["timestamp"]["microseconds"] / 1e6
+        stops = [stamp(e) for e in s.events if e["event"] == "STOP"]
+        resumes = [stamp(e) for e in d.events if e["event"] == "RESUME"]
+        to_resume = round((resumes[0] - stops[-1]) * 1000, 3) if stops and resumes else None
         return {
             "peer": "qemu-7.2", "mode": mode, "size_mib": size_mib, "status": q.get("status"),
             "total_ms": q.get("total-time", round((t1 - t0) * 1000)), "wall_ms": round((t1 - t0) * 1000),
@@ -80,6 +90,7 @@ def run(size_mib, mode, precopy_seconds, port, work):
             "bytes_sent": ram.get("transferred"), "postcopy_requests": ram.get("postcopy-requests"),
             "throughput_gbps": round((ram.get("transferred") or 0) / max(t1 - t_switch, 1e-9) / 1e9, 3),
             "mbps_reported": ram.get("mbps"), "downtime_ms": q.get("downtime"),
+            "downtime_to_guest_resumed_ms": to_resume,
         }
     finally:
         for p in (src, dst):

@@ -82,6 +82,7 @@ public final class E2eDestination {
             StringBuilder j = new StringBuilder("{\n");
             kv(j, "state", E2eCommon.str(st.name()));
             kv(j, "failure", E2eCommon.str(in.failure().orElse(null)));
+            kv(j, "run_at_nanos", runAt.get() == 0 ? "null" : Long.toString(runAt.get()));
             kv(j, "run_to_end_ms", E2eCommon.num(runAt.get() == 0 ? Double.NaN : (endAt - runAt.get()) / 1e6));
             kv(j, "bytes_received", Long.toString(p.bytes()));
             kv(j, "pages", Long.toString(p.pages()));

@@ -132,12 +132,15 @@ public final class E2eSource {
             Workload guest = guestThreads == 0 ? null : Workloads.start(block, WorkloadOptions.builder()
                     .threads(guestThreads).writeFraction(1.0).contentSeed(E2eCommon.CONTENT_SEED).randomSeed(3).build());
             boolean profile = a.containsKey("cpu-profile");
+            java.util.concurrent.atomic.AtomicLong pausedAt = new java.util.concurrent.atomic.AtomicLong();
             ThreadCpu.Sampler cpuSrc = profile ? new ThreadCpu.Sampler(ProcessHandle.current().pid()) : null;
             ThreadCpu.Sampler cpuDst = profile ? new ThreadCpu.Sampler(dest.pid()) : null;
             OutgoingOptions oo = OutgoingOptions.defaults().withBlocks(E2eCommon.BLOCK).withPostcopyPreempt(preempt.equals("on"))
                     .withMode(mode.equals("hybrid") ? MigrationMode.HYBRID : MigrationMode.POSTCOPY)
-                    .withGuest(guest == null ? GuestControl.NONE
-                            : GuestControl.of(guest::pause, () -> { /* the source guest never runs again */ }));
+                    .withGuest(GuestControl.of(() -> {
+                        pausedAt.set(System.nanoTime());       // the host's CLOCK_MONOTONIC, as the destination's
+                        if (guest != null) guest.pause();
+                    }, () -> { /* the source guest never runs again */ }));
             if (mode.equals("hybrid")) oo = oo.withPostcopyAfter(Duration.ofMillis((long) (precopySeconds * 1000)));
             if (a.containsKey("max-bandwidth")) oo = oo.withMaxBandwidth(E2eCommon.parseSize(a.get("max-bandwidth")));
             if (a.containsKey("prefetch")) oo = oo.withPrefetchMaxPages(Integer.parseInt(a.get("prefetch")));
@@ -194,6 +197,10 @@ public final class E2eSource {
             kv(j, "total_ms", E2eCommon.num(totalMs));
             kv(j, "postcopy_ms", E2eCommon.num(postcopyMs));
             kv(j, "downtime_ms", out.downtime().map(d -> E2eCommon.num(d.toNanos() / 1e6)).orElse("null"));
+            // the guest's own downtime: paused here, resumed there; both JVMs read one host's CLOCK_MONOTONIC
+            long resumedAt = Long.parseLong(raw(dj, "run_at_nanos").equals("null") ? "0" : raw(dj, "run_at_nanos"));
+            kv(j, "downtime_to_guest_resumed_ms", resumedAt == 0 || pausedAt.get() == 0 ? "null"
+                    : E2eCommon.num((resumedAt - pausedAt.get()) / 1e6));
             kv(j, "downtime_to_package_sent_ms", out.downtimeToPackageSent().map(d -> E2eCommon.num(d.toNanos() / 1e6)).orElse("null"));
             kv(j, "bytes_sent", Long.toString(p.bytes()));
             kv(j, "postcopy_page_bytes", Long.toString(p.postcopyPageBytes()));
