@@ -21,6 +21,11 @@ public interface GuestControl {
     /** Stops every vCPU; returns once nothing reads or writes the memory any more (see the class comment). */
     void pause();
 
+    /**
+     * Restarts every vCPU. On the destination it is called at RUN from a thread of the migration's own, which woke
+     * as an urgent thread and returned to ordinary scheduling before this call (threads started here inherit that);
+     * the guest's downtime ends when its vCPUs run, so return promptly.
+     */
     void resume();
 
     /**
