@@ -13,9 +13,10 @@
  * destination's fault thread, read + write on the source's return-path thread, read + UFFDIO_COPY on the
  * destination's preempt thread, as ours. Page contents are not checked (floor.c's are not either).
  *
- *   guestfloor SIZE_MIB [cfs|fifo] [noguest]
+ *   guestfloor SIZE_MIB [cfs|fifo] [noguest|GUESTS]
  *       fifo: the three request threads SCHED_FIFO 1 (ours by default, within a budget); cfs (default): nice 0
- *       noguest: the stream alone through the same code (should match floor.c)
+ *       noguest: the stream alone through the same code (should match floor.c); GUESTS: that many guest threads
+ *       (default 1), each with a random sequence of its own
  *
  * Prints wall GB/s of page payload (from the source's start until every page is placed), the faults, the guest's
  * reads, and each thread's CPU seconds (CLOCK_THREAD_CPUTIME_ID).
@@ -54,7 +55,7 @@ static int uffd, fifo;
 static int main_s, main_d, rp_s, rp_d, pre_s, pre_d;   /* _s source's end, _d destination's */
 static volatile long placedPages;
 static volatile int done;
-static long guestReads, faults;
+static long guestReads, faults, guestCpuNanos;   /* reads: summed by the guest threads at their end */
 static double cpu[8];
 
 static void die(const char *what) { perror(what); exit(1); }
@@ -143,13 +144,15 @@ static void *faultThread(void *a) {
     cpu[4] = now(CLOCK_THREAD_CPUTIME_ID); return 0;
 }
 static void *guest(void *a) {
-    (void)a; uint64_t x = 88172645463325252ULL; long sum = 0;
-    while (!done) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; sum += dst[(x % npages) * PAGE]; guestReads++; }
-    cpu[5] = now(CLOCK_THREAD_CPUTIME_ID); return (void *)sum;
+    uint64_t x = 88172645463325252ULL + (uint64_t)(long)a * 0x9E3779B97F4A7C15ULL; long sum = 0, reads = 0;
+    while (!done) { x ^= x << 13; x ^= x >> 7; x ^= x << 17; sum += dst[(x % npages) * PAGE]; reads++; }
+    __atomic_add_fetch(&guestReads, reads, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&guestCpuNanos, (long)(now(CLOCK_THREAD_CPUTIME_ID) * 1e9), __ATOMIC_RELAXED);   /* all guests' */
+    return (void *)sum;
 }
 
 int main(int argc, char **argv) {
-    if (argc < 2) { fprintf(stderr, "usage: guestfloor SIZE_MIB [cfs|fifo] [noguest]\n"); return 2; }
+    if (argc < 2) { fprintf(stderr, "usage: guestfloor SIZE_MIB [cfs|fifo] [noguest|GUESTS]\n"); return 2; }
     size = atol(argv[1]) << 20; npages = size / PAGE; fifo = argc > 2 && strcmp(argv[2], "fifo") == 0;
     dst = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     sent = mmap(NULL, npages, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -173,21 +176,23 @@ int main(int argc, char **argv) {
         if (write(result[1], cpu, 2 * sizeof cpu[0]) != 2 * sizeof cpu[0]) die("result");
         _exit(0);
     }
-    pthread_t rv, pr, ft, gt;
+    pthread_t rv, pr, ft, gt[16];
     pthread_create(&ft, 0, faultThread, 0); pthread_create(&pr, 0, preempt, 0); pthread_create(&rv, 0, receiver, 0);
     char c; if (read(ready[0], &c, 1) != 1) die("ready");
     double t0 = now(CLOCK_MONOTONIC);
     if (write(go[1], "g", 1) != 1) die("go");
-    int noguest = argc > 3 && strcmp(argv[3], "noguest") == 0; if (!noguest) pthread_create(&gt, 0, guest, 0);
+    int guests = argc > 3 ? (strcmp(argv[3], "noguest") == 0 ? 0 : atoi(argv[3])) : 1;
+    if (guests < 0 || guests > 16) { fprintf(stderr, "guests: 0..16\n"); return 2; }
+    for (int i = 0; i < guests; i++) pthread_create(&gt[i], 0, guest, (void *)(long)i);
     pthread_join(rv, 0);
     while (__atomic_load_n(&placedPages, __ATOMIC_RELAXED) < npages) usleep(100);
     double wall = now(CLOCK_MONOTONIC) - t0;
     done = 1; shutdown(rp_d, SHUT_WR);
-    if (!noguest) pthread_join(gt, 0);
+    for (int i = 0; i < guests; i++) pthread_join(gt[i], 0);
     pthread_join(ft, 0); pthread_join(pr, 0); waitpid(child, 0, 0);
     double srcCpu[2]; if (read(result[0], srcCpu, sizeof srcCpu) != sizeof srcCpu) die("source result");
     printf("guestfloor %s %ld MiB: %.2f GB/s, %ld faults, %ld guest reads; CPU-s: sender %.3f, return path %.3f,"
            " receiver %.3f, preempt %.3f, fault %.3f, guest %.3f\n", fifo ? "fifo" : "cfs", size >> 20,
-           size / wall / 1e9, faults, guestReads, srcCpu[0], srcCpu[1], cpu[2], cpu[3], cpu[4], cpu[5]);
+           size / wall / 1e9, faults, guestReads, srcCpu[0], srcCpu[1], cpu[2], cpu[3], cpu[4], guestCpuNanos / 1e9);
     return 0;
 }

@@ -53,10 +53,11 @@ final class E2eCommon {
             java.util.Map<String, Object> config = new HashMap<>(java.util.Map.of(
                     "sendBufferSize", Integer.getInteger("e2e.sndbuf", 128 * 1024),
                     "receiveBufferSize", Integer.getInteger("e2e.rcvbuf", 128 * 1024),
-                    "stagingBatchSize", Integer.getInteger("e2e.staging", 64 * 1024),
                     "urgentThreadNice", -5,
                     "urgentThreadFifoPriority", fifo,
                     "realtimeCpuPercent", Integer.getInteger("e2e.rtpercent", 50)));
+            // absent: the service's default
+            if (Integer.getInteger("e2e.staging") != null) config.put("stagingBatchSize", Integer.getInteger("e2e.staging"));
             // absent: the service's default (yield while the guest faults)
             if (Integer.getInteger("e2e.bulknice") != null) config.put("bulkThreadNice", Integer.getInteger("e2e.bulknice"));
             if (Integer.getInteger("e2e.bulkyield") != null) config.put("bulkThreadYieldNice", Integer.getInteger("e2e.bulkyield"));
