@@ -12,43 +12,12 @@
  *
  * Prints wall GB/s of page payload and CPU seconds per GiB of each thread (CLOCK_THREAD_CPUTIME_ID).
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <linux/userfaultfd.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <pthread.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
-#include <time.h>
-#include <unistd.h>
-
-#define PAGE 4096L
-#define REC (8 + PAGE)
-#define SEND_BUF (128 * 1024)
-#define RECV_BUF (1024 * 1024)
-#define STAGE (64 * 1024)
-#define FLAG_PAGE 0x08L
+#include "floor.h"
 
 static long size;
 static char *src, *dst;
 static int uffd, lfd;
 static double sender_cpu, receiver_cpu;
-
-static void die(const char *what) { perror(what); exit(1); }
-
-static double now(clockid_t c) {
-    struct timespec t;
-    clock_gettime(c, &t);
-    return t.tv_sec + t.tv_nsec / 1e9;
-}
 
 static void place(long off, char *from, long len) {
     struct uffdio_copy c = {.dst = (unsigned long)(dst + off), .src = (unsigned long)from, .len = len, .mode = 0};

@@ -21,32 +21,10 @@
  * Prints wall GB/s of page payload (from the source's start until every page is placed), the faults, the guest's
  * reads, and each thread's CPU seconds (CLOCK_THREAD_CPUTIME_ID).
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <linux/userfaultfd.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
+#include "floor.h"
 #include <poll.h>
-#include <pthread.h>
 #include <sched.h>
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#define PAGE 4096L
-#define REC (8 + PAGE)
-#define SEND_BUF (128 * 1024)
-#define RECV_BUF (1024 * 1024)
-#define STAGE (64 * 1024)
 
 static long size, npages;
 static char *src, *dst;
@@ -56,10 +34,8 @@ static int main_s, main_d, rp_s, rp_d, pre_s, pre_d;   /* _s source's end, _d de
 static volatile long placedPages;
 static volatile int done;
 static long guestReads, faults, guestCpuNanos;   /* reads: summed by the guest threads at their end */
-static double cpu[8];
+static double cpu[5];      /* sender, return path (the source's), receiver, preempt, fault */
 
-static void die(const char *what) { perror(what); exit(1); }
-static double now(clockid_t c) { struct timespec t; clock_gettime(c, &t); return t.tv_sec + t.tv_nsec / 1e9; }
 static void rt(void) { if (fifo) { struct sched_param p = {.sched_priority = 1}; if (sched_setscheduler(0, SCHED_FIFO, &p)) die("fifo"); } }
 static void pair(int *a, int *b) {
     int l = socket(AF_INET, SOCK_STREAM, 0); struct sockaddr_in s = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -77,7 +53,7 @@ static void *sender(void *a) {
     for (long pg = 0; pg < npages; pg++) {
         if (!claim(pg)) continue;
         if (fill + REC > SEND_BUF) { writeAll(main_s, buf, fill); fill = 0; }
-        uint64_t h = pg * PAGE | 8; memcpy(buf + fill, &h, 8); memcpy(buf + fill + 8, src + pg * PAGE, PAGE); fill += REC;
+        uint64_t h = pg * PAGE | FLAG_PAGE; memcpy(buf + fill, &h, 8); memcpy(buf + fill + 8, src + pg * PAGE, PAGE); fill += REC;
     }
     writeAll(main_s, buf, fill); shutdown(main_s, SHUT_WR);
     cpu[0] = now(CLOCK_THREAD_CPUTIME_ID); return 0;
@@ -89,7 +65,7 @@ static void *returnPath(void *a) {
         if (n <= 0) break;
         for (long i = 0; i < n / 8; i++) {      /* requests are 8 bytes: a short read of one is not expected on loopback */
             long pg = req[i] / PAGE; claim(pg);  /* sent again even if in flight: the destination keeps the first */
-            uint64_t h = pg * PAGE | 8; memcpy(rec, &h, 8); memcpy(rec + 8, src + pg * PAGE, PAGE); writeAll(pre_s, rec, REC);
+            uint64_t h = pg * PAGE | FLAG_PAGE; memcpy(rec, &h, 8); memcpy(rec + 8, src + pg * PAGE, PAGE); writeAll(pre_s, rec, REC);
         }
     }
     shutdown(pre_s, SHUT_WR);

@@ -40,9 +40,9 @@ import java.util.regex.Pattern;
  * --backend anon|hugepage --json FILE --dest-heap 64m [--warmup 64M] [--warmup-rounds 3] [--preempt on|off] [--dest-jvm-opts "..."]
  * [--cpu-profile]</pre>
  * {@code --preempt} (default on): requested pages travel on a postcopy-preempt channel of their own.
- * {@code --realtime N} (default 1, the services' default): the destination's fault and preempt-channel threads run
- * SCHED_FIFO N while within {@code --realtime-percent} (default 50) % of one CPU; 0 = nice -5 (the source's
- * return-path thread runs at nice -5 either way). {@code --fault-realtime N} sets the fault thread's apart.
+ * {@code --realtime N} (default 1, the services' default): the threads on a request's way (fault, return path,
+ * preempt channel) run SCHED_FIFO N while within {@code --realtime-percent} (default 50) % of one CPU; 0 = nice -5.
+ * {@code --fault-realtime N} sets the destination's fault thread's apart.
  * {@code --bulk-nice N} (the service setting {@code bulkThreadNice} on both sides; default -1, the services'
  * default): the threads moving background pages in postcopy run at nice N, so the destination's guest wins the CPU
  * from them; 0 leaves them alone; -1 makes them yield (nice {@code --bulk-yield-nice}, default 5) only while the
@@ -198,9 +198,9 @@ public final class E2eSource {
             kv(j, "postcopy_ms", E2eCommon.num(postcopyMs));
             kv(j, "downtime_ms", out.downtime().map(d -> E2eCommon.num(d.toNanos() / 1e6)).orElse("null"));
             // the guest's own downtime: paused here, resumed there; both JVMs read one host's CLOCK_MONOTONIC
-            long resumedAt = Long.parseLong(raw(dj, "run_at_nanos").equals("null") ? "0" : raw(dj, "run_at_nanos"));
-            kv(j, "downtime_to_guest_resumed_ms", resumedAt == 0 || pausedAt.get() == 0 ? "null"
-                    : E2eCommon.num((resumedAt - pausedAt.get()) / 1e6));
+            String resumedAt = raw(dj, "run_at_nanos");
+            kv(j, "downtime_to_guest_resumed_ms", resumedAt.equals("null") || pausedAt.get() == 0 ? "null"
+                    : E2eCommon.num((Long.parseLong(resumedAt) - pausedAt.get()) / 1e6));
             kv(j, "downtime_to_package_sent_ms", out.downtimeToPackageSent().map(d -> E2eCommon.num(d.toNanos() / 1e6)).orElse("null"));
             kv(j, "bytes_sent", Long.toString(p.bytes()));
             kv(j, "postcopy_page_bytes", Long.toString(p.postcopyPageBytes()));
