@@ -7,11 +7,10 @@ import static org.ops4j.pax.exam.karaf.options.KarafDistributionOption.karafDist
 import static org.ops4j.pax.exam.karaf.options.KarafDistributionOption.logLevel;
 
 import java.io.File;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.net.ServerSocket;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import org.ops4j.pax.exam.Option;
 import org.ops4j.pax.exam.OptionUtils;
 import org.ops4j.pax.exam.karaf.options.LogLevelOption.LogLevel;
@@ -34,6 +33,7 @@ public final class PostcopyKaraf {
         if (!archive.isFile())
             throw new IllegalStateException(archive + " does not exist: build the distribution first (mvn -pl itests -am verify)");
 
+        Set<Integer> taken = new HashSet<>();     // three distinct ports: two calls of a bare bind(0) may return the same one
         List<Option> options = new ArrayList<>(List.of(
                 karafDistributionConfiguration()
                         .frameworkUrl(archive.toURI().toString())
@@ -44,9 +44,9 @@ public final class PostcopyKaraf {
                 configureConsole().ignoreLocalConsole().ignoreRemoteShell(),
                 logLevel(LogLevel.WARN),
                 // free ports, so that a distribution started by hand (ssh 8101, JMX 1099/44444) does not collide
-                editConfigurationFilePut("etc/org.apache.karaf.shell.cfg", "sshPort", freePort()),
-                editConfigurationFilePut("etc/org.apache.karaf.management.cfg", "rmiRegistryPort", freePort()),
-                editConfigurationFilePut("etc/org.apache.karaf.management.cfg", "rmiServerPort", freePort())));
+                editConfigurationFilePut("etc/org.apache.karaf.shell.cfg", "sshPort", freePort(taken)),
+                editConfigurationFilePut("etc/org.apache.karaf.management.cfg", "rmiRegistryPort", freePort(taken)),
+                editConfigurationFilePut("etc/org.apache.karaf.management.cfg", "rmiServerPort", freePort(taken))));
         String localRepo = System.getProperty("maven.repo.local");
         if (localRepo != null && !localRepo.isBlank())
             options.add(editConfigurationFilePut("etc/org.ops4j.pax.url.mvn.cfg",
@@ -56,11 +56,8 @@ public final class PostcopyKaraf {
 
     /**
      * {@link #distribution()} plus the test kit bundle (io.postcopy.testkit: Await, SourceImage, VcpuReader,
-     * RequestLog) from the local Maven repository, for tests that use it inside the container.
-     */
-    /**
-     * The distribution with the test kit bundle, installed from the reactor's build of it: {@code mvn verify} installs
-     * nothing into the local Maven repository, so an {@code mvn:} URL of it does not resolve on a fresh machine.
+     * RequestLog), for tests that use it inside the container. From the reactor's build of it: {@code mvn verify}
+     * installs nothing into the local Maven repository, so an {@code mvn:} URL of it does not resolve on a fresh machine.
      */
     public static Option[] withTestKit() {
         String version = org.ops4j.pax.exam.MavenUtils.getArtifactVersion("io.postcopy", "postcopy-test-kit");
@@ -70,11 +67,7 @@ public final class PostcopyKaraf {
         return OptionUtils.combine(distribution(), org.ops4j.pax.exam.CoreOptions.bundle(jar.toURI().toString()));
     }
 
-    private static String freePort() {
-        try (ServerSocket s = new ServerSocket(0)) {
-            return Integer.toString(s.getLocalPort());
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+    private static String freePort(Set<Integer> taken) {
+        return Integer.toString(KarafInstance.freePort(taken));
     }
 }

@@ -70,9 +70,11 @@ class DowntimeTest {
             assertThat(d).as("includes the guest's own 50 ms to stop").isGreaterThanOrEqualTo(Duration.ofMillis(SLOW_PAUSE_MS));
             assertThat(d.toNanos()).as("within the migration").isLessThan(elapsed);
         });
-        // QEMU's figure ends when the package is sent, before the destination has read it and answered
+        // QEMU's figure ends when the package is sent, before the destination has read it and answered; the two are
+        // equal when the sender lost its CPU to the destination's urgent stream thread between its last write and
+        // reading the clock, and the PONG came back first (never more than the whole)
         assertThat(out.downtimeToPackageSent()).hasValueSatisfying(q -> assertThat(q)
-                .isGreaterThanOrEqualTo(Duration.ofMillis(SLOW_PAUSE_MS)).isLessThan(out.downtime().orElseThrow()));
+                .isGreaterThanOrEqualTo(Duration.ofMillis(SLOW_PAUSE_MS)).isLessThanOrEqualTo(out.downtime().orElseThrow()));
     }
 
     /**
@@ -86,7 +88,7 @@ class DowntimeTest {
                 GuestControl.of(() -> blockThere.set(dst.registry.byName("pc.ram") != null), () -> { })), null);
         assertThat(blockThere.get()).as("the destination had created its block when the source's guest stopped").isTrue();
         assertThat(out.downtime()).isPresent();
-        assertThat(out.downtimeToPackageSent()).hasValueSatisfying(q -> assertThat(q).isLessThan(out.downtime().orElseThrow()));
+        assertThat(out.downtimeToPackageSent()).hasValueSatisfying(q -> assertThat(q).isLessThanOrEqualTo(out.downtime().orElseThrow()));
     }
 
     @Test

@@ -48,6 +48,14 @@ final class Commands {
     private final CountDownLatch resumeGate = new CountDownLatch(1);
     /** Set before the gate opens at RUN; an open gate without it means the migration ended first. */
     private volatile boolean resumeAtRun;
+    /**
+     * The stream thread's scheduling during the switch, while no guest runs anywhere: from PACKAGED until it has
+     * answered the PING after RUN (or read a page after RUN); null outside it. Its nice value before.
+     */
+    private UrgentThread switchUrgent;
+    private int switchNice;
+    /** Whether the switch is over (it happens once per stream). */
+    private boolean switched;
 
     Commands(Destination main) {
         this.main = main;
@@ -62,6 +70,8 @@ final class Commands {
     }
 
     void command(Command c, boolean inPackage) throws IOException {
+        // the source's guest is paused: the discards gathered before the package are dropped as part of the switch
+        if (c instanceof Command.Packaged && !inPackage) enterSwitch();
         if (!(c instanceof Command.PostcopyRamDiscard)) discards.flush();
         if (c instanceof Command.OpenReturnPath) {
             returnPath = true;
@@ -70,6 +80,7 @@ final class Commands {
         } else if (c instanceof Command.Ping ping) {
             LOG.debug("migration {}: PING {}", main.id(), ping.value());
             if (returnPath) main.returnPath.send(new ReturnPathMessage.Pong(ping.value()));
+            if (running) leaveSwitch();     // the PING after RUN: the source's downtime ends with this PONG
         } else if (c instanceof Command.PostcopyAdvise a) {
             if (a.withSizes()) checkAdvise(a);
             advised = true;
@@ -96,8 +107,7 @@ final class Commands {
             main.recovery.heard();
             main.recovery.watchSilence();
             main.recovery.keepAlive();
-            // the guest runs: its faults come first
-            main.reader.bulk = Urgent.bulk(main.settings(), "stream thread of " + main.id(), main.returnPath::requests);
+            if (switchUrgent == null) leaveSwitch();     // else once the PING after RUN is answered
         } else if (c instanceof Command.ChannelToken t) {
             // our source's extra channel will present this; QEMU never sends it
             if (inPackage || main.listener == null) throw new Refused("CHANNEL_TOKEN " + (inPackage ? "in a package" : "on a lone connection"));
@@ -119,6 +129,7 @@ final class Commands {
             if (running) throw new Refused("SWITCHOVER_START (command 11) after POSTCOPY_RUN: the switchover already happened");
             if (switchoverStarted) throw new Refused("a second SWITCHOVER_START (command 11)");
             switchoverStarted = true;
+            enterSwitch();      // the discards and the package follow, all of them downtime
             LOG.debug("migration {}: SWITCHOVER_START", main.id());
         } else if (c instanceof Command.Packaged) {
             if (inPackage) throw new Refused("nested PACKAGED");
@@ -140,6 +151,7 @@ final class Commands {
                     + (cap >> 20) + " MiB");
         }
         for (Command c : pkg.leadingCommands()) command(c, true);
+        charge();
         for (DeviceSection s : pkg.sections()) {
             DeviceStateHandler h = main.service.handler(s.idstr(), s.instanceId());
             if (h == null) {
@@ -149,8 +161,47 @@ final class Commands {
                 DeviceStates.load(pkg, s, h);
                 deviceSections++;
             }
+            charge();      // a handler's time counts against the real-time budget as it goes
         }
         for (Command c : pkg.trailingCommands()) command(c, true);
+    }
+
+    /**
+     * PACKAGED (or QEMU 10's SWITCHOVER_START before it): the source's guest is paused and ours not yet running, so
+     * until RUN is read and its PING answered everything this thread does is downtime. It runs as an urgent thread
+     * meanwhile (real time within the budget, else the urgent nice value): at its normal weight it waited behind the
+     * source's sender, which streams background pages from the moment the package is sent, and after RUN behind the
+     * resumed guest's real-time request threads.
+     */
+    private void enterSwitch() {
+        if (switchUrgent != null || switched) return;
+        switchNice = NativeMemory.threadNice();
+        switchUrgent = Urgent.thread(main.settings(), "the stream thread of " + main.id() + " during the switch");
+    }
+
+    private void charge() {
+        if (switchUrgent != null) switchUrgent.charge();
+    }
+
+    /** Whether this thread still runs as an urgent thread for the switch (one field read, for the page path). */
+    boolean switching() {
+        return switchUrgent != null;
+    }
+
+    /**
+     * The switch is over: back to this thread's own scheduling, and from RUN on a mover of background pages that
+     * yields to a faulting guest ({@link Urgent#bulk}), measured against the weight it had before the switch.
+     */
+    void leaveSwitch() {
+        if (switched) return;
+        switched = true;
+        UrgentThread u = switchUrgent;
+        if (u != null) {
+            switchUrgent = null;
+            u.charge();
+            NativeMemory.setThreadFair(switchNice);    // raising nice needs no privilege
+        }
+        if (running) main.reader.bulk = Urgent.bulk(main.settings(), "stream thread of " + main.id(), main.returnPath::requests);
     }
 
     /** The block list read ahead of the codec ({@link MemSizeProbe}): its page-size summary, for ADVISE. */

@@ -47,7 +47,10 @@ final class StreamReader implements StreamHandler {
     private volatile StreamDecoder decoder;
     private PageLoader loader;
     private long bufAddr;
-    /** This run's thread as a mover of background pages, from RUN ({@link Commands}); null before, and in a resumed run. */
+    /**
+     * This run's thread as a mover of background pages, from the end of the switch after RUN ({@link Commands}); null
+     * before, and in a resumed run.
+     */
     BulkThread bulk;
     /** Counted on this thread, read by API callers. */
     volatile long pages, zeroPages, postcopyPageBytes;
@@ -196,6 +199,7 @@ final class StreamReader implements StreamHandler {
     public void onPage(RamBlockInfo block, long offset, ByteBuffer src, int position, int length) throws IOException {
         if (!main.listening && main.state() == MigrationState.SETUP) main.enter(MigrationState.PRECOPY, null);
         main.commands.discards.flush();      // gathered discards take effect before any page after them
+        if (main.commands.switching()) main.commands.leaveSwitch();     // a source that sent no PING after RUN
         pages++;
         if (main.listening) postcopyPageBytes += length;
         loader.page(block.index(), offset, bufAddr + position, length);
@@ -205,6 +209,7 @@ final class StreamReader implements StreamHandler {
     public void onZero(RamBlockInfo block, long offset, int fill, int length) throws IOException {
         if (!main.listening && main.state() == MigrationState.SETUP) main.enter(MigrationState.PRECOPY, null);
         main.commands.discards.flush();      // gathered discards take effect before any page after them
+        if (main.commands.switching()) main.commands.leaveSwitch();
         zeroPages++;
         loader.zero(block.index(), offset, fill, length);
     }
