@@ -158,8 +158,9 @@ class PostcopyMigrationTest {
             assertThat(seen).as("threads seen: %s", seen.keySet()).containsKey(t);
             assertThat(seen.get(t)).as("policy of %s", t).isEqualTo(want);
         }
-        assertThat(seen.get("postcopy-in-in-")).as("the bulk stream stays SCHED_OTHER").isZero();
-        assertThat(seen.get("postcopy-out-ou")).isZero();
+        // the bulk stream stays SCHED_OTHER: the source's sender always; the destination's stream thread is urgent
+        // during the switch only, and SwitchThreadTest checks that it streams the background pages at its own priority
+        assertThat(seen.get("postcopy-out-ou")).as("the source's sender stays SCHED_OTHER").isZero();
     }
 
     @Test

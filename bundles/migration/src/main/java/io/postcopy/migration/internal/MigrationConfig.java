@@ -43,7 +43,8 @@ public @interface MigrationConfig {
      * thread; below 0 they win the CPU from the guest's and the bulk stream's threads.
      */
     @AttributeDefinition(description = "Nice value (-20..19) of the threads a requested page passes (source return path, "
-            + "destination postcopy-preempt channel); needs CAP_SYS_NICE below 0, else they keep the default (logged once)")
+            + "destination postcopy-preempt channel), and of the destination's resume thread and stream thread during the "
+            + "switch; needs CAP_SYS_NICE below 0, else they keep the default (logged once)")
     int urgentThreadNice() default -5;
 
     @AttributeDefinition(description = "0: off (the nice value applies). 1..99: the threads a requested page passes run "
