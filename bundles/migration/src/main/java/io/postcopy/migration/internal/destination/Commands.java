@@ -54,6 +54,8 @@ final class Commands {
      */
     private UrgentThread switchUrgent;
     private int switchNice;
+    /** The thread that entered the switch: scheduling is per thread, and a resumed run has a thread of its own. */
+    private Thread switchThread;
     /** Whether the switch is over (it happens once per stream). */
     private boolean switched;
 
@@ -175,6 +177,7 @@ final class Commands {
      */
     private void enterSwitch() {
         if (switchUrgent != null || switched) return;
+        switchThread = Thread.currentThread();
         switchNice = NativeMemory.threadNice();
         switchUrgent = Urgent.thread(main.settings(), "the stream thread of " + main.id() + " during the switch");
     }
@@ -190,14 +193,19 @@ final class Commands {
 
     /**
      * The switch is over: back to this thread's own scheduling, and from RUN on a mover of background pages that
-     * yields to a faulting guest ({@link Urgent#bulk}), measured against the weight it had before the switch.
+     * yields to a faulting guest ({@link Urgent#bulk}), measured against the weight it had before the switch. On a
+     * resumed run's thread (the connection was lost between RUN and its PING) there is nothing to undo: the thread
+     * that entered the switch has ended, and a resumed run does not yield ({@link StreamReader#bulk}).
      */
     void leaveSwitch() {
         if (switched) return;
         switched = true;
         UrgentThread u = switchUrgent;
+        switchUrgent = null;
+        boolean entered = switchThread == null || switchThread == Thread.currentThread();
+        switchThread = null;
+        if (!entered) return;
         if (u != null) {
-            switchUrgent = null;
             u.charge();
             NativeMemory.setThreadFair(switchNice);    // raising nice needs no privilege
         }
