@@ -23,10 +23,8 @@ public interface GuestControl {
 
     /**
      * Restarts every vCPU. On the destination it is called at RUN from a thread of the migration's own, which woke
-     * as an urgent thread and, when that is real time, stays so for this call, with {@code SCHED_RESET_ON_FORK}:
-     * threads started here run at ordinary priority (SCHED_OTHER, nice 0). The guest's downtime ends when its vCPUs
-     * run, and a real-time caller holds a CPU from ordinary threads, so return promptly: start or release the vCPU
-     * threads, do not run one here.
+     * as an urgent thread and returned to ordinary scheduling before this call (threads started here inherit that);
+     * the guest's downtime ends when its vCPUs run, so return promptly.
      */
     void resume();
 

@@ -217,24 +217,6 @@ public final class NativeMemory {
         throw new UffdException("sched_setscheduler", "SCHED_FIFO, " + priority, errno);
     }
 
-    /**
-     * {@link #setThreadRealtime} with {@code SCHED_RESET_ON_FORK}: the threads (and processes) the calling thread
-     * creates from now on start SCHED_OTHER, at nice 0 if its nice value is negative, whatever it runs at itself. For a
-     * real-time thread that calls code which may start long-running threads. Needs CAP_SYS_NICE (or RLIMIT_RTPRIO).
-     *
-     * @return false if the kernel refused (EPERM): the thread keeps its policy
-     * @since 1.4
-     */
-    public static boolean setThreadRealtimeResetOnFork(int priority) {
-        if (priority < 1 || priority > 99) throw new IllegalArgumentException("SCHED_FIFO priority " + priority + " not in 1..99");
-        long a = Native.scratch();
-        MEM.putInt(a, priority);
-        if (LIBC.sched_setscheduler(0, 1 /* SCHED_FIFO */ | 0x40000000 /* SCHED_RESET_ON_FORK */, a) == 0) return true;
-        int errno = Native.errno();
-        if (errno == Errno.EPERM || errno == Errno.EACCES) return false;
-        throw new UffdException("sched_setscheduler", "SCHED_FIFO | SCHED_RESET_ON_FORK, " + priority, errno);
-    }
-
     private static final long NR_SCHED_SETATTR = 314;   // x86_64
 
     /**

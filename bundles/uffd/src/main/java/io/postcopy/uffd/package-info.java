@@ -7,7 +7,7 @@
  * into a reusable native buffer exposed through flyweight accessors.
  */
 @Export
-@Version("1.4.0")
+@Version("1.3.0")
 package io.postcopy.uffd;
 
 import org.osgi.annotation.bundle.Export;

@@ -249,37 +249,26 @@ final class Commands {
      * it at RUN cost 0.15-0.8 ms of the downtime on a busy host. {@link #joinResume} lets it go if RUN never comes.
      *
      * <p>Its wake-up ends the guest's downtime, so it waits as an urgent thread (real time within the budget, else
-     * the urgent nice value): an ordinary one woke 0.7-4.6 ms after RUN behind the busy stream threads. At real time
-     * it calls the guest's resume right away, with {@code SCHED_RESET_ON_FORK} so that the threads the caller starts
-     * there run at ordinary priority, and charges the call to the budget after; dropping to its own scheduling first
-     * cost a 0.1-1.3 ms wait for a CPU (traced). At the urgent nice value it drops first, since threads would inherit
-     * that.
+     * the urgent nice value): an ordinary one woke 0.7-4.6 ms after RUN behind the busy stream threads. It returns to
+     * its own scheduling before calling the guest's resume, so threads the caller starts there do not inherit ours.
      */
     private void prepareResume() {
         if (resumeThread != null) return;
         Thread t = new Thread(() -> {
             int nice = NativeMemory.threadNice();
             UrgentThread urgent = Urgent.thread(main.settings(), "the thread that resumes the guest of " + main.id());
-            boolean resetOnFork = urgent.realtime()
-                    && NativeMemory.setThreadRealtimeResetOnFork(main.settings().urgentThreadFifoPriority());
             try {
                 resumeGate.await();
             } catch (InterruptedException e) {
                 return;
             }
-            urgent.charge();     // over budget: demoted to the urgent nice value, which clears the reset flag
-            boolean realtime = resetOnFork && urgent.realtime();
-            if (!realtime) NativeMemory.setThreadFair(nice);    // raising nice needs no privilege
+            urgent.charge();
+            NativeMemory.setThreadFair(nice);    // raising nice needs no privilege
             if (!resumeAtRun) return;            // the migration ended before RUN
             try {
                 main.options.guest().resume();
             } catch (RuntimeException e) {
                 LOG.warn("migration {}: resuming the guest failed", main.id(), e);
-            } finally {
-                if (realtime) {
-                    urgent.charge();
-                    NativeMemory.setThreadFair(nice);
-                }
             }
         }, "postcopy-resume-" + main.id());
         t.setDaemon(true);
