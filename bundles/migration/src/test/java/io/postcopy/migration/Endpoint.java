@@ -69,6 +69,22 @@ final class Endpoint implements AutoCloseable {
     }
 
     /**
+     * A thread's scheduling policy (0 SCHED_OTHER, 1 SCHED_FIFO) and nice value, from its {@code stat} (fields 41 and
+     * 19) under {@code task}: {@code /proc/thread-self} for the calling thread, {@code /proc/PID/task/TID} for another.
+     */
+    static int[] policyAndNice(java.nio.file.Path task) {
+        try {
+            String stat = java.nio.file.Files.readString(task.resolve("stat"));
+            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+            return new int[] {Integer.parseInt(f[38]), Integer.parseInt(f[16])};
+        } catch (java.nio.file.NoSuchFileException e) {
+            throw new AssertionError("thread " + task + " ended before it could be looked at", e);
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /**
      * The destination's guest: checking readers on {@code block} started at RUN (kept in {@code reader}), asked to
      * pause before a failing destination wakes them.
      */

@@ -5,7 +5,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.workload.Workload;
 import java.net.InetSocketAddress;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -53,14 +52,7 @@ class ResumeThreadTest {
         assertThat(started.get()[1]).as("its nice value").isZero();
     }
 
-    /** The calling thread's scheduling policy and nice value, from /proc (fields 41 and 19 of its stat). */
     private static int[] policyAndNice() {
-        try {
-            String stat = Files.readString(Path.of("/proc/thread-self/stat"));
-            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-            return new int[] {Integer.parseInt(f[38]), Integer.parseInt(f[16])};
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
+        return Endpoint.policyAndNice(Path.of("/proc/thread-self"));
     }
 }

@@ -8,10 +8,8 @@ import io.postcopy.workload.Workload;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
-import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -53,7 +51,7 @@ class SwitchThreadTest {
                             || in.state().isFinal());
             assertThat(in.state()).as("the destination still streams (the source is paced at %d MiB/s)", RATE >> 20)
                     .isEqualTo(MigrationState.POSTCOPY);
-            afterSwitch.set(policyAndNice(streamTask.get()));
+            afterSwitch.set(Endpoint.policyAndNice(Path.of(streamTask.get())));
             assertThat(out.awaitCompletion(Duration.ofSeconds(30))).as("%s", out.failure()).isEqualTo(MigrationState.COMPLETED);
             assertThat(in.awaitCompletion(Duration.ofSeconds(10))).as("%s", in.failure()).isEqualTo(MigrationState.COMPLETED);
             assertThat(Endpoint.mismatchedPages(ram, dst.registry.byName("pc.ram"))).isZero();
@@ -82,20 +80,7 @@ class SwitchThreadTest {
             in.readAllBytes();
             String self = Files.readSymbolicLink(Path.of("/proc/thread-self")).toString();     // "PID/task/TID"
             task.set("/proc/" + self);
-            seen.set(policyAndNice(task.get()));
-        }
-    }
-
-    /** A thread's scheduling policy and nice value, from /proc (fields 41 and 19 of its stat). */
-    static int[] policyAndNice(String task) {
-        try {
-            String stat = Files.readString(Path.of(task, "stat"));
-            String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
-            return new int[] {Integer.parseInt(f[38]), Integer.parseInt(f[16])};
-        } catch (NoSuchFileException e) {
-            throw new AssertionError("the stream thread " + task + " has ended before it could be looked at", e);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
+            seen.set(Endpoint.policyAndNice(Path.of(task.get())));
         }
     }
 }

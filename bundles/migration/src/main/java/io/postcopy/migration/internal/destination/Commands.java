@@ -50,9 +50,10 @@ final class Commands {
     private volatile boolean resumeAtRun;
     /**
      * The stream thread's scheduling during the switch, while no guest runs anywhere: from PACKAGED until it has
-     * answered the PING after RUN (or read a page after RUN); null outside it. Its nice value before.
+     * answered the PING after RUN (or read a page after RUN); null outside it.
      */
     private UrgentThread switchUrgent;
+    /** The stream thread's nice value before the switch, to return to. */
     private int switchNice;
     /** The thread that entered the switch: scheduling is per thread, and a resumed run has a thread of its own. */
     private Thread switchThread;
