@@ -2,6 +2,8 @@ package io.postcopy.migration;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.postcopy.codec.Command;
+import io.postcopy.codec.SectionType;
 import io.postcopy.ramblock.RamBlock;
 import io.postcopy.testkit.Await;
 import io.postcopy.workload.Workload;
@@ -9,6 +11,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
+import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -22,7 +25,7 @@ import org.junit.jupiter.api.Timeout;
  * The destination's stream thread runs as an urgent thread during the switch, while no guest runs anywhere: a device
  * section's handler, called from the package, sees real time (tests run as root, so it is granted). Once RUN is read
  * and the PING after it answered, the thread is back at its own scheduling while it streams the remaining pages, so
- * background pages never run at real time.
+ * background pages never run at real time. QEMU 10's last precopy pass after SWITCHOVER_START is part of the switch.
  */
 @Timeout(value = 60, unit = TimeUnit.SECONDS)
 class SwitchThreadTest {
@@ -61,6 +64,79 @@ class SwitchThreadTest {
         assertThat(afterSwitch.get()).as("the stream thread after the switch (%s)", streamTask.get()).isNotNull();
         assertThat(afterSwitch.get()[0]).as("its policy after the switch (0 = SCHED_OTHER)").isEqualTo(SCHED_OTHER);
         assertThat(afterSwitch.get()[1]).as("its nice value after the switch (no guest faults: its normal weight)").isZero();
+    }
+
+    /**
+     * QEMU 10 sends SWITCHOVER_START before its last precopy pass too (a precopy-only end): its guest is paused from
+     * there to the end of the stream, so the stream thread stays urgent while it reads that pass (a page must not end
+     * the switch before RUN), and returns to its own scheduling before it resumes the guest at the end, so that the
+     * guest's resume, which may start threads, never runs at real time.
+     */
+    @Test
+    void qemu10sLastPrecopyPassIsPartOfTheSwitchAndTheGuestResumesAtNormalPriority() throws Exception {
+        AtomicReference<int[]> atResume = new AtomicReference<>();
+        AtomicReference<String> resumeTask = new AtomicReference<>();
+        GuestControl guest = GuestControl.of(() -> { }, () -> {
+            try {
+                String self = "/proc/" + Files.readSymbolicLink(Path.of("/proc/thread-self"));
+                resumeTask.set(self);
+                atResume.set(Endpoint.policyAndNice(Path.of(self)));
+            } catch (IOException e) {
+                throw new java.io.UncheckedIOException(e);
+            }
+        });
+        try (Endpoint dst = new Endpoint(Map.of())) {
+            IncomingListener listener = dst.service.listen(null, IncomingOptions.defaults().withGuest(guest));
+            java.util.Set<String> before = routeThreads();
+            try (SocketChannel main = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
+                PostcopyPreemptChannelTest.write(main, PostcopyPreemptChannelTest.setupAndPrecopy(5, 7));
+                PostcopyPreemptChannelTest.write(main, PostcopyPreemptChannelTest.encode(e -> {
+                    e.writeCommand(new Command.SwitchoverStart());
+                    e.writeSectionPart(SectionType.PART, 2);
+                    e.writePage(PostcopyPreemptChannelTest.RAM, 5 * 4096L, PostcopyPreemptChannelTest.page(5), 0);
+                    e.writeEos().writeFooter(2);
+                }));
+                IncomingMigration in = Await.until("the accepted migration", Duration.ofSeconds(10),
+                        () -> listener.migrations().isEmpty() ? null : listener.migrations().get(0), java.util.Objects::nonNull);
+                Await.until("page 5 of the last pass read", Duration.ofSeconds(10),
+                        () -> in.progress().pages() >= PostcopyPreemptChannelTest.PAGES - 1 || in.state().isFinal());
+                java.util.Set<String> mine = routeThreads();
+                mine.removeAll(before);
+                assertThat(mine).as("the new migration's stream thread").hasSize(1);
+                String task = mine.iterator().next();
+                int[] inPass = Endpoint.policyAndNice(Path.of(task));
+                assertThat(inPass).as("the stream thread %s while its last pass is read", task).isNotNull();
+                assertThat(inPass[0]).as("its policy after SWITCHOVER_START and a page (1 = SCHED_FIFO)").isEqualTo(SCHED_FIFO);
+                PostcopyPreemptChannelTest.write(main, PostcopyPreemptChannelTest.encode(e -> {
+                    e.writeSectionPart(SectionType.PART, 2);
+                    e.writePage(PostcopyPreemptChannelTest.RAM, 7 * 4096L, PostcopyPreemptChannelTest.page(7), 0);
+                    e.writeEos().writeFooter(2);
+                }));
+                PostcopyPreemptChannelTest.write(main, PostcopyPreemptChannelTest.end());
+                assertThat(in.awaitCompletion(Duration.ofSeconds(10))).as("%s", in.failure()).isEqualTo(MigrationState.COMPLETED);
+                assertThat(resumeTask.get()).as("the guest resumed on the stream thread").isEqualTo(task);
+            }
+        }
+        assertThat(atResume.get()[0]).as("the stream thread's policy in the guest's resume (0 = SCHED_OTHER)").isEqualTo(SCHED_OTHER);
+        assertThat(atResume.get()[1]).as("its nice value in the guest's resume").isZero();
+    }
+
+    /** This JVM's destination stream threads (a listener's routing thread, renamed for its migration), as /proc task paths. */
+    static java.util.Set<String> routeThreads() throws IOException {
+        java.util.Set<String> found = new java.util.HashSet<>();
+        try (var tasks = Files.list(Path.of("/proc/self/task"))) {
+            for (Path t : (Iterable<Path>) tasks::iterator) {
+                try {
+                    // comm holds 15 characters: "postcopy-in-" and the start of the migration id
+                    if (Files.readString(t.resolve("comm")).strip().startsWith("postcopy-in-")) {
+                        found.add(t.toRealPath().toString());
+                    }
+                } catch (IOException gone) {
+                    // the thread ended meanwhile
+                }
+            }
+        }
+        return found;
     }
 
     /** One small section; on the destination it notes the calling thread's scheduling and its /proc task path. */

@@ -49,8 +49,9 @@ final class Commands {
     /** Set before the gate opens at RUN; an open gate without it means the migration ended first. */
     private volatile boolean resumeAtRun;
     /**
-     * The stream thread's scheduling during the switch, while no guest runs anywhere: from PACKAGED until it has
-     * answered the PING after RUN (or read a page after RUN); null outside it.
+     * The stream thread's scheduling during the switch, while no guest runs anywhere: from PACKAGED (or QEMU 10's
+     * SWITCHOVER_START) until it has answered the PING after RUN, read a page after RUN, or reached the end of a
+     * precopy-only stream; null outside it.
      */
     private UrgentThread switchUrgent;
     /** The stream thread's nice value before the switch, to return to. */
@@ -183,13 +184,17 @@ final class Commands {
         switchUrgent = Urgent.thread(main.settings(), "the stream thread of " + main.id() + " during the switch");
     }
 
-    private void charge() {
+    /** Charges the switch's work so far to the real-time budget; nothing outside the switch (one field read). */
+    void charge() {
         if (switchUrgent != null) switchUrgent.charge();
     }
 
-    /** Whether this thread still runs as an urgent thread for the switch (one field read, for the page path). */
-    boolean switching() {
-        return switchUrgent != null;
+    /**
+     * Whether a page read now ends the switch: one read after RUN, from a source that sent no PING after it. Before
+     * RUN a page after SWITCHOVER_START is QEMU 10's last precopy pass, all of it downtime: the switch goes on.
+     */
+    boolean pageEndsSwitch() {
+        return switchUrgent != null && running;
     }
 
     /**

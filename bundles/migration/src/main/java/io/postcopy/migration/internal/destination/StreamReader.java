@@ -107,6 +107,7 @@ final class StreamReader implements StreamHandler {
                 }
                 boolean done = decoder.decode(buf);
                 staged.flush();
+                main.commands.charge();      // pages of a last precopy pass in the switch count against the budget
                 // with a preempt channel requested pages never wait for this thread: it may yield to a faulting guest
                 if (bulk != null) bulk.check(main.preempt != null);
                 buf.compact();
@@ -199,7 +200,7 @@ final class StreamReader implements StreamHandler {
     public void onPage(RamBlockInfo block, long offset, ByteBuffer src, int position, int length) throws IOException {
         if (!main.listening && main.state() == MigrationState.SETUP) main.enter(MigrationState.PRECOPY, null);
         main.commands.discards.flush();      // gathered discards take effect before any page after them
-        if (main.commands.switching()) main.commands.leaveSwitch();     // a source that sent no PING after RUN
+        if (main.commands.pageEndsSwitch()) main.commands.leaveSwitch();     // a source that sent no PING after RUN
         pages++;
         if (main.listening) postcopyPageBytes += length;
         loader.page(block.index(), offset, bufAddr + position, length);
@@ -209,7 +210,7 @@ final class StreamReader implements StreamHandler {
     public void onZero(RamBlockInfo block, long offset, int fill, int length) throws IOException {
         if (!main.listening && main.state() == MigrationState.SETUP) main.enter(MigrationState.PRECOPY, null);
         main.commands.discards.flush();      // gathered discards take effect before any page after them
-        if (main.commands.switching()) main.commands.leaveSwitch();
+        if (main.commands.pageEndsSwitch()) main.commands.leaveSwitch();
         zeroPages++;
         loader.zero(block.index(), offset, fill, length);
     }
