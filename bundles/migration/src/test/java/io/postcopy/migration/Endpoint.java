@@ -68,6 +68,15 @@ final class Endpoint implements AutoCloseable {
         return m;
     }
 
+    /** The calling thread's {@code /proc/PID/task/TID}, to be looked at from another thread. */
+    static java.nio.file.Path thisThreadTask() {
+        try {
+            return java.nio.file.Path.of("/proc").resolve(java.nio.file.Files.readSymbolicLink(java.nio.file.Path.of("/proc/thread-self")));
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
     /**
      * A thread's scheduling policy (0 SCHED_OTHER, 1 SCHED_FIFO) and nice value, from its {@code stat} (fields 41 and
      * 19) under {@code task}: {@code /proc/thread-self} for the calling thread, {@code /proc/PID/task/TID} for another.

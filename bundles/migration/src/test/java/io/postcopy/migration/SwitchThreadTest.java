@@ -77,17 +77,13 @@ class SwitchThreadTest {
         AtomicReference<int[]> atResume = new AtomicReference<>();
         AtomicReference<String> resumeTask = new AtomicReference<>();
         GuestControl guest = GuestControl.of(() -> { }, () -> {
-            try {
-                String self = "/proc/" + Files.readSymbolicLink(Path.of("/proc/thread-self"));
-                resumeTask.set(self);
-                atResume.set(Endpoint.policyAndNice(Path.of(self)));
-            } catch (IOException e) {
-                throw new java.io.UncheckedIOException(e);
-            }
+            Path self = Endpoint.thisThreadTask();
+            resumeTask.set(self.toString());
+            atResume.set(Endpoint.policyAndNice(self));
         });
         try (Endpoint dst = new Endpoint(Map.of())) {
             IncomingListener listener = dst.service.listen(null, IncomingOptions.defaults().withGuest(guest));
-            java.util.Set<String> before = routeThreads();
+            java.util.Set<String> before = streamThreads();
             try (SocketChannel main = SocketChannel.open(new InetSocketAddress("127.0.0.1", listener.port()))) {
                 PostcopyPreemptChannelTest.write(main, PostcopyPreemptChannelTest.setupAndPrecopy(5, 7));
                 PostcopyPreemptChannelTest.write(main, PostcopyPreemptChannelTest.encode(e -> {
@@ -100,13 +96,13 @@ class SwitchThreadTest {
                         () -> listener.migrations().isEmpty() ? null : listener.migrations().get(0), java.util.Objects::nonNull);
                 Await.until("page 5 of the last pass read", Duration.ofSeconds(10),
                         () -> in.progress().pages() >= PostcopyPreemptChannelTest.PAGES - 1 || in.state().isFinal());
-                java.util.Set<String> mine = routeThreads();
+                java.util.Set<String> mine = streamThreads();
                 mine.removeAll(before);
                 assertThat(mine).as("the new migration's stream thread").hasSize(1);
                 String task = mine.iterator().next();
-                int[] inPass = Endpoint.policyAndNice(Path.of(task));
-                assertThat(inPass).as("the stream thread %s while its last pass is read", task).isNotNull();
-                assertThat(inPass[0]).as("its policy after SWITCHOVER_START and a page (1 = SCHED_FIFO)").isEqualTo(SCHED_FIFO);
+                assertThat(in.state().isFinal()).as("the migration ended early: %s", in.failure()).isFalse();
+                assertThat(Endpoint.policyAndNice(Path.of(task))[0])
+                        .as("the stream thread %s after SWITCHOVER_START and a page (1 = SCHED_FIFO)", task).isEqualTo(SCHED_FIFO);
                 PostcopyPreemptChannelTest.write(main, PostcopyPreemptChannelTest.encode(e -> {
                     e.writeSectionPart(SectionType.PART, 2);
                     e.writePage(PostcopyPreemptChannelTest.RAM, 7 * 4096L, PostcopyPreemptChannelTest.page(7), 0);
@@ -122,7 +118,7 @@ class SwitchThreadTest {
     }
 
     /** This JVM's destination stream threads (a listener's routing thread, renamed for its migration), as /proc task paths. */
-    static java.util.Set<String> routeThreads() throws IOException {
+    static java.util.Set<String> streamThreads() throws IOException {
         java.util.Set<String> found = new java.util.HashSet<>();
         try (var tasks = Files.list(Path.of("/proc/self/task"))) {
             for (Path t : (Iterable<Path>) tasks::iterator) {
@@ -154,9 +150,9 @@ class SwitchThreadTest {
         @Override
         public void load(InputStream in, int versionId) throws IOException {
             in.readAllBytes();
-            String self = Files.readSymbolicLink(Path.of("/proc/thread-self")).toString();     // "PID/task/TID"
-            task.set("/proc/" + self);
-            seen.set(Endpoint.policyAndNice(Path.of(task.get())));
+            Path self = Endpoint.thisThreadTask();
+            task.set(self.toString());
+            seen.set(Endpoint.policyAndNice(self));
         }
     }
 }

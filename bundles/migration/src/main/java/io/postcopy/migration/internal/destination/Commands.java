@@ -282,10 +282,15 @@ final class Commands {
         t.start();
     }
 
-    /** The guest may run here now; with {@code async}, from another thread, since it may fault on pages this thread places. */
+    /**
+     * The guest may run here now; with {@code async}, from another thread, since it may fault on pages this thread
+     * places. Without (a precopy-only end), on this thread, back at its own scheduling first: after QEMU 10's
+     * SWITCHOVER_START it is still in the switch, and threads the resume starts must not inherit real time.
+     */
     void resumeGuest(boolean async) {
         main.guestResumed = true;
         if (!async) {
+            leaveSwitch();
             main.options.guest().resume();
             return;
         }

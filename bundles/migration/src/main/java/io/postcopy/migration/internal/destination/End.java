@@ -77,9 +77,6 @@ final class End {
                         + " never received");
             }
         }
-        // a precopy-only end after QEMU 10's SWITCHOVER_START: the guest's resume runs here, at this thread's own
-        // scheduling, so that threads it starts do not inherit the switch's real time
-        if (!listening) main.commands.leaveSwitch();
         if (!listening && !main.guestResumed) main.commands.resumeGuest(false);
         main.returnPath.sendShut(0);
         if (main.listener != null) main.listener.ended(main);
